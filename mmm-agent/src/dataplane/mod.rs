@@ -1,0 +1,547 @@
+//! The host-local data plane: the XDP program on the cluster interface and its maps.
+//!
+//! State lives in bpffs, not in the agent process: program, maps and the XDP link are pinned
+//! under `<pin root>/<iface>/` (default `/sys/fs/bpf/mmm/<iface>/`). An agent that exits or
+//! crashes leaves VIP traffic flowing; the next one re-opens the pins ([`DataPlane::attach`] is
+//! idempotent). [`DataPlane::detach`] removes the link, the pins and the VIP addresses.
+//!
+//! Invariants kept here:
+//! - a VIP's `/32` exists (on `lo`) only while its map entry is `LOCAL`: acquire adds the
+//!   address before the map says `LOCAL`, release rewrites the map before removing the address;
+//! - the kernel never answers ARP for a VIP (`arp_ignore=1`, `arp_announce=2` on the interface);
+//! - a role switch is one map write per VIP.
+
+mod bpffs;
+pub mod garp;
+mod netlink;
+mod sysctl;
+mod vip;
+
+use aya::{
+    maps::{Array, HashMap, Map, MapData, PerCpuHashMap},
+    programs::{links::FdLink, links::PinnedLink, Xdp, XdpMode},
+    EbpfLoader,
+};
+use mmm_common::{
+    key_vip, vip_key, Action, IfaceInfo, VipEntry, VipStats, IFACE_FLAG_LOG, MAP_IFACE, MAP_STATS,
+    MAP_VIPS, PROG_MAIN, PROG_PASS,
+};
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+};
+
+pub use netlink::{Link, Netlink};
+pub use vip::{acquire, release, Release};
+
+/// Default root of the pins: one directory per interface below it.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/mmm";
+
+/// Errors of the data plane. Each names the interface, path or VIP concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    #[error("interface '{0}' does not exist in this network namespace")]
+    NoSuchInterface(String),
+    #[error("interface name '{0}' is not valid (1-15 characters, no '/' or whitespace)")]
+    BadInterfaceName(String),
+    #[error("the data plane is not attached to '{iface}' (no pins under {dir}); run `mmm-agent attach --iface {iface}`")]
+    NotAttached { iface: String, dir: PathBuf },
+    #[error("pins under {dir} are stale or broken ({reason}); run `mmm-agent detach --iface {iface}` and attach again")]
+    StalePins {
+        iface: String,
+        dir: PathBuf,
+        reason: String,
+    },
+    #[error("loading the XDP program failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("XDP program '{name}': {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("attaching XDP to '{iface}' failed in native and in SKB mode: {source}")]
+    Attach {
+        iface: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("pinning {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: aya::pin::PinError,
+    },
+    #[error("{what} ({path}): {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netlink: {0}")]
+    Netlink(String),
+    #[error("VIP {0} is not in the table of this interface")]
+    UnknownVip(Ipv4Addr),
+    #[error("VIP table of '{iface}' is full ({max} entries)")]
+    TableFull { iface: String, max: u32 },
+    #[error("gratuitous ARP on '{iface}': {source}")]
+    Garp {
+        iface: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = DataPlaneError> = std::result::Result<T, E>;
+
+/// How to attach the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    /// Native (driver) mode, falling back to SKB (generic) mode with a log line.
+    #[default]
+    Auto,
+    /// Native mode only.
+    Native,
+    /// SKB (generic) mode only.
+    Skb,
+}
+
+/// What [`DataPlane::attach`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attached {
+    /// Loaded and attached now, in this mode.
+    Fresh(XdpMode),
+    /// Already attached: the pins were re-opened, nothing was interrupted.
+    Reopened,
+}
+
+/// Paths of the pins of one interface.
+#[derive(Clone, Debug)]
+pub struct Pins {
+    dir: PathBuf,
+}
+
+impl Pins {
+    /// The pins of `iface` below `root`.
+    pub fn new(root: &Path, iface: &str) -> Result<Self> {
+        validate_iface_name(iface)?;
+        Ok(Pins {
+            dir: root.join(iface),
+        })
+    }
+    /// The directory holding them.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn link(&self) -> PathBuf {
+        self.dir.join("link")
+    }
+    fn prog(&self) -> PathBuf {
+        self.dir.join("prog")
+    }
+    fn map(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Whether anything is pinned for this interface.
+    pub fn exist(&self) -> bool {
+        self.dir.exists()
+    }
+}
+
+fn validate_iface_name(iface: &str) -> Result<()> {
+    let ok = !iface.is_empty()
+        && iface.len() < libc::IFNAMSIZ
+        && iface != "."
+        && iface != ".."
+        && !iface.contains(|c: char| c == '/' || c.is_whitespace() || c == '\0');
+    if ok {
+        Ok(())
+    } else {
+        Err(DataPlaneError::BadInterfaceName(iface.to_string()))
+    }
+}
+
+/// An open handle on the data plane of one interface (through its pinned maps).
+pub struct DataPlane {
+    iface: String,
+    pins: Pins,
+    vips: HashMap<MapData, u32, VipEntry>,
+    stats: PerCpuHashMap<MapData, u32, VipStats>,
+    info: Array<MapData, IfaceInfo>,
+}
+
+/// One row of [`DataPlane::list`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipRow {
+    pub vip: Ipv4Addr,
+    pub action: Option<Action>,
+    pub owner_mac: [u8; 6],
+    pub stats: VipStats,
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataPlaneError {
+    move |source| DataPlaneError::Map { name, source }
+}
+
+fn pinned_map(pins: &Pins, name: &'static str) -> Result<Map> {
+    let path = pins.map(name);
+    let data = MapData::from_pin(&path).map_err(map_err(name))?;
+    Map::from_map_data(data).map_err(map_err(name))
+}
+
+impl DataPlane {
+    /// Loads, attaches and pins the program on `iface`, or re-opens it when already pinned.
+    /// Also mounts bpffs when needed and sets the interface's ARP sysctls.
+    pub async fn attach(
+        nl: &Netlink,
+        pin_root: &Path,
+        iface: &str,
+        mode: AttachMode,
+    ) -> Result<(DataPlane, Attached)> {
+        let pins = Pins::new(pin_root, iface)?;
+        let link = nl.link(iface).await?;
+        sysctl::quiet_arp(iface)?;
+        if pins.link().exists() {
+            PinnedLink::from_pin(pins.link()).map_err(|e| DataPlaneError::StalePins {
+                iface: iface.into(),
+                dir: pins.dir().into(),
+                reason: e.to_string(),
+            })?;
+            let mut dp = DataPlane::open(pin_root, iface)?;
+            dp.write_iface(&link)?;
+            return Ok((dp, Attached::Reopened));
+        }
+        if pins.exist() {
+            return Err(DataPlaneError::StalePins {
+                iface: iface.into(),
+                dir: pins.dir().into(),
+                reason: "directory exists without a link pin".into(),
+            });
+        }
+        bpffs::ensure_dir(pins.dir())?;
+        match Self::load_and_pin(&pins, iface, &link, mode) {
+            Ok(m) => Ok((DataPlane::open(pin_root, iface)?, Attached::Fresh(m))),
+            Err(e) => {
+                // Never leave a half-made data plane behind.
+                let _ = std::fs::remove_dir_all(pins.dir());
+                Err(e)
+            }
+        }
+    }
+
+    fn load_and_pin(pins: &Pins, iface: &str, link: &Link, mode: AttachMode) -> Result<XdpMode> {
+        let mut ebpf = EbpfLoader::new().load(crate::EBPF_OBJECT)?;
+        for name in [MAP_VIPS, MAP_IFACE, MAP_STATS] {
+            let path = pins.map(name);
+            let map = ebpf.map(name).ok_or(DataPlaneError::Map {
+                name: "object",
+                source: aya::maps::MapError::InvalidName { name: name.into() },
+            })?;
+            map.pin(&path)
+                .map_err(|source| DataPlaneError::Pin { path, source })?;
+        }
+        {
+            let map = ebpf.map_mut(MAP_IFACE).ok_or(DataPlaneError::Map {
+                name: MAP_IFACE,
+                source: aya::maps::MapError::InvalidName {
+                    name: MAP_IFACE.into(),
+                },
+            })?;
+            let mut info: Array<&mut MapData, IfaceInfo> =
+                Array::try_from(map).map_err(map_err(MAP_IFACE))?;
+            info.set(0, iface_info(link, 0), 0)
+                .map_err(map_err(MAP_IFACE))?;
+        }
+        let (prog, m) = attach_program(&mut ebpf, PROG_MAIN, iface, mode, &pins.link())?;
+        let path = pins.prog();
+        prog.pin(&path).map_err(|source| DataPlaneError::Pin {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(m)
+    }
+
+    /// Opens the pinned maps of `iface` (the program must be attached).
+    pub fn open(pin_root: &Path, iface: &str) -> Result<DataPlane> {
+        let pins = Pins::new(pin_root, iface)?;
+        if !pins.link().exists() {
+            return Err(DataPlaneError::NotAttached {
+                iface: iface.into(),
+                dir: pins.dir().into(),
+            });
+        }
+        let vips = HashMap::try_from(pinned_map(&pins, MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
+        let stats =
+            PerCpuHashMap::try_from(pinned_map(&pins, MAP_STATS)?).map_err(map_err(MAP_STATS))?;
+        let info = Array::try_from(pinned_map(&pins, MAP_IFACE)?).map_err(map_err(MAP_IFACE))?;
+        Ok(DataPlane {
+            iface: iface.into(),
+            pins,
+            vips,
+            stats,
+            info,
+        })
+    }
+
+    /// The interface this handle serves.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Where its pins are.
+    pub fn pins(&self) -> &Pins {
+        &self.pins
+    }
+
+    fn write_iface(&mut self, link: &Link) -> Result<()> {
+        let flags = self.info.get(&0, 0).map(|i| i.flags).unwrap_or(0);
+        self.info
+            .set(0, iface_info(link, flags), 0)
+            .map_err(map_err(MAP_IFACE))
+    }
+
+    /// The interface information the program sees.
+    pub fn iface_info(&self) -> Result<IfaceInfo> {
+        self.info.get(&0, 0).map_err(map_err(MAP_IFACE))
+    }
+
+    /// Turns per-decision logging of the program on or off.
+    pub fn set_log(&mut self, on: bool) -> Result<()> {
+        let mut i = self.iface_info()?;
+        i.flags = if on {
+            i.flags | IFACE_FLAG_LOG
+        } else {
+            i.flags & !IFACE_FLAG_LOG
+        };
+        self.info.set(0, i, 0).map_err(map_err(MAP_IFACE))
+    }
+
+    /// The one map write of a role switch: what the program does with `vip` from now on.
+    /// Creates the VIP's counters on first use.
+    pub fn set(&mut self, vip: Ipv4Addr, action: Action, owner_mac: [u8; 6]) -> Result<()> {
+        let key = vip_key(vip);
+        if self.stats.get(&key, 0).is_err() {
+            let zero = aya::maps::PerCpuValues::try_from(vec![
+                VipStats::default();
+                aya::util::nr_cpus()
+                    .map_err(|(path, source)| DataPlaneError::Io {
+                        what: "counting CPUs",
+                        path: path.into(),
+                        source
+                    })?
+            ])
+            .map_err(|source| DataPlaneError::Io {
+                what: "per-CPU values",
+                path: self.pins.dir().into(),
+                source,
+            })?;
+            self.stats
+                .insert(key, zero, 0)
+                .map_err(|e| self.full_or(MAP_STATS, e))?;
+        }
+        self.vips
+            .insert(key, VipEntry::new(action, owner_mac), 0)
+            .map_err(|e| self.full_or(MAP_VIPS, e))
+    }
+
+    fn full_or(&self, name: &'static str, e: aya::maps::MapError) -> DataPlaneError {
+        if let aya::maps::MapError::SyscallError(s) = &e {
+            if s.io_error.raw_os_error() == Some(libc::E2BIG) {
+                return DataPlaneError::TableFull {
+                    iface: self.iface.clone(),
+                    max: mmm_common::MAX_VIPS,
+                };
+            }
+        }
+        DataPlaneError::Map { name, source: e }
+    }
+
+    /// The entry of `vip`, if any.
+    pub fn get(&self, vip: Ipv4Addr) -> Result<Option<VipEntry>> {
+        match self.vips.get(&vip_key(vip), 0) {
+            Ok(e) => Ok(Some(e)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(DataPlaneError::Map {
+                name: MAP_VIPS,
+                source: e,
+            }),
+        }
+    }
+
+    /// Forgets `vip` entirely (its traffic passes untouched afterwards).
+    pub fn remove(&mut self, vip: Ipv4Addr) -> Result<()> {
+        let key = vip_key(vip);
+        match self.vips.remove(&key) {
+            Ok(()) => {}
+            Err(aya::maps::MapError::KeyNotFound) => return Err(DataPlaneError::UnknownVip(vip)),
+            Err(e) => return Err(DataPlaneError::Map {
+                name: MAP_VIPS,
+                source: e,
+            }),
+        }
+        let _ = self.stats.remove(&key);
+        Ok(())
+    }
+
+    /// Counters of one VIP, summed over CPUs (zero when it has none).
+    pub fn stats(&self, vip: Ipv4Addr) -> Result<VipStats> {
+        match self.stats.get(&vip_key(vip), 0) {
+            Ok(per_cpu) => Ok(per_cpu.iter().fold(VipStats::default(), |a, s| a.add(*s))),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(VipStats::default()),
+            Err(e) => Err(DataPlaneError::Map {
+                name: MAP_STATS,
+                source: e,
+            }),
+        }
+    }
+
+    /// Every VIP in the table with its counters, sorted by address.
+    pub fn list(&self) -> Result<Vec<VipRow>> {
+        let mut rows = Vec::new();
+        for item in self.vips.iter() {
+            let (key, e) = item.map_err(map_err(MAP_VIPS))?;
+            let vip = key_vip(key);
+            rows.push(VipRow {
+                vip,
+                action: Action::from_u8(e.action),
+                owner_mac: e.owner_mac,
+                stats: self.stats(vip)?,
+            });
+        }
+        rows.sort_by_key(|r| r.vip);
+        Ok(rows)
+    }
+
+    /// Removes everything the data plane made on `iface`: the VIP addresses it owns, the XDP
+    /// link (detaching the program), the pinned program and maps and their directory.
+    /// Safe to run when nothing is attached. Returns the VIP addresses removed.
+    pub async fn detach(nl: &Netlink, pin_root: &Path, iface: &str) -> Result<Vec<Ipv4Addr>> {
+        let pins = Pins::new(pin_root, iface)?;
+        let mut removed = Vec::new();
+        if let Ok(dp) = DataPlane::open(pin_root, iface) {
+            for row in dp.list()? {
+                if row.action == Some(Action::Local) && nl.del_vip_address(row.vip).await? {
+                    removed.push(row.vip);
+                }
+            }
+        }
+        if pins.link().exists() {
+            // Unpinning the last reference to the link detaches the program.
+            if let Ok(link) = PinnedLink::from_pin(pins.link()) {
+                let fd_link: FdLink = link.unpin().map_err(|source| DataPlaneError::Io {
+                    what: "unpinning the XDP link",
+                    path: pins.link(),
+                    source,
+                })?;
+                drop(fd_link);
+            }
+        }
+        if pins.exist() {
+            std::fs::remove_dir_all(pins.dir()).map_err(|source| DataPlaneError::Io {
+                what: "removing the pins",
+                path: pins.dir().into(),
+                source,
+            })?;
+        }
+        // Remove the root too when this was the last interface (never anything else).
+        let _ = std::fs::remove_dir(pin_root);
+        Ok(removed)
+    }
+}
+
+fn iface_info(link: &Link, flags: u32) -> IfaceInfo {
+    IfaceInfo {
+        mac: link.mac,
+        _pad: [0; 2],
+        flags,
+        ipv4: 0,
+    }
+}
+
+/// Loads and attaches program `name` of `ebpf` to `iface`, pins its link at `link_pin`.
+/// Returns the program (for the caller to pin) and the mode it got.
+fn attach_program<'a>(
+    ebpf: &'a mut aya::Ebpf,
+    name: &'static str,
+    iface: &str,
+    mode: AttachMode,
+    link_pin: &Path,
+) -> Result<(&'a mut Xdp, XdpMode)> {
+    let prog_err = |source| DataPlaneError::Program { name, source };
+    let prog: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or(DataPlaneError::Program {
+            name,
+            source: aya::programs::ProgramError::NotLoaded,
+        })?
+        .try_into()
+        .map_err(prog_err)?;
+    prog.load().map_err(prog_err)?;
+    let modes: &[XdpMode] = match mode {
+        AttachMode::Auto => &[XdpMode::Driver, XdpMode::Skb],
+        AttachMode::Native => &[XdpMode::Driver],
+        AttachMode::Skb => &[XdpMode::Skb],
+    };
+    let mut last = None;
+    for &m in modes {
+        match prog.attach(iface, m) {
+            Ok(id) => {
+                if let Some(e) = &last {
+                    tracing::warn!(iface, error = %e, "native XDP unavailable, attached in SKB (generic) mode");
+                }
+                let link = prog.take_link(id).map_err(prog_err)?;
+                let fd_link = FdLink::try_from(link).map_err(|e| {
+                    DataPlaneError::Netlink(format!(
+                        "the kernel attached XDP on '{iface}' without a bpf_link ({e}); pinning needs Linux >= 5.9"
+                    ))
+                })?;
+                fd_link.pin(link_pin).map_err(|source| DataPlaneError::Pin {
+                    path: link_pin.into(),
+                    source,
+                })?;
+                return Ok((prog, m));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(aya::programs::ProgramError::UnknownInterface { name }) => {
+            DataPlaneError::NoSuchInterface(name)
+        }
+        Some(source) => DataPlaneError::Attach {
+            iface: iface.into(),
+            source,
+        },
+        None => DataPlaneError::NoSuchInterface(iface.into()),
+    })
+}
+
+/// Attaches the trivial pass program to `iface` (the bridge side of a veth whose other end
+/// runs the data plane: native-mode `XDP_TX` on veth needs an XDP program on the peer).
+/// Pinned like the data plane, so [`DataPlane::detach`] removes it. Idempotent.
+pub fn attach_pass(pin_root: &Path, iface: &str) -> Result<XdpMode> {
+    let pins = Pins::new(pin_root, iface)?;
+    if pins.link().exists() {
+        return Ok(XdpMode::Driver);
+    }
+    bpffs::ensure_dir(pins.dir())?;
+    let r = (|| {
+        let mut ebpf = EbpfLoader::new().load(crate::EBPF_OBJECT)?;
+        let (prog, m) = attach_program(&mut ebpf, PROG_PASS, iface, AttachMode::Native, &pins.link())?;
+        let path = pins.prog();
+        prog.pin(&path)
+            .map_err(|source| DataPlaneError::Pin { path, source })?;
+        Ok(m)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(pins.dir());
+    }
+    r
+}

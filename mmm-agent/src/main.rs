@@ -1,0 +1,20 @@
+//! `mmm-agent`: operator commands over the XDP data plane (see [`mmm_agent::cli`]).
+
+use anyhow::Result;
+use clap::Parser;
+use mmm_agent::cli::{self, Cli, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("MMM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => sub.init(),
+        LogFormat::Json => sub.json().init(),
+    }
+    cli::run(cli).await
+}

@@ -1,0 +1,220 @@
+//! mmm's XDP data plane.
+//!
+//! Per frame (Ethernet, optionally one 802.1Q tag):
+//! 1. an ARP request whose target is a `LOCAL` VIP is rewritten in place into the reply and sent
+//!    back out of the same interface (`XDP_TX`); gratuitous ARP (spa == tpa) and probes
+//!    (spa 0.0.0.0) are never answered; an ARP frame from another MAC whose sender address is one
+//!    of our `LOCAL` VIPs is counted as a conflict;
+//! 2. IPv4 to a VIP: `LOCAL` → pass; `STEER` and the frame was sent to our MAC (a client with a
+//!    stale ARP cache) → re-address to the owner and `XDP_TX`; `FENCE` → drop;
+//! 3. anything else → `XDP_PASS`, untouched.
+//!
+//! Malformed or truncated frames always pass untouched: the program never returns `XDP_ABORTED`.
+//! Decision logging (aya-log) costs one flag test unless `IFACE_FLAG_LOG` is set.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{map, xdp},
+    maps::{Array, HashMap, PerCpuHashMap},
+    programs::XdpContext,
+};
+use aya_log_ebpf::debug;
+use core::mem;
+use mmm_common::{Action, IfaceInfo, VipEntry, VipStats, IFACE_FLAG_LOG, MAX_VIPS};
+use network_types::{
+    arp::ArpHdr,
+    eth::{EthHdr, EtherType},
+    ip::Ipv4Hdr,
+    vlan::VlanHdr,
+};
+
+#[map]
+static VIPS: HashMap<u32, VipEntry> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+#[map]
+static IFACE: Array<IfaceInfo> = Array::with_max_entries(1, 0);
+
+#[map]
+static STATS: PerCpuHashMap<u32, VipStats> = PerCpuHashMap::with_max_entries(MAX_VIPS, 0);
+
+const ETH_P_ARP: u16 = EtherType::Arp as u16;
+const ETH_P_IPV4: u16 = EtherType::Ipv4 as u16;
+const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
+const ARP_HTYPE_ETHERNET: [u8; 2] = 1u16.to_be_bytes();
+const ARP_PTYPE_IPV4: [u8; 2] = 0x0800u16.to_be_bytes();
+const ARP_OP_REQUEST: [u8; 2] = 1u16.to_be_bytes();
+const ARP_OP_REPLY: [u8; 2] = 2u16.to_be_bytes();
+
+/// The data plane attached to the cluster interface.
+#[xdp]
+pub fn mmm_xdp(ctx: XdpContext) -> u32 {
+    match try_mmm_xdp(&ctx) {
+        Ok(action) => action,
+        Err(()) => xdp_action::XDP_PASS,
+    }
+}
+
+/// A program that passes everything: attached to a veth's peer so that native-mode `XDP_TX`
+/// frames from the data plane are delivered.
+#[xdp]
+pub fn mmm_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+/// A pointer to a `T` at `offset` in the frame, or `Err` when the frame is too short.
+#[inline(always)]
+fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + mem::size_of::<T>() > end {
+        return Err(());
+    }
+    Ok((start + offset) as *mut T)
+}
+
+#[inline(always)]
+fn bump(vip: u32, f: impl FnOnce(&mut VipStats)) {
+    if let Some(s) = STATS.get_ptr_mut(vip) {
+        // SAFETY: per-CPU value, no other writer on this CPU while we run.
+        unsafe { f(&mut *s) }
+    }
+}
+
+#[inline(always)]
+fn try_mmm_xdp(ctx: &XdpContext) -> Result<u32, ()> {
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: bounds checked by ptr_at.
+    let mut ether_type = unsafe { (*eth).ether_type };
+    let mut off = EthHdr::LEN;
+    if ether_type == ETH_P_8021Q {
+        let vlan: *const VlanHdr = ptr_at(ctx, off)?;
+        // SAFETY: bounds checked by ptr_at.
+        ether_type = unsafe { (*vlan).ether_type };
+        off += VlanHdr::LEN;
+    }
+    if ether_type == ETH_P_ARP {
+        arp(ctx, eth, off)
+    } else if ether_type == ETH_P_IPV4 {
+        ipv4(ctx, eth, off)
+    } else {
+        Ok(xdp_action::XDP_PASS)
+    }
+}
+
+#[inline(always)]
+fn iface() -> Option<IfaceInfo> {
+    let info = *IFACE.get(0)?;
+    if info.mac == [0; 6] {
+        None
+    } else {
+        Some(info)
+    }
+}
+
+#[inline(always)]
+fn arp(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
+    let arp: *mut ArpHdr = ptr_at(ctx, off)?;
+    // SAFETY: bounds checked by ptr_at; ArpHdr is all byte arrays (alignment 1).
+    let a = unsafe { &mut *arp };
+    if a.htype != ARP_HTYPE_ETHERNET || a.ptype != ARP_PTYPE_IPV4 || a.hlen != 6 || a.plen != 4 {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let Some(me) = iface() else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    let spa = u32::from_ne_bytes(a.spa);
+    let tpa = u32::from_ne_bytes(a.tpa);
+
+    // Somebody else announcing or asking from one of our VIPs: a duplicate address.
+    if let Some(e) = VIPS.get_ptr(spa) {
+        // SAFETY: map value pointer returned by the kernel.
+        let e = unsafe { *e };
+        if e.action == Action::Local as u8 && a.sha != me.mac {
+            bump(spa, |s| s.conflicts += 1);
+            if me.flags & IFACE_FLAG_LOG != 0 {
+                debug!(ctx, "conflict: {:mac} claims our VIP {:i}", a.sha, u32::from_be(spa));
+            }
+        }
+    }
+
+    if a.oper != ARP_OP_REQUEST || spa == tpa || spa == 0 {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let Some(e) = VIPS.get_ptr(tpa) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    // SAFETY: map value pointer returned by the kernel.
+    if unsafe { (*e).action } != Action::Local as u8 {
+        return Ok(xdp_action::XDP_PASS);
+    }
+
+    // SAFETY: eth was bounds checked by the caller.
+    let eth = unsafe { &mut *eth };
+    eth.dst_addr = eth.src_addr;
+    eth.src_addr = me.mac;
+    a.oper = ARP_OP_REPLY;
+    a.tha = a.sha;
+    a.tpa = a.spa;
+    a.sha = me.mac;
+    a.spa = tpa.to_ne_bytes();
+    bump(tpa, |s| s.arp_replies += 1);
+    if me.flags & IFACE_FLAG_LOG != 0 {
+        debug!(ctx, "arp reply: {:i} is-at {:mac} to {:mac}", u32::from_be(tpa), me.mac, a.tha);
+    }
+    Ok(xdp_action::XDP_TX)
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
+    let ip: *const Ipv4Hdr = ptr_at(ctx, off)?;
+    // SAFETY: bounds checked by ptr_at.
+    let (vihl, dst) = unsafe { ((*ip).vihl, u32::from_ne_bytes((*ip).dst_addr)) };
+    if vihl >> 4 != 4 {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let Some(e) = VIPS.get_ptr(dst) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    // SAFETY: map value pointer returned by the kernel.
+    let e = unsafe { *e };
+    match Action::from_u8(e.action) {
+        Some(Action::Local) => {
+            bump(dst, |s| s.passed += 1);
+            Ok(xdp_action::XDP_PASS)
+        }
+        Some(Action::Fence) => {
+            bump(dst, |s| s.dropped += 1);
+            Ok(xdp_action::XDP_DROP)
+        }
+        Some(Action::Steer) => {
+            let Some(me) = iface() else {
+                return Ok(xdp_action::XDP_PASS);
+            };
+            // SAFETY: eth was bounds checked by the caller.
+            let eth = unsafe { &mut *eth };
+            if eth.dst_addr != me.mac || e.owner_mac == [0; 6] {
+                return Ok(xdp_action::XDP_PASS);
+            }
+            eth.dst_addr = e.owner_mac;
+            eth.src_addr = me.mac;
+            bump(dst, |s| s.steered += 1);
+            if me.flags & IFACE_FLAG_LOG != 0 {
+                debug!(ctx, "steer: {:i} to {:mac}", u32::from_be(dst), e.owner_mac);
+            }
+            Ok(xdp_action::XDP_TX)
+        }
+        None => Ok(xdp_action::XDP_PASS),
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -38,6 +38,10 @@ pub enum Command {
         /// XDP mode: native with SKB fallback (auto), native only, or SKB only.
         #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
         mode: ModeArg,
+        /// Stay in the foreground after attaching until SIGINT/SIGTERM. Exiting, or being
+        /// killed, never detaches: the pins keep the data plane running.
+        #[arg(long)]
+        wait: bool,
     },
     /// Remove the data plane from an interface: VIP addresses, XDP link, pins.
     Detach {
@@ -225,7 +229,7 @@ fn list(cli: &Cli, iface: &str, json: bool) -> Result<()> {
 pub async fn run(cli: Cli) -> Result<()> {
     let root = cli.pin_root.clone();
     match &cli.command {
-        Command::Attach { iface, mode } => {
+        Command::Attach { iface, mode, wait } => {
             let nl = Netlink::new()?;
             let mode = match mode {
                 ModeArg::Auto => AttachMode::Auto,
@@ -246,6 +250,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                     iface.iface,
                     dp.pins().dir().display()
                 ),
+            }
+            if *wait {
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
             }
         }
         Command::Detach { iface } => {

@@ -7,8 +7,13 @@ fn main() {
     let obj = match std::env::var_os("MMM_EBPF_OBJ") {
         Some(p) => PathBuf::from(p),
         None => {
-            let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-            manifest.join("..").join("target").join("ebpf").join("mmm-ebpf.o")
+            let manifest =
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+            manifest
+                .join("..")
+                .join("target")
+                .join("ebpf")
+                .join("mmm-ebpf.o")
         }
     };
     println!("cargo:rerun-if-changed={}", obj.display());

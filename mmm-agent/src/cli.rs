@@ -146,12 +146,16 @@ pub enum OnOff {
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let parts: Vec<&str> = s.split([':', '-']).collect();
     if parts.len() != 6 {
-        return Err(format!("'{s}' is not a MAC address (want six hex pairs like 02:00:00:00:00:01)"));
+        return Err(format!(
+            "'{s}' is not a MAC address (want six hex pairs like 02:00:00:00:00:01)"
+        ));
     }
     let mut mac = [0u8; 6];
     for (b, p) in mac.iter_mut().zip(parts) {
         if p.len() != 2 {
-            return Err(format!("'{s}' is not a MAC address: '{p}' is not two hex digits"));
+            return Err(format!(
+                "'{s}' is not a MAC address: '{p}' is not two hex digits"
+            ));
         }
         *b = u8::from_str_radix(p, 16)
             .map_err(|_| format!("'{s}' is not a MAC address: '{p}' is not hex"))?;
@@ -273,7 +277,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 if removed.is_empty() {
                     "none".to_string()
                 } else {
-                    removed.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    removed
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
         }
@@ -325,7 +333,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("releasing {vip} on '{}'", iface.iface))?;
                 match how {
                     Release::Steer(mac) => {
-                        println!("{vip} released on {}: steering to {}", iface.iface, fmt_mac(&mac))
+                        println!(
+                            "{vip} released on {}: steering to {}",
+                            iface.iface,
+                            fmt_mac(&mac)
+                        )
                     }
                     Release::Fence => println!("{vip} released on {}: fenced", iface.iface),
                 }
@@ -409,7 +421,14 @@ mod tests {
             .to_string();
         assert!(e.contains("198.18.0.999"), "{e}");
         let e = Cli::try_parse_from([
-            "mmm-agent", "vip", "release", "-i", "eth0", "198.18.0.1", "--steer", "nope",
+            "mmm-agent",
+            "vip",
+            "release",
+            "-i",
+            "eth0",
+            "198.18.0.1",
+            "--steer",
+            "nope",
         ])
         .unwrap_err()
         .to_string();

@@ -40,7 +40,10 @@ fn agent_err(net: &Net, host: &Host, args: &[&str]) -> String {
     let out = agent(net, &host.ns, &pin_root(net, &host.name), args)
         .output()
         .unwrap();
-    assert!(!out.status.success(), "mmm-agent {args:?} should have failed");
+    assert!(
+        !out.status.success(),
+        "mmm-agent {args:?} should have failed"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -48,9 +51,15 @@ fn agent_err(net: &Net, host: &Host, args: &[&str]) -> String {
 /// bridge side so native XDP_TX on the veths is delivered.
 fn setup(tag: &str) -> (Net, Host, Host, Host) {
     let mut net = Net::new(tag).unwrap();
-    let client = net.add_host("client", "eth0", Ipv4Addr::new(198, 18, 0, 50), 0x50).unwrap();
-    let a = net.add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11).unwrap();
-    let b = net.add_host("b", "eth0", Ipv4Addr::new(198, 18, 0, 12), 0x12).unwrap();
+    let client = net
+        .add_host("client", "eth0", Ipv4Addr::new(198, 18, 0, 50), 0x50)
+        .unwrap();
+    let a = net
+        .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
+        .unwrap();
+    let b = net
+        .add_host("b", "eth0", Ipv4Addr::new(198, 18, 0, 12), 0x12)
+        .unwrap();
     for h in [&a, &b] {
         net.track_pins(pin_root(&net, &h.name));
         let out = agent_ok(&net, h, &["attach", "--iface", "eth0", "--mode", "native"]);
@@ -63,7 +72,11 @@ fn setup(tag: &str) -> (Net, Host, Host, Host) {
         let out = agent(&net, &br, &br_root, &["peer-pass", "--iface", &h.peer])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     (net, client, a, b)
 }
@@ -96,20 +109,50 @@ fn lo_has(net: &Net, h: &Host, vip: Ipv4Addr) -> bool {
 #[test]
 fn arp_for_a_vip_is_answered_by_xdp_and_never_by_the_kernel() {
     let (net, client, a, b) = setup("arp");
-    agent_ok(&net, &a, &["vip", "acquire", "-i", "eth0", &VIP.to_string(), "--garp-rounds", "0"]);
+    agent_ok(
+        &net,
+        &a,
+        &[
+            "vip",
+            "acquire",
+            "-i",
+            "eth0",
+            &VIP.to_string(),
+            "--garp-rounds",
+            "0",
+        ],
+    );
     assert!(lo_has(&net, &a, VIP));
     assert!(ping(&net, &client, VIP), "client cannot reach the VIP");
-    assert_eq!(net.neighbour(&client.ns, "eth0", VIP).unwrap(), Some(fmt_mac(&a.mac)));
-    assert!(counter(&net, &a, VIP, "arp_replies") >= 1, "the reply did not come from XDP");
+    assert_eq!(
+        net.neighbour(&client.ns, "eth0", VIP).unwrap(),
+        Some(fmt_mac(&a.mac))
+    );
+    assert!(
+        counter(&net, &a, VIP, "arp_replies") >= 1,
+        "the reply did not come from XDP"
+    );
 
     // Without XDP the kernel stays silent for an address on lo (the sysctls the agent set).
     agent_ok(&net, &b, &["detach", "-i", "eth0"]);
-    net.exec(&b.ns, "ip", &["addr", "add", &format!("{VIP2}/32"), "dev", "lo"]).unwrap();
-    assert!(!ping(&net, &client, VIP2), "the kernel answered ARP for a VIP");
+    net.exec(
+        &b.ns,
+        "ip",
+        &["addr", "add", &format!("{VIP2}/32"), "dev", "lo"],
+    )
+    .unwrap();
+    assert!(
+        !ping(&net, &client, VIP2),
+        "the kernel answered ARP for a VIP"
+    );
     assert_eq!(net.neighbour(&client.ns, "eth0", VIP2).unwrap(), None);
     // Control: with the kernel's default the same setup is answered, so the check above can fail.
-    net.exec(&b.ns, "sysctl", &["-qw", "net.ipv4.conf.eth0.arp_ignore=0"]).unwrap();
-    assert!(Net::wait_for(T * 2, || ping(&net, &client, VIP2)), "control ping failed");
+    net.exec(&b.ns, "sysctl", &["-qw", "net.ipv4.conf.eth0.arp_ignore=0"])
+        .unwrap();
+    assert!(
+        Net::wait_for(T * 2, || ping(&net, &client, VIP2)),
+        "control ping failed"
+    );
 }
 
 #[test]
@@ -117,20 +160,66 @@ fn tcp_follows_the_vip_steering_serves_stale_clients_and_fence_blocks() {
     let (mut net, client, a, b) = setup("steer");
     net.tcp_server(&a.ns, PORT, "a").unwrap();
     net.tcp_server(&b.ns, PORT, "b").unwrap();
-    agent_ok(&net, &a, &["vip", "acquire", "-i", "eth0", &VIP.to_string()]);
+    agent_ok(
+        &net,
+        &a,
+        &["vip", "acquire", "-i", "eth0", &VIP.to_string()],
+    );
     assert_eq!(net.tcp_get(&client.ns, VIP, PORT, T).unwrap(), "a");
     assert!(counter(&net, &a, VIP, "passed") >= 1);
 
     // The client keeps A's MAC for the VIP, whatever happens next (a stale ARP cache).
-    net.exec(&client.ns, "ip", &["neigh", "replace", &VIP.to_string(), "lladdr", &fmt_mac(&a.mac), "dev", "eth0", "nud", "permanent"]).unwrap();
+    net.exec(
+        &client.ns,
+        "ip",
+        &[
+            "neigh",
+            "replace",
+            &VIP.to_string(),
+            "lladdr",
+            &fmt_mac(&a.mac),
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )
+    .unwrap();
 
     // Move A -> B by map writes: B takes it (no GARP), A steers to B.
-    agent_ok(&net, &b, &["vip", "acquire", "-i", "eth0", &VIP.to_string(), "--garp-rounds", "0"]);
-    agent_ok(&net, &a, &["vip", "release", "-i", "eth0", &VIP.to_string(), "--steer", &fmt_mac(&b.mac)]);
+    agent_ok(
+        &net,
+        &b,
+        &[
+            "vip",
+            "acquire",
+            "-i",
+            "eth0",
+            &VIP.to_string(),
+            "--garp-rounds",
+            "0",
+        ],
+    );
+    agent_ok(
+        &net,
+        &a,
+        &[
+            "vip",
+            "release",
+            "-i",
+            "eth0",
+            &VIP.to_string(),
+            "--steer",
+            &fmt_mac(&b.mac),
+        ],
+    );
     assert!(!lo_has(&net, &a, VIP) && lo_has(&net, &b, VIP));
     assert_eq!(net.tcp_get(&client.ns, VIP, PORT, T).unwrap(), "b");
     assert!(counter(&net, &a, VIP, "steered") >= 1, "A did not steer");
-    assert_eq!(net.neighbour(&client.ns, "eth0", VIP).unwrap(), Some(fmt_mac(&a.mac)));
+    assert_eq!(
+        net.neighbour(&client.ns, "eth0", VIP).unwrap(),
+        Some(fmt_mac(&a.mac))
+    );
 
     // Non-VIP traffic between the hosts is untouched.
     assert_eq!(net.tcp_get(&client.ns, a.ip, PORT, T).unwrap(), "a");
@@ -139,9 +228,15 @@ fn tcp_follows_the_vip_steering_serves_stale_clients_and_fence_blocks() {
     assert_eq!(net.tcp_get(&b.ns, a.ip, PORT, T).unwrap(), "a");
 
     // Fence: nobody may receive the VIP.
-    agent_ok(&net, &b, &["vip", "release", "-i", "eth0", &VIP.to_string(), "--fence"]);
+    agent_ok(
+        &net,
+        &b,
+        &["vip", "release", "-i", "eth0", &VIP.to_string(), "--fence"],
+    );
     assert!(!lo_has(&net, &b, VIP));
-    assert!(net.tcp_get(&client.ns, VIP, PORT, Duration::from_millis(500)).is_err());
+    assert!(net
+        .tcp_get(&client.ns, VIP, PORT, Duration::from_millis(500))
+        .is_err());
     assert!(counter(&net, &b, VIP, "dropped") >= 1, "B did not drop");
     let table = agent_ok(&net, &b, &["vip", "list", "-i", "eth0"]);
     assert!(table.contains("198.18.0.100     fence"), "{table}");
@@ -151,7 +246,11 @@ fn tcp_follows_the_vip_steering_serves_stale_clients_and_fence_blocks() {
 fn pins_outlive_the_agent_and_detach_leaves_nothing_behind() {
     let (mut net, client, a, _b) = setup("pins");
     net.tcp_server(&a.ns, PORT, "a").unwrap();
-    agent_ok(&net, &a, &["vip", "acquire", "-i", "eth0", &VIP.to_string()]);
+    agent_ok(
+        &net,
+        &a,
+        &["vip", "acquire", "-i", "eth0", &VIP.to_string()],
+    );
 
     // An agent process that holds the data plane is killed: traffic keeps flowing.
     let root = pin_root(&net, &a.name);
@@ -170,12 +269,16 @@ fn pins_outlive_the_agent_and_detach_leaves_nothing_behind() {
 
     // Detach removes address, link, program and pins.
     let dir = root.join("eth0");
-    let prog_id = aya::programs::ProgramInfo::from_pin(dir.join("prog")).unwrap().id();
+    let prog_id = aya::programs::ProgramInfo::from_pin(dir.join("prog"))
+        .unwrap()
+        .id();
     let out = agent_ok(&net, &a, &["detach", "-i", "eth0"]);
     assert!(out.contains("VIP addresses removed: 198.18.0.100"), "{out}");
     assert!(!dir.exists(), "pins left under {}", dir.display());
     assert!(!lo_has(&net, &a, VIP));
-    let link = net.exec(&a.ns, "ip", &["link", "show", "dev", "eth0"]).unwrap();
+    let link = net
+        .exec(&a.ns, "ip", &["link", "show", "dev", "eth0"])
+        .unwrap();
     assert!(!link.contains("xdp"), "XDP still attached: {link}");
     assert!(
         Net::wait_for(T, || !aya::programs::loaded_programs()
@@ -191,16 +294,35 @@ fn pins_outlive_the_agent_and_detach_leaves_nothing_behind() {
 fn bad_input_is_refused_with_a_clear_error() {
     let net = Net::new("bad").unwrap();
     let mut net = net;
-    let h = net.add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11).unwrap();
+    let h = net
+        .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
+        .unwrap();
     net.track_pins(pin_root(&net, "a"));
     let e = agent_err(&net, &h, &["attach", "-i", "nosuch0"]);
     assert!(e.contains("'nosuch0' does not exist"), "{e}");
-    assert!(!pin_root(&net, "a").join("nosuch0").exists(), "a failed attach left pins");
+    assert!(
+        !pin_root(&net, "a").join("nosuch0").exists(),
+        "a failed attach left pins"
+    );
     let e = agent_err(&net, &h, &["vip", "list", "-i", "eth0"]);
     assert!(e.contains("not attached to 'eth0'"), "{e}");
     let e = agent_err(&net, &h, &["attach", "-i", "../x"]);
     assert!(e.contains("not valid"), "{e}");
-    let e = agent_err(&net, &h, &["vip", "release", "-i", "eth0", "198.18.0.1", "--steer", "zz"]);
+    let e = agent_err(
+        &net,
+        &h,
+        &[
+            "vip",
+            "release",
+            "-i",
+            "eth0",
+            "198.18.0.1",
+            "--steer",
+            "zz",
+        ],
+    );
     assert!(e.contains("'zz' is not a MAC address"), "{e}");
-    assert!(net.add_host("x", "eth0", Ipv4Addr::new(10, 0, 0, 1), 1).is_err());
+    assert!(net
+        .add_host("x", "eth0", Ipv4Addr::new(10, 0, 0, 1), 1)
+        .is_err());
 }

@@ -10,7 +10,9 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
     Ebpf,
 };
-use mmm_common::{Action, IfaceInfo, VipEntry, VipStats, MAP_IFACE, MAP_STATS, MAP_VIPS, PROG_MAIN};
+use mmm_common::{
+    Action, IfaceInfo, VipEntry, VipStats, MAP_IFACE, MAP_STATS, MAP_VIPS, PROG_MAIN,
+};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap as StdMap;
 
@@ -52,10 +54,20 @@ impl Prog {
             let mut iface: Array<_, IfaceInfo> =
                 Array::try_from(ebpf.map_mut(MAP_IFACE).unwrap()).unwrap();
             iface
-                .set(0, IfaceInfo { mac: ME, ..Default::default() }, 0)
+                .set(
+                    0,
+                    IfaceInfo {
+                        mac: ME,
+                        ..Default::default()
+                    },
+                    0,
+                )
                 .unwrap();
         }
-        let mut p = Prog { ebpf, table: StdMap::new() };
+        let mut p = Prog {
+            ebpf,
+            table: StdMap::new(),
+        };
         p.set(VIP_LOCAL, Action::Local, ME);
         p.set(VIP_STEER, Action::Steer, OWNER_B);
         p.set(VIP_FENCE, Action::Fence, [0; 6]);
@@ -71,7 +83,11 @@ impl Prog {
             PerCpuHashMap::try_from(self.ebpf.map_mut(MAP_STATS).unwrap()).unwrap();
         let n = aya::util::nr_cpus().unwrap();
         stats
-            .insert(key, aya::maps::PerCpuValues::try_from(vec![VipStats::default(); n]).unwrap(), 0)
+            .insert(
+                key,
+                aya::maps::PerCpuValues::try_from(vec![VipStats::default(); n]).unwrap(),
+                0,
+            )
             .unwrap();
         self.table.insert(vip, (a, mac));
     }
@@ -100,7 +116,11 @@ impl Prog {
                 Some((r.return_value, out))
             }
             Err(e) => {
-                assert!(frame.len() < 14, "test run of a {}-byte frame failed: {e}", frame.len());
+                assert!(
+                    frame.len() < 14,
+                    "test run of a {}-byte frame failed: {e}",
+                    frame.len()
+                );
                 None
             }
         }
@@ -145,7 +165,9 @@ fn ipv4(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     ip.extend_from_slice(&src);
     ip.extend_from_slice(&dst);
     f.extend(ip);
-    f.extend_from_slice(&[0x30, 0x39, 0x0c, 0xea, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&[
+        0x30, 0x39, 0x0c, 0xea, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
     f
 }
 
@@ -173,7 +195,11 @@ fn model(table: &StdMap<[u8; 4], (Action, [u8; 6])>, f: &[u8]) -> (u32, Vec<u8>)
             }
             let op = u16::from_be_bytes([f[off + 6], f[off + 7]]);
             let (spa, tpa) = (quad(off + 14), quad(off + 24));
-            if op != 1 || spa == tpa || spa == [0; 4] || lookup(tpa).map(|e| e.0) != Some(Action::Local) {
+            if op != 1
+                || spa == tpa
+                || spa == [0; 4]
+                || lookup(tpa).map(|e| e.0) != Some(Action::Local)
+            {
                 return pass;
             }
             let mut o = f.to_vec();
@@ -227,7 +253,11 @@ fn arp_for_other_addresses_passes_untouched() {
     let p = Prog::new();
     for tpa in [OTHER_IP, VIP_STEER, VIP_FENCE] {
         let req = arp_request(CLIENT_IP, tpa);
-        assert_eq!(p.run(&req).unwrap(), (XDP_PASS, req.clone()), "ARP for {tpa:?}");
+        assert_eq!(
+            p.run(&req).unwrap(),
+            (XDP_PASS, req.clone()),
+            "ARP for {tpa:?}"
+        );
     }
     // A reply (op 2) to a local VIP is not answered either.
     let mut rep = eth(ME, CLIENT, 0x0806);
@@ -263,10 +293,22 @@ fn foreign_claim_of_local_vip_is_counted() {
 fn malformed_arp_headers_pass() {
     let p = Prog::new();
     let good = arp_request(CLIENT_IP, VIP_LOCAL);
-    for (idx, val) in [(14, 9u8), (15, 2), (16, 0x86), (17, 0xdd), (18, 8), (19, 16), (21, 3)] {
+    for (idx, val) in [
+        (14, 9u8),
+        (15, 2),
+        (16, 0x86),
+        (17, 0xdd),
+        (18, 8),
+        (19, 16),
+        (21, 3),
+    ] {
         let mut f = good.clone();
         f[idx] = val;
-        assert_eq!(p.run(&f).unwrap(), (XDP_PASS, f.clone()), "byte {idx} = {val}");
+        assert_eq!(
+            p.run(&f).unwrap(),
+            (XDP_PASS, f.clone()),
+            "byte {idx} = {val}"
+        );
     }
 }
 
@@ -292,7 +334,11 @@ fn every_truncation_passes_untouched() {
             };
             assert_ne!(rc, XDP_ABORTED);
             if len < *headers {
-                assert_eq!((rc, out.as_slice()), (XDP_PASS, f), "len {len} of {full:02x?}");
+                assert_eq!(
+                    (rc, out.as_slice()),
+                    (XDP_PASS, f),
+                    "len {len} of {full:02x?}"
+                );
             } else {
                 assert_eq!((rc, out), model(&p.table, f), "len {len} of {full:02x?}");
             }
@@ -389,7 +435,13 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
         _ => {
             let mut f = eth(macs[rng.random_range(0..macs.len())], CLIENT, 0x0806);
             let op = rng.random_range(0..4u16);
-            f.extend(arp(op, CLIENT, ips[rng.random_range(0..ips.len())], [0; 6], ips[rng.random_range(0..ips.len())]));
+            f.extend(arp(
+                op,
+                CLIENT,
+                ips[rng.random_range(0..ips.len())],
+                [0; 6],
+                ips[rng.random_range(0..ips.len())],
+            ));
             f
         }
     };
@@ -413,7 +465,10 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
 #[test]
 fn random_frames_match_the_reference_model() {
     let p = Prog::new();
-    let n: usize = std::env::var("MMM_FUZZ_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let n: usize = std::env::var("MMM_FUZZ_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let seed: u64 = std::env::var("MMM_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -425,12 +480,19 @@ fn random_frames_match_the_reference_model() {
         let Some((rc, out)) = p.run(&f) else { continue };
         assert_ne!(rc, XDP_ABORTED, "seed {seed} frame {i}");
         let want = model(&p.table, &f);
-        assert_eq!((rc, out), want, "seed {seed} frame {i}: {f:02x?} (replay with MMM_FUZZ_SEED={seed})");
+        assert_eq!(
+            (rc, out),
+            want,
+            "seed {seed} frame {i}: {f:02x?} (replay with MMM_FUZZ_SEED={seed})"
+        );
         *seen.entry(rc).or_insert(0usize) += 1;
     }
     // The generator must exercise every verdict, or the test proves little.
     for rc in [XDP_PASS, XDP_TX, XDP_DROP] {
-        assert!(seen.get(&rc).copied().unwrap_or(0) > 0 || n < 500, "seed {seed}: verdict {rc} never produced: {seen:?}");
+        assert!(
+            seen.get(&rc).copied().unwrap_or(0) > 0 || n < 500,
+            "seed {seed}: verdict {rc} never produced: {seen:?}"
+        );
     }
     eprintln!("{n} random frames, seed {seed}, verdicts {seen:?}");
 }

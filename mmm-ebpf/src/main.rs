@@ -134,7 +134,12 @@ fn arp(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
         if e.action == Action::Local as u8 && a.sha != me.mac {
             bump(spa, |s| s.conflicts += 1);
             if me.flags & IFACE_FLAG_LOG != 0 {
-                debug!(ctx, "conflict: {:mac} claims our VIP {:i}", a.sha, u32::from_be(spa));
+                debug!(
+                    ctx,
+                    "conflict: {:mac} claims our VIP {:i}",
+                    a.sha,
+                    u32::from_be(spa)
+                );
             }
         }
     }
@@ -161,7 +166,13 @@ fn arp(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
     a.spa = tpa.to_ne_bytes();
     bump(tpa, |s| s.arp_replies += 1);
     if me.flags & IFACE_FLAG_LOG != 0 {
-        debug!(ctx, "arp reply: {:i} is-at {:mac} to {:mac}", u32::from_be(tpa), me.mac, a.tha);
+        debug!(
+            ctx,
+            "arp reply: {:i} is-at {:mac} to {:mac}",
+            u32::from_be(tpa),
+            me.mac,
+            a.tha
+        );
     }
     Ok(xdp_action::XDP_TX)
 }

@@ -1,1 +1,5 @@
-//! placeholder
+//! mmm monitor: MMM config, checks, the host state machine and role distribution (pure), the
+//! Monitor gRPC service and the `mmm_control` CLI. Skeleton until the monitor issue lands.
+
+/// Default TCP port of the Monitor gRPC service (MMM's monitor port).
+pub const DEFAULT_MONITOR_PORT: u16 = 9988;

@@ -77,7 +77,10 @@ fn ip(args: &[&str]) -> Result<Output> {
 
 /// `aa:bb:..`.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl Net {
@@ -112,7 +115,13 @@ impl Net {
     }
 
     /// Adds host `name` with interface `iface`, address `ip`/24 and a MAC ending in `mac_last`.
-    pub fn add_host(&mut self, name: &str, iface: &str, ip_addr: Ipv4Addr, mac_last: u8) -> Result<Host> {
+    pub fn add_host(
+        &mut self,
+        name: &str,
+        iface: &str,
+        ip_addr: Ipv4Addr,
+        mac_last: u8,
+    ) -> Result<Host> {
         if !in_lab_range(ip_addr) {
             bail!("{ip_addr} is outside 198.18.0.0/15: the lab uses no other addresses");
         }
@@ -130,17 +139,48 @@ impl Net {
         };
         self.hosts.push(host.clone());
         ip(&[
-            "link", "add", iface, "address", &fmt_mac(&mac), "netns", &ns, "type", "veth", "peer",
-            "name", &peer, "netns", &self.bridge_ns,
+            "link",
+            "add",
+            iface,
+            "address",
+            &fmt_mac(&mac),
+            "netns",
+            &ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+            "netns",
+            &self.bridge_ns,
         ])?;
-        ip(&["-n", &self.bridge_ns, "link", "set", &peer, "master", "br0", "up"])?;
-        ip(&["-n", &ns, "addr", "add", &format!("{ip_addr}/24"), "dev", iface])?;
+        ip(&[
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            &peer,
+            "master",
+            "br0",
+            "up",
+        ])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip_addr}/24"),
+            "dev",
+            iface,
+        ])?;
         ip(&["-n", &ns, "link", "set", iface, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         // A frame a veth sends with a partial (offloaded) checksum loses that state when XDP
         // re-transmits it (XDP_TX), and arrives with a bad checksum. Frames from a real wire
         // always carry finished checksums; turning TX offload off makes the lab's wire real.
-        run(self.command(&ns, "ethtool")?.args(["-K", iface, "tx", "off"]))?;
+        run(self
+            .command(&ns, "ethtool")?
+            .args(["-K", iface, "tx", "off"]))?;
         Ok(host)
     }
 
@@ -261,7 +301,13 @@ impl Net {
     }
 
     /// Connects from `ns` to `ip:port` and reads until the server closes.
-    pub fn tcp_get(&self, ns: &str, ip_addr: Ipv4Addr, port: u16, timeout: Duration) -> Result<String> {
+    pub fn tcp_get(
+        &self,
+        ns: &str,
+        ip_addr: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<String> {
         self.in_ns(ns, move || -> Result<String> {
             let addr = std::net::SocketAddr::from((ip_addr, port));
             let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
@@ -276,7 +322,15 @@ impl Net {
 
     /// The neighbour entry (MAC) `ns` holds for `ip` on `iface`, if resolved.
     pub fn neighbour(&self, ns: &str, iface: &str, ip_addr: Ipv4Addr) -> Result<Option<String>> {
-        let out = ip(&["-n", ns, "neigh", "show", &ip_addr.to_string(), "dev", iface])?;
+        let out = ip(&[
+            "-n",
+            ns,
+            "neigh",
+            "show",
+            &ip_addr.to_string(),
+            "dev",
+            iface,
+        ])?;
         let text = String::from_utf8_lossy(&out.stdout);
         let mut words = text.split_whitespace();
         while let Some(w) = words.next() {

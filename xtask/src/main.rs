@@ -1,1 +1,67 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks. Each one installs what it needs by itself on a fresh
+//! machine (Debian packages, nightly's `rust-src`, a `bpf-linker` cached under `target/tools`).
+//!
+//! - `setup`: only the installs;
+//! - `build-ebpf [--release]`: the XDP program, into `target/ebpf/mmm-ebpf.o` (the agent embeds it);
+//! - `test`: everything CI checks, in order: fmt, eBPF build, clippy (user space, eBPF), all tests;
+//! - `demo [--keep]`: the product on a throw-away lab, narrated.
+
+mod demo;
+mod ebpf;
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "mmm project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building and testing need (Debian packages, rust-src, bpf-linker).
+    Setup,
+    /// Build the XDP program with the nightly toolchain into target/ebpf/mmm-ebpf.o.
+    BuildEbpf {
+        /// Use the release profile (both profiles are optimised; release keeps debug info).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Run every check and test (what CI runs).
+    Test {
+        /// Random frames fed to the XDP program by the randomized packet test.
+        #[arg(long, default_value_t = 5000)]
+        fuzz_frames: u64,
+    },
+    /// Show the product on a throw-away lab of network namespaces.
+    Demo {
+        /// Leave the lab running at the end (remove it with `ip netns del`, printed at the end).
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Setup => setup::all(),
+        Cmd::BuildEbpf { release } => {
+            setup::ebpf_toolchain()?;
+            ebpf::build(release).map(drop)
+        }
+        Cmd::Test { fuzz_frames } => test::run(fuzz_frames),
+        Cmd::Demo { keep } => demo::run(keep),
+    }
+}

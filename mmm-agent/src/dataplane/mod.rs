@@ -330,12 +330,13 @@ impl DataPlane {
         if self.stats.get(&key, 0).is_err() {
             let zero = aya::maps::PerCpuValues::try_from(vec![
                 VipStats::default();
-                aya::util::nr_cpus()
-                    .map_err(|(path, source)| DataPlaneError::Io {
+                aya::util::nr_cpus().map_err(
+                    |(path, source)| DataPlaneError::Io {
                         what: "counting CPUs",
                         path: path.into(),
                         source
-                    })?
+                    }
+                )?
             ])
             .map_err(|source| DataPlaneError::Io {
                 what: "per-CPU values",
@@ -381,10 +382,12 @@ impl DataPlane {
         match self.vips.remove(&key) {
             Ok(()) => {}
             Err(aya::maps::MapError::KeyNotFound) => return Err(DataPlaneError::UnknownVip(vip)),
-            Err(e) => return Err(DataPlaneError::Map {
-                name: MAP_VIPS,
-                source: e,
-            }),
+            Err(e) => {
+                return Err(DataPlaneError::Map {
+                    name: MAP_VIPS,
+                    source: e,
+                })
+            }
         }
         let _ = self.stats.remove(&key);
         Ok(())
@@ -502,10 +505,12 @@ fn attach_program<'a>(
                         "the kernel attached XDP on '{iface}' without a bpf_link ({e}); pinning needs Linux >= 5.9"
                     ))
                 })?;
-                fd_link.pin(link_pin).map_err(|source| DataPlaneError::Pin {
-                    path: link_pin.into(),
-                    source,
-                })?;
+                fd_link
+                    .pin(link_pin)
+                    .map_err(|source| DataPlaneError::Pin {
+                        path: link_pin.into(),
+                        source,
+                    })?;
                 return Ok((prog, m));
             }
             Err(e) => last = Some(e),
@@ -534,7 +539,13 @@ pub fn attach_pass(pin_root: &Path, iface: &str) -> Result<XdpMode> {
     bpffs::ensure_dir(pins.dir())?;
     let r = (|| {
         let mut ebpf = EbpfLoader::new().load(crate::EBPF_OBJECT)?;
-        let (prog, m) = attach_program(&mut ebpf, PROG_PASS, iface, AttachMode::Native, &pins.link())?;
+        let (prog, m) = attach_program(
+            &mut ebpf,
+            PROG_PASS,
+            iface,
+            AttachMode::Native,
+            &pins.link(),
+        )?;
         let path = pins.prog();
         prog.pin(&path)
             .map_err(|source| DataPlaneError::Pin { path, source })?;

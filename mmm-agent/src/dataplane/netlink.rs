@@ -42,14 +42,23 @@ impl Netlink {
 
     /// Index and MAC of `name`.
     pub async fn link(&self, name: &str) -> Result<Link> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         let msg = match s.try_next().await {
             Ok(Some(m)) => m,
             Ok(None) => return Err(DataPlaneError::NoSuchInterface(name.into())),
             Err(e) if nl_code(&e) == Some(libc::ENODEV) => {
                 return Err(DataPlaneError::NoSuchInterface(name.into()))
             }
-            Err(e) => return Err(DataPlaneError::Netlink(format!("reading link '{name}': {e}"))),
+            Err(e) => {
+                return Err(DataPlaneError::Netlink(format!(
+                    "reading link '{name}': {e}"
+                )))
+            }
         };
         let mut mac = [0u8; 6];
         for a in &msg.attributes {

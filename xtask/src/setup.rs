@@ -1,0 +1,130 @@
+//! Installs what the project needs on a fresh machine; every step is skipped when already done.
+
+use anyhow::{bail, Context, Result};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+/// Debian packages the lab, the tests and the demo use.
+pub const APT_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "ethtool", "procps"];
+/// The bpf-linker version built against nightly's own LLVM (DESIGN.md, toolchain facts).
+pub const BPF_LINKER_VERSION: &str = "0.10.4";
+
+/// Runs `cmd`, failing with its name when it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {}", show(cmd));
+    let st = cmd
+        .status()
+        .with_context(|| format!("starting {}", show(cmd)))?;
+    if !st.success() {
+        bail!("`{}` failed ({st})", show(cmd));
+    }
+    Ok(())
+}
+
+/// A command as a shell-like line.
+pub fn show(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quiet_ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Installs the missing Debian packages among `pkgs`.
+pub fn apt(pkgs: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = pkgs
+        .iter()
+        .copied()
+        .filter(|p| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output();
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "Debian packages missing: {}; run as root (or install them: apt-get install {})",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The nightly toolchain with rust-src, and a bpf-linker; returns the directory to put on PATH.
+pub fn ebpf_toolchain() -> Result<PathBuf> {
+    if !quiet_ok(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
+        bail!("the eBPF crate needs the nightly toolchain, which is missing: install it with `rustup toolchain install nightly`");
+    }
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .context("asking rustup for nightly's components")?;
+    if !String::from_utf8_lossy(&installed.stdout).contains("rust-src") {
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))
+        .context("the eBPF build needs nightly's rust-src component")?;
+    }
+    let dir = crate::root()
+        .join("target")
+        .join("tools")
+        .join(format!("bpf-linker-{BPF_LINKER_VERSION}"));
+    let bin = dir.join("bin");
+    if !bin.join("bpf-linker").is_file() {
+        eprintln!(
+            "building bpf-linker {BPF_LINKER_VERSION} (once; cached under {})",
+            dir.display()
+        );
+        run(Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--root",
+            ])
+            .arg(&dir)
+            .env_remove("RUSTC")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_TARGET_DIR"))
+        .context("building bpf-linker from crates.io (needed to link the eBPF crate)")?;
+    }
+    Ok(bin)
+}
+
+/// Everything: Debian packages and the eBPF toolchain.
+pub fn all() -> Result<()> {
+    apt(APT_PACKAGES)?;
+    ebpf_toolchain().map(drop)
+}

@@ -10,6 +10,8 @@
 #![cfg_attr(not(feature = "user"), no_std)]
 
 #[cfg(feature = "user")]
+pub mod config;
+#[cfg(feature = "user")]
 mod user;
 #[cfg(feature = "user")]
 pub use user::*;

@@ -1,0 +1,212 @@
+//! First stage of reading MMM configuration: lines → directives grouped by section, with
+//! `include` followed and every item remembering its `file:line`. No meaning is given to keys.
+
+use super::ConfigError;
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+/// Where something was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// `key value` with its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    pub key: String,
+    pub value: String,
+    pub at: Origin,
+}
+
+/// Section identity: `<kind name>` (`name` empty for unnamed sections such as `<monitor>`).
+pub type SectionId = (String, String);
+
+/// Every directive, by section (the global scope is `("", "")`). A section written several
+/// times (e.g. `<host default>` in two files) collects all its directives, later ones last.
+#[derive(Debug, Default)]
+pub struct Raw {
+    pub sections: BTreeMap<SectionId, Vec<Directive>>,
+    /// Where each section was first opened.
+    pub opened: BTreeMap<SectionId, Origin>,
+    /// Order in which named sections were first opened (host order matters for role ties).
+    pub order: Vec<SectionId>,
+}
+
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+impl Raw {
+    /// Reads `path` and everything it includes.
+    pub fn read(path: &Path) -> Result<Raw, ConfigError> {
+        let mut raw = Raw::default();
+        raw.read_file(path, 0, &mut None)?;
+        Ok(raw)
+    }
+
+    /// Parses `text` as if read from `name` (includes are resolved relative to `name`'s directory).
+    pub fn parse_str(name: &Path, text: &str) -> Result<Raw, ConfigError> {
+        let mut raw = Raw::default();
+        raw.parse(name, text, 0, &mut None)?;
+        Ok(raw)
+    }
+
+    fn read_file(
+        &mut self,
+        path: &Path,
+        depth: usize,
+        open: &mut Option<(SectionId, Origin)>,
+    ) -> Result<(), ConfigError> {
+        let meta = std::fs::metadata(path).map_err(|e| ConfigError::Io {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let mode = meta.permissions().mode();
+        if mode & 0o006 != 0
+            && text.lines().any(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|k| k.ends_with("_password"))
+            })
+        {
+            return Err(ConfigError::Permissions {
+                path: path.into(),
+                mode: mode & 0o777,
+            });
+        }
+        self.parse(path, &text, depth, open)
+    }
+
+    fn parse(
+        &mut self,
+        file: &Path,
+        text: &str,
+        depth: usize,
+        open: &mut Option<(SectionId, Origin)>,
+    ) -> Result<(), ConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let at = Origin {
+                file: file.into(),
+                line: i + 1,
+            };
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix("</") {
+                let kind = rest.strip_suffix('>').map(str::trim).ok_or_else(|| {
+                    ConfigError::syntax(&at, format!("malformed section end '{t}'"))
+                })?;
+                match open.take() {
+                    Some(((k, _), _)) if k == kind => {}
+                    Some(((k, n), o)) => return Err(ConfigError::syntax(
+                        &at,
+                        format!(
+                            "'{t}' closes nothing: section <{k} {n}> opened at {o} is still open"
+                        ),
+                    )),
+                    None => {
+                        return Err(ConfigError::syntax(
+                            &at,
+                            format!("'{t}' closes a section that was never opened"),
+                        ))
+                    }
+                }
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix('<') {
+                let inner = rest.strip_suffix('>').ok_or_else(|| {
+                    ConfigError::syntax(&at, format!("malformed section start '{t}'"))
+                })?;
+                let mut words = inner.split_whitespace();
+                let kind = words.next().unwrap_or("").to_string();
+                let name = words.next().unwrap_or("").to_string();
+                if kind.is_empty() || words.next().is_some() {
+                    return Err(ConfigError::syntax(
+                        &at,
+                        format!("malformed section start '{t}' (want <kind> or <kind name>)"),
+                    ));
+                }
+                if let Some(((k, n), o)) = open {
+                    return Err(ConfigError::syntax(
+                        &at,
+                        format!("section <{kind}> opened inside <{k} {n}> (opened at {o}); sections do not nest"),
+                    ));
+                }
+                let id = (kind, name);
+                self.sections.entry(id.clone()).or_default();
+                if !self.opened.contains_key(&id) {
+                    self.opened.insert(id.clone(), at.clone());
+                    self.order.push(id.clone());
+                }
+                *open = Some((id, at));
+                continue;
+            }
+            let (key, value) = match t.find(char::is_whitespace) {
+                Some(p) => (&t[..p], t[p..].trim()),
+                None => (t, ""),
+            };
+            if key == "include" {
+                if open.is_some() {
+                    return Err(ConfigError::syntax(
+                        &at,
+                        "'include' inside a section".into(),
+                    ));
+                }
+                if value.is_empty() {
+                    return Err(ConfigError::syntax(
+                        &at,
+                        "'include' needs a file name".into(),
+                    ));
+                }
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(ConfigError::syntax(
+                        &at,
+                        format!(
+                            "includes nested deeper than {MAX_INCLUDE_DEPTH} (an include loop?)"
+                        ),
+                    ));
+                }
+                let target = file.parent().unwrap_or(Path::new(".")).join(value);
+                let mut inner_open = None;
+                self.read_file(&target, depth + 1, &mut inner_open)
+                    .map_err(|e| e.included_from(&at))?;
+                if let Some(((k, n), o)) = inner_open {
+                    return Err(ConfigError::syntax(
+                        &o,
+                        format!("section <{k} {n}> is never closed"),
+                    ));
+                }
+                continue;
+            }
+            let id = open.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
+            self.sections.entry(id).or_default().push(Directive {
+                key: key.to_string(),
+                value: value.to_string(),
+                at,
+            });
+        }
+        if depth == 0 {
+            if let Some(((k, n), o)) = open.take() {
+                return Err(ConfigError::syntax(
+                    &o,
+                    format!("section <{k} {n}> is never closed"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

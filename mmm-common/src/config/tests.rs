@@ -1,0 +1,297 @@
+//! Config tests: the seed deployment's files, and malformed variants each giving a clear error.
+
+use super::*;
+use std::{fs, os::unix::fs::PermissionsExt};
+
+fn seed_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/seed")
+}
+
+/// A private temp dir with `files` written at mode 600.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = d.path().join(name);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    d
+}
+
+fn err(text: &str) -> String {
+    let d = dir_with(&[("x.conf", text)]);
+    Config::load(&d.path().join("x.conf"))
+        .unwrap_err()
+        .to_string()
+}
+
+const MIN: &str = "
+<host db1>
+  ip 198.18.0.11
+  mode master
+  peer db2
+</host>
+<host db2>
+  ip 198.18.0.12
+  mode master
+  peer db1
+</host>
+<role writer>
+  hosts db1, db2
+  ips 198.18.0.100
+  mode exclusive
+</role>
+";
+
+#[test]
+fn seed_monitor_config_reads_with_templates_and_includes() {
+    let c = Config::load(&seed_dir().join("mmm_mon.conf")).unwrap();
+    c.validate_for_monitor().unwrap();
+    assert_eq!(c.active_master_role, "writer");
+    let names: Vec<_> = c.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["db1", "db2", "db3"]);
+    let db1 = c.host("db1").unwrap();
+    assert_eq!(db1.ip, Ipv4Addr::new(192, 168, 8, 32));
+    assert_eq!(db1.mode, HostMode::Master);
+    assert_eq!(db1.peer.as_deref(), Some("db2"));
+    assert_eq!(db1.cluster_interface, "eth0");
+    assert_eq!(db1.replication_user, "repl");
+    // <host default> given again in mmm_mon.conf after the hosts were defined still applies.
+    assert_eq!(db1.monitor_user, "mmm_monitor");
+    assert_eq!(db1.agent_port, 9989);
+    assert_eq!(db1.mysql_port, 3306);
+    let db3 = c.host("db3").unwrap();
+    assert_eq!((db3.mode, db3.peer.as_deref()), (HostMode::Slave, None));
+    let w = c.role("writer").unwrap();
+    assert_eq!(w.mode, RoleMode::Exclusive);
+    assert_eq!(w.hosts, ["db1", "db2"]);
+    assert_eq!(w.ips, [Ipv4Addr::new(192, 168, 8, 30)]);
+    let r = c.role("reader").unwrap();
+    assert_eq!(r.mode, RoleMode::Balanced);
+    assert_eq!(
+        r.ips,
+        [
+            Ipv4Addr::new(192, 168, 8, 36),
+            Ipv4Addr::new(192, 168, 8, 37)
+        ]
+    );
+    assert_eq!(c.monitor.ping_ips.len(), 3);
+    assert_eq!(
+        c.monitor.status_path,
+        PathBuf::from("/var/lib/misc/mmm_mond.status")
+    );
+    assert_eq!(c.monitor.port, 9988);
+    assert!(
+        c.monitor.careful_startup,
+        "MMM's code defaults careful_startup to 1"
+    );
+    assert_eq!(c.check(CheckKind::Ping), CheckConfig::default());
+    assert!(!c.debug);
+}
+
+#[test]
+fn seed_agent_config_names_its_host() {
+    let c = Config::load(&seed_dir().join("mmm_agent.conf")).unwrap();
+    assert_eq!(c.validate_for_agent().unwrap().name, "db1");
+    assert!(c.validate_for_monitor().is_err());
+}
+
+#[test]
+fn seed_lines_with_the_space_lost_are_refused_with_a_hint() {
+    let e = err("active_master_rolewriter\n");
+    assert!(e.ends_with("x.conf:1: unknown directive 'active_master_rolewriter' in the global scope (a space missing between 'active_master_role' and its value?)"), "{e}");
+    let e = err(&MIN.replace("ip 198.18.0.11", "ip198.18.0.11"));
+    assert!(e.contains("x.conf:3: unknown directive 'ip198.18.0.11' in <host db1> (a space missing between 'ip' and its value?)"), "{e}");
+}
+
+#[test]
+fn durations_booleans_and_check_overrides() {
+    assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
+    assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
+    assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+    for bad in ["", "-1", "x", "1h", "NaN", "inf"] {
+        assert_eq!(parse_duration(bad), None, "{bad}");
+    }
+    for (t, v) in [
+        ("yes", true),
+        ("On", true),
+        ("1", true),
+        ("no", false),
+        ("off", false),
+        ("0", false),
+    ] {
+        assert_eq!(parse_bool(t), Some(v));
+    }
+    let text = format!(
+        "{MIN}<check default>\n check_period 5\n trap_period 10\n timeout 2\n</check>\n<check rep_backlog>\n max_backlog 30\n</check>\n<check ping>\n timeout 500ms\n</check>\n"
+    );
+    let d = dir_with(&[("x.conf", &text)]);
+    let c = Config::load(&d.path().join("x.conf")).unwrap();
+    let mysql = c.check(CheckKind::Mysql);
+    assert_eq!(
+        (mysql.check_period, mysql.trap_period, mysql.timeout),
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            Duration::from_secs(2)
+        )
+    );
+    assert_eq!(c.check(CheckKind::RepBacklog).max_backlog, 30);
+    assert_eq!(
+        c.check(CheckKind::RepBacklog).check_period,
+        Duration::from_secs(5)
+    );
+    assert_eq!(c.check(CheckKind::Ping).timeout, Duration::from_millis(500));
+}
+
+#[test]
+fn malformed_files_name_file_line_and_problem() {
+    let cases: &[(String, &str)] = &[
+        (
+            format!("{MIN}bogus 1\n"),
+            "x.conf:17: unknown directive 'bogus' in the global scope",
+        ),
+        (
+            format!("{MIN}<frobnicate>\n</frobnicate>\n"),
+            "x.conf:17: unknown section <frobnicate>",
+        ),
+        (
+            format!("{MIN}<host db3>\n ip 198.18.0.13\n"),
+            "x.conf:17: section <host db3> is never closed",
+        ),
+        (
+            format!("{MIN}</host>\n"),
+            "x.conf:17: '</host>' closes a section that was never opened",
+        ),
+        (
+            format!("{MIN}<host db3>\n<role x>\n"),
+            "x.conf:18: section <role> opened inside <host db3>",
+        ),
+        (
+            MIN.replace("198.18.0.11", "198.18.0.300"),
+            "x.conf:3: ip '198.18.0.300' is not an IPv4 address",
+        ),
+        (
+            MIN.replace("mode master\n  peer db2", "mode primary\n  peer db2"),
+            "x.conf:4: mode 'primary' is not master or slave",
+        ),
+        (
+            MIN.replace("  peer db2\n", ""),
+            "host 'db1' is a master without a peer",
+        ),
+        (
+            MIN.replace("peer db2", "peer db9"),
+            "host 'db1' has peer 'db9', which is not a defined host",
+        ),
+        (
+            MIN.replace("hosts db1, db2", "hosts db1, db7"),
+            "role 'writer' names host 'db7', which is not defined",
+        ),
+        (
+            MIN.replace("ips 198.18.0.100", "ips 198.18.0.100, 198.18.0.101"),
+            "exclusive role 'writer' must have exactly one ip, not 2",
+        ),
+        (
+            MIN.replace("ips 198.18.0.100", "ips 198.18.0.11"),
+            "role ip 198.18.0.11 of 'writer' is the address of host 'db1'",
+        ),
+        (
+            MIN.replace("  ip 198.18.0.11\n", ""),
+            "x.conf:2: <host db1> has no 'ip'",
+        ),
+        (
+            format!("{MIN}debug maybe\n"),
+            "x.conf:17: debug 'maybe' is not a boolean",
+        ),
+        (
+            format!("{MIN}<monitor>\n ping_interval soon\n</monitor>\n"),
+            "x.conf:18: ping_interval 'soon' is not seconds",
+        ),
+        (
+            format!("{MIN}<monitor>\n port 99999\n</monitor>\n"),
+            "x.conf:18: port '99999' is not a whole number in range",
+        ),
+        (
+            format!("{MIN}<check pong>\n</check>\n"),
+            "x.conf:17: unknown check 'pong'",
+        ),
+        (
+            format!("{MIN}<host>\n</host>\n"),
+            "x.conf:17: section <host> needs a name",
+        ),
+        (
+            format!("{MIN}active_master_role boss\n"),
+            "active_master_role 'boss' is not a defined role",
+        ),
+        (
+            format!("{MIN}this db5\n"),
+            "this 'db5' is not a defined host",
+        ),
+        (format!("{MIN}include nowhere.conf\n"), "(included from "),
+    ];
+    for (text, want) in cases {
+        let e = err(text);
+        assert!(e.contains(want), "want {want:?} in: {e}");
+    }
+}
+
+#[test]
+fn includes_resolve_relative_and_loops_are_caught() {
+    let d = dir_with(&[
+        ("a.conf", "include b.conf\n"),
+        ("b.conf", "include a.conf\n"),
+    ]);
+    let e = Config::load(&d.path().join("a.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("includes nested deeper than 16"), "{e}");
+    let d = dir_with(&[("main.conf", "\ninclude missing.conf\n")]);
+    let e = Config::load(&d.path().join("main.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.conf: No such file or directory"), "{e}");
+    assert!(
+        e.contains("(included from ") && e.ends_with("main.conf:2)"),
+        "{e}"
+    );
+    let d2 = dir_with(&[
+        ("main.conf", "include common.conf\nthis db1\n"),
+        ("common.conf", MIN),
+    ]);
+    let c = Config::load(&d2.path().join("main.conf")).unwrap();
+    assert_eq!(c.this.as_deref(), Some("db1"));
+}
+
+#[test]
+fn files_with_passwords_readable_by_others_are_refused() {
+    let text = format!("{MIN}<host default>\n monitor_password secret\n</host>\n");
+    let d = dir_with(&[("x.conf", &text)]);
+    let p = d.path().join("x.conf");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Config::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("holds passwords but is readable or writable by others (mode 644)"),
+        "{e}"
+    );
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+    Config::load(&p).unwrap();
+    // Without passwords, any mode is fine.
+    let d = dir_with(&[("y.conf", MIN)]);
+    let p = d.path().join("y.conf");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    Config::load(&p).unwrap();
+}
+
+#[test]
+fn more_than_two_master_candidates_are_refused_for_the_monitor() {
+    let text = MIN.replace("hosts db1, db2", "hosts db1, db2, db3")
+        + "<host db3>\n ip 198.18.0.13\n mode master\n peer db1\n</host>\n<monitor>\n</monitor>\n";
+    let d = dir_with(&[("x.conf", &text)]);
+    let c = Config::load(&d.path().join("x.conf")).unwrap();
+    let e = c.validate_for_monitor().unwrap_err().to_string();
+    assert!(
+        e.contains("more than two hosts can hold the active master role 'writer': db1, db2, db3"),
+        "{e}"
+    );
+}

@@ -112,12 +112,14 @@ impl Raw {
                 })?;
                 match open.take() {
                     Some(((k, _), _)) if k == kind => {}
-                    Some(((k, n), o)) => return Err(ConfigError::syntax(
-                        &at,
-                        format!(
+                    Some(((k, n), o)) => {
+                        return Err(ConfigError::syntax(
+                            &at,
+                            format!(
                             "'{t}' closes nothing: section <{k} {n}> opened at {o} is still open"
                         ),
-                    )),
+                        ))
+                    }
                     None => {
                         return Err(ConfigError::syntax(
                             &at,

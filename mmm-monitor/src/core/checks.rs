@@ -1,0 +1,308 @@
+//! Check results over time: MMM's trap semantics, with the fast path.
+//!
+//! - OK counts at once; UNKNOWN is only logged; ERROR counts once it has repeated for at least
+//!   `trap_period` — or at once when the host's agent has also reported its mysqld down (two
+//!   independent observers agree: the fast path);
+//! - the first result after start-up sets the status directly (MMM's synchronous first round).
+
+use super::{Log, Time};
+use mmm_common::config::CheckKind;
+use std::time::Duration;
+
+/// A check's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Unknown,
+}
+
+/// One raw result from a checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// MMM's message, e.g. `ERROR: Connect error (host = ...)! ...` or `OK: Backlog is null`.
+    pub message: String,
+}
+
+impl Report {
+    pub fn ok(msg: &str) -> Self {
+        Report {
+            outcome: Outcome::Ok,
+            message: msg.into(),
+        }
+    }
+    pub fn error(msg: &str) -> Self {
+        Report {
+            outcome: Outcome::Error,
+            message: msg.into(),
+        }
+    }
+    pub fn unknown(msg: &str) -> Self {
+        Report {
+            outcome: Outcome::Unknown,
+            message: msg.into(),
+        }
+    }
+}
+
+/// The effective status of one check on one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// `None` until the first result.
+    pub effective: Option<Outcome>,
+    pub message: String,
+    pub last_change: Time,
+    failing_since: Option<Time>,
+    last_raw: Option<Outcome>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            effective: None,
+            message: String::new(),
+            last_change: Time::ZERO,
+            failing_since: None,
+            last_raw: None,
+        }
+    }
+}
+
+impl Status {
+    /// Whether the check counts as passing.
+    pub fn ok(&self) -> bool {
+        self.effective == Some(Outcome::Ok)
+    }
+
+    /// Whether the check counts as failing.
+    pub fn failed(&self) -> bool {
+        self.effective == Some(Outcome::Error)
+    }
+
+    /// Applies a raw result at `now`. `confirmed` means another observer (the host's agent)
+    /// already reports the failure, so the trap period is skipped. Returns log lines.
+    pub fn apply(
+        &mut self,
+        host: &str,
+        check: CheckKind,
+        r: &Report,
+        trap: Duration,
+        confirmed: bool,
+        now: Time,
+    ) -> Vec<Log> {
+        let mut logs = Vec::new();
+        let name = check.name();
+        let first = self.effective.is_none();
+        match r.outcome {
+            Outcome::Ok => {
+                self.failing_since = None;
+                if self.effective != Some(Outcome::Ok) {
+                    if !first {
+                        logs.push(Log::info(format!("Check '{name}' on '{host}' is ok!")));
+                    }
+                    self.effective = Some(Outcome::Ok);
+                    self.last_change = now;
+                }
+                self.message = r.message.clone();
+            }
+            Outcome::Unknown => {
+                if self.last_raw != Some(Outcome::Unknown) {
+                    logs.push(Log::warn(format!(
+                        "Check '{name}' on '{host}' is in unknown state! Message: {}",
+                        r.message
+                    )));
+                }
+                if first {
+                    self.effective = Some(Outcome::Unknown);
+                    self.last_change = now;
+                    self.message = r.message.clone();
+                }
+            }
+            Outcome::Error => {
+                let since = *self.failing_since.get_or_insert(now);
+                let failed_for = now.saturating_sub(since);
+                if self.effective != Some(Outcome::Error)
+                    && (first || confirmed || failed_for >= trap)
+                {
+                    self.effective = Some(Outcome::Error);
+                    self.last_change = now;
+                    let how = if confirmed && failed_for < trap {
+                        "has failed (confirmed by the host's agent)".to_string()
+                    } else {
+                        format!("has failed for {} seconds", failed_for.as_secs())
+                    };
+                    if !first || confirmed {
+                        logs.push(Log::error(format!(
+                            "Check '{name}' on '{host}' {how}! Message: {}",
+                            r.message
+                        )));
+                    }
+                }
+                if self.effective == Some(Outcome::Error) {
+                    self.message = r.message.clone();
+                }
+            }
+        }
+        self.last_raw = Some(r.outcome);
+        logs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRAP: Duration = Duration::from_secs(10);
+
+    fn t(s: u64) -> Time {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn first_result_counts_at_once() {
+        let mut s = Status::default();
+        assert!(s
+            .apply(
+                "db1",
+                CheckKind::Mysql,
+                &Report::error("ERROR: x"),
+                TRAP,
+                false,
+                t(0)
+            )
+            .is_empty());
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn errors_need_the_trap_period_oks_count_at_once() {
+        let mut s = Status::default();
+        s.apply(
+            "db1",
+            CheckKind::Mysql,
+            &Report::ok("OK"),
+            TRAP,
+            false,
+            t(0),
+        );
+        for sec in [1, 5, 10] {
+            s.apply(
+                "db1",
+                CheckKind::Mysql,
+                &Report::error("ERROR: Timeout"),
+                TRAP,
+                false,
+                t(sec),
+            );
+            assert!(s.ok(), "failed after {} s only", sec - 1);
+        }
+        let logs = s.apply(
+            "db1",
+            CheckKind::Mysql,
+            &Report::error("ERROR: Timeout"),
+            TRAP,
+            false,
+            t(11),
+        );
+        assert!(s.failed());
+        assert_eq!(
+            logs[0].message,
+            "Check 'mysql' on 'db1' has failed for 10 seconds! Message: ERROR: Timeout"
+        );
+        assert_eq!(s.last_change, t(11));
+        let logs = s.apply(
+            "db1",
+            CheckKind::Mysql,
+            &Report::ok("OK"),
+            TRAP,
+            false,
+            t(12),
+        );
+        assert!(s.ok());
+        assert_eq!(logs[0].message, "Check 'mysql' on 'db1' is ok!");
+    }
+
+    #[test]
+    fn an_ok_in_between_restarts_the_trap() {
+        let mut s = Status::default();
+        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, false, t(0));
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, false, t(1));
+        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, false, t(8));
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, false, t(9));
+        s.apply(
+            "h",
+            CheckKind::Ping,
+            &Report::error("E"),
+            TRAP,
+            false,
+            t(15),
+        );
+        assert!(s.ok());
+        s.apply(
+            "h",
+            CheckKind::Ping,
+            &Report::error("E"),
+            TRAP,
+            false,
+            t(19),
+        );
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn unknown_is_only_logged_once_per_change() {
+        let mut s = Status::default();
+        s.apply(
+            "h",
+            CheckKind::RepThreads,
+            &Report::ok("OK"),
+            TRAP,
+            false,
+            t(0),
+        );
+        let l = s.apply(
+            "h",
+            CheckKind::RepThreads,
+            &Report::unknown("UNKNOWN: Connect error"),
+            TRAP,
+            false,
+            t(1),
+        );
+        assert_eq!(
+            l[0].message,
+            "Check 'rep_threads' on 'h' is in unknown state! Message: UNKNOWN: Connect error"
+        );
+        assert!(s
+            .apply(
+                "h",
+                CheckKind::RepThreads,
+                &Report::unknown("UNKNOWN: x"),
+                TRAP,
+                false,
+                t(2)
+            )
+            .is_empty());
+        assert!(s.ok(), "unknown never changes the status");
+    }
+
+    #[test]
+    fn a_confirmed_error_skips_the_trap() {
+        let mut s = Status::default();
+        s.apply("h", CheckKind::Mysql, &Report::ok("OK"), TRAP, false, t(0));
+        let l = s.apply(
+            "h",
+            CheckKind::Mysql,
+            &Report::error("ERROR: Connect error"),
+            TRAP,
+            true,
+            t(1),
+        );
+        assert!(s.failed());
+        assert!(
+            l[0].message.contains("confirmed by the host's agent"),
+            "{:?}",
+            l
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Admin commands (`mmm_control`), with MMM's exact reply texts (reference §4).
+
+use super::{Cluster, Event, HostState, Log, Mode, RoleIp, Time};
+use std::net::Ipv4Addr;
+
+/// A command from an operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Ping,
+    SetOnline(String),
+    SetOffline(String),
+    SetMode(Mode),
+    MoveRole {
+        role: String,
+        host: String,
+        force: bool,
+    },
+    SetIp {
+        ip: Ipv4Addr,
+        host: String,
+    },
+}
+
+/// Why a command was refused; the text is MMM's `ERROR: ...` line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Unknown host, role, ip or check.
+    #[error("{0}")]
+    NotFound(String),
+    /// Malformed arguments.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Not allowed in the current state or mode.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// An agent could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+use CommandError::*;
+
+impl Cluster {
+    fn known(&self, host: &str) -> Result<usize, CommandError> {
+        self.idx(host)
+            .ok_or_else(|| NotFound(format!("ERROR: Unknown host name '{host}'!")))
+    }
+
+    pub(super) fn command(&mut self, c: Command, now: Time) -> Result<String, CommandError> {
+        match c {
+            Command::Ping => Ok("OK: Pinged successfully!".into()),
+            Command::SetOnline(host) => self.set_online(&host, now),
+            Command::SetOffline(host) => self.set_offline(&host, now),
+            Command::SetMode(m) => {
+                if m == Mode::Wait {
+                    return Err(InvalidArgument(
+                        "ERROR: WAIT mode can only be set in the configuration".into(),
+                    ));
+                }
+                if m == Mode::Passive {
+                    self.passive_cause = Some("Switched into passive mode by an admin.".into());
+                }
+                self.set_mode(m);
+                Ok(format!(
+                    "OK: Switched into {} mode.",
+                    m.name().to_lowercase()
+                ))
+            }
+            Command::MoveRole { role, host, force } => self.move_role(&role, &host, force),
+            Command::SetIp { ip, host } => self.set_ip(ip, &host),
+        }
+    }
+
+    fn set_online(&mut self, host: &str, now: Time) -> Result<String, CommandError> {
+        let i = self.known(host)?;
+        let h = &self.hosts[i];
+        match h.state {
+            HostState::Online => {
+                return Ok("OK: This host is already ONLINE. Skipping command.".into())
+            }
+            HostState::AdminOffline | HostState::AwaitingRecovery => {}
+            s => {
+                return Err(FailedPrecondition(format!(
+                    "ERROR: Host '{host}' is '{s}' at the moment. It can't be switched to ONLINE."
+                )))
+            }
+        }
+        if !h.alive() {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Checks ping and/or mysql are not ok for host '{host}'. It can't be switched to ONLINE."
+            )));
+        }
+        if let Some(p) = h.peer.as_deref().and_then(|p| self.host(p)) {
+            use mmm_common::config::CheckKind::{RepBacklog, RepThreads};
+            if p.state == HostState::Online && (p.failed(RepThreads) || p.failed(RepBacklog)) {
+                return Err(FailedPrecondition(format!(
+                    "ERROR: Some replication checks failed on peer '{}'. We can't set '{host}' online now. Please, wait some time.",
+                    p.name
+                )));
+            }
+        }
+        if !h.agent.reachable {
+            return Err(Unavailable(format!(
+                "ERROR: Can't reach agent daemon on '{host}'! Can't switch its state!"
+            )));
+        }
+        self.hosts[i].flapping = false;
+        self.change_state(i, HostState::Online, now, "", true);
+        Ok(format!(
+            "OK: State of '{host}' changed to ONLINE. Now you can wait some time and check its new roles!"
+        ))
+    }
+
+    fn set_offline(&mut self, host: &str, now: Time) -> Result<String, CommandError> {
+        let i = self.known(host)?;
+        let h = &self.hosts[i];
+        match h.state {
+            HostState::AdminOffline => {
+                return Ok("OK: This host is already ADMIN_OFFLINE. Skipping command.".into())
+            }
+            HostState::Online | HostState::ReplicationDelay | HostState::ReplicationFail => {}
+            s => {
+                return Err(FailedPrecondition(format!(
+                    "ERROR: Host '{host}' is '{s}' at the moment. It can't be switched to ADMIN_OFFLINE."
+                )))
+            }
+        }
+        if !h.agent.reachable {
+            return Err(Unavailable(format!(
+                "ERROR: Can't reach agent daemon on '{host}'! Can't switch its state!"
+            )));
+        }
+        self.change_state(i, HostState::AdminOffline, now, "", true);
+        self.clear_roles(i, false);
+        Ok(format!(
+            "OK: State of '{host}' changed to ADMIN_OFFLINE. Now you can wait some time and check all roles!"
+        ))
+    }
+
+    fn move_role(&mut self, role: &str, host: &str, force: bool) -> Result<String, CommandError> {
+        let r = self
+            .roles
+            .iter()
+            .position(|x| x.name == role)
+            .ok_or_else(|| NotFound(format!("ERROR: Unknown role name '{role}'!")))?;
+        let i = self.known(host)?;
+        if self.mode == Mode::Passive {
+            return Err(FailedPrecondition(
+                "ERROR: The monitor is in PASSIVE mode: roles are not moved. Use set_ip, or switch modes first.".into(),
+            ));
+        }
+        let spec = self.roles[r].clone();
+        if !spec.exclusive {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Role '{role}' is balanced: move_role moves exclusive roles only (balanced IPs are spread over the ONLINE hosts automatically)."
+            )));
+        }
+        let state = self.hosts[i].state;
+        let forced_ok = force
+            && spec.name == self.active_master_role
+            && matches!(
+                state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            );
+        if forced_ok && self.mode == Mode::Active {
+            return Err(FailedPrecondition(format!(
+                "ERROR: --force needs MANUAL mode: in ACTIVE mode a role never stays on a host that is not ONLINE (host '{host}' is {state}). Run set_manual first."
+            )));
+        }
+        if force && !forced_ok && state != HostState::Online {
+            return Err(FailedPrecondition(format!(
+                "ERROR: --force moves only the active master role '{}', and only to a host in REPLICATION_FAIL or REPLICATION_DELAY (host '{host}' is {state}).",
+                self.active_master_role
+            )));
+        }
+        if state != HostState::Online && !forced_ok {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Can't move role to host with state {state}."
+            )));
+        }
+        if !spec.hosts.iter().any(|h| h == host) {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Host '{host}' can't handle role '{role}'. Only following hosts could: {}",
+                spec.hosts.join(", ")
+            )));
+        }
+        let rip = RoleIp {
+            role: spec.name.clone(),
+            ip: spec.ips[0],
+        };
+        let from = self.hosts.iter().position(|h| h.roles.contains(&rip));
+        if from == Some(i) {
+            return Ok(format!(
+                "OK: Role is on '{host}' already. Skipping command."
+            ));
+        }
+        let from_name = from.map(|f| self.hosts[f].name.clone()).unwrap_or_default();
+        if let Some(f) = from {
+            self.hosts[f].roles.remove(&rip);
+        }
+        self.log(Log::info(format!(
+            "Moving role '{rip}' from host '{from_name}' to host '{host}'"
+        )));
+        self.hosts[i].roles.insert(rip.clone());
+        self.out.push(super::Action::Event(Event::RoleMoved {
+            role: rip,
+            from: from.map(|_| from_name.clone()),
+            to: Some(host.into()),
+        }));
+        // ACTIVE mode would move a preferred role straight back: the admin's choice wins by
+        // switching to MANUAL, as MMM users learned to do.
+        Ok(format!(
+            "OK: Role '{role}' has been moved from '{from_name}' to '{host}'. Now you can wait some time and check new roles info!"
+        ))
+    }
+
+    fn set_ip(&mut self, ip: Ipv4Addr, host: &str) -> Result<String, CommandError> {
+        if self.mode != Mode::Passive {
+            return Err(FailedPrecondition(
+                "ERROR: This command is only allowed in passive mode.".into(),
+            ));
+        }
+        let r = self
+            .roles
+            .iter()
+            .position(|x| x.ips.contains(&ip))
+            .ok_or_else(|| NotFound(format!("ERROR: Unknown ip {ip}!")))?;
+        let i = self.known(host)?;
+        let spec = self.roles[r].clone();
+        if !spec.hosts.iter().any(|h| h == host) {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Host '{host}' can't handle role '{}'. Only following hosts could: {}",
+                spec.name,
+                spec.hosts.join(", ")
+            )));
+        }
+        let rip = RoleIp {
+            role: spec.name.clone(),
+            ip,
+        };
+        for h in &mut self.hosts {
+            h.roles.remove(&rip);
+        }
+        self.hosts[i].roles.insert(rip.clone());
+        Ok(format!("OK: Set role '{rip}' to host '{host}'."))
+    }
+}

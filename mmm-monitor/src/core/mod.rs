@@ -1,0 +1,688 @@
+//! The monitor's brain, with no I/O and no clock: `(state, input, now) → (state, actions)`.
+//!
+//! [`Cluster::step`] takes one [`Input`] (a check result, an agent's health or status, a
+//! network change, an admin command, a tick) at a simulated time and returns [`Action`]s for a
+//! driver to carry out (push a role table to the agents, write the status file, log, publish an
+//! event, kill a host, run a confirming check, answer a command). After every input it runs
+//! MMM's pass: host states (`states.rs`), then role distribution (`roles.rs`).
+//!
+//! Invariants (property-tested in `tests.rs`): the active-master role is on at most one host;
+//! in ACTIVE mode no role sits on a host that is not ONLINE; every role IP is on exactly one
+//! ONLINE host whenever an eligible host exists; the role-table epoch never decreases and
+//! grows whenever the table changes.
+
+pub mod checks;
+mod commands;
+mod roles;
+mod states;
+pub mod status_file;
+#[cfg(test)]
+mod tests;
+
+pub use checks::{Outcome, Report};
+pub use commands::{Command, CommandError};
+
+use mmm_common::config::{CheckKind, Config, HostMode, MonitorMode, RoleMode};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    net::Ipv4Addr,
+    time::Duration,
+};
+
+/// Monotonic time since the monitor started (simulated in tests).
+pub type Time = Duration;
+
+/// MMM's host states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HostState {
+    Unknown,
+    Online,
+    AdminOffline,
+    HardOffline,
+    AwaitingRecovery,
+    ReplicationDelay,
+    ReplicationFail,
+}
+
+impl HostState {
+    /// MMM's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostState::Unknown => "UNKNOWN",
+            HostState::Online => "ONLINE",
+            HostState::AdminOffline => "ADMIN_OFFLINE",
+            HostState::HardOffline => "HARD_OFFLINE",
+            HostState::AwaitingRecovery => "AWAITING_RECOVERY",
+            HostState::ReplicationDelay => "REPLICATION_DELAY",
+            HostState::ReplicationFail => "REPLICATION_FAIL",
+        }
+    }
+    /// Parses MMM's spelling.
+    pub fn from_name(s: &str) -> Option<HostState> {
+        [
+            HostState::Unknown,
+            HostState::Online,
+            HostState::AdminOffline,
+            HostState::HardOffline,
+            HostState::AwaitingRecovery,
+            HostState::ReplicationDelay,
+            HostState::ReplicationFail,
+        ]
+        .into_iter()
+        .find(|h| h.name() == s)
+    }
+}
+
+impl std::fmt::Display for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Monitor modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Active,
+    Manual,
+    Wait,
+    Passive,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Active => "ACTIVE",
+            Mode::Manual => "MANUAL",
+            Mode::Wait => "WAIT",
+            Mode::Passive => "PASSIVE",
+        }
+    }
+}
+
+/// One role IP held by a host.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoleIp {
+    pub role: String,
+    pub ip: Ipv4Addr,
+}
+
+impl std::fmt::Display for RoleIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.role, self.ip)
+    }
+}
+
+/// Log severity, MMM's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Fatal,
+    Error,
+    Warn,
+    Info,
+}
+
+/// A log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Log {
+    pub level: Level,
+    pub message: String,
+}
+
+impl Log {
+    pub fn fatal(m: String) -> Log {
+        Log {
+            level: Level::Fatal,
+            message: m,
+        }
+    }
+    pub fn error(m: String) -> Log {
+        Log {
+            level: Level::Error,
+            message: m,
+        }
+    }
+    pub fn warn(m: String) -> Log {
+        Log {
+            level: Level::Warn,
+            message: m,
+        }
+    }
+    pub fn info(m: String) -> Log {
+        Log {
+            level: Level::Info,
+            message: m,
+        }
+    }
+}
+
+/// What the agent of a host last told us.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentView {
+    /// Whether the last call to the agent succeeded.
+    pub reachable: bool,
+    /// The host's uptime in seconds (for MMM's short-downtime rule).
+    pub uptime_s: Option<u64>,
+    /// The agent reports its mysqld down (fast path).
+    pub mysqld_down: bool,
+    /// How far the host has applied replication (comparable between master candidates).
+    pub progress: Option<u64>,
+    /// Whether its MySQL is writable.
+    pub writable: Option<bool>,
+    /// The role IPs it has configured.
+    pub configured_ips: Vec<Ipv4Addr>,
+    /// Its interface MAC.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Everything known about one host.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub mode: HostMode,
+    pub peer: Option<String>,
+    pub state: HostState,
+    pub roles: BTreeSet<RoleIp>,
+    pub checks: BTreeMap<CheckKind, checks::Status>,
+    pub state_since: Time,
+    /// When it last became ONLINE.
+    pub online_since: Option<Time>,
+    pub flapping: bool,
+    flaps: VecDeque<Time>,
+    pub agent: AgentView,
+    uptime_when_online: Option<u64>,
+    /// Demoted with roles removed: kill it if the agent cannot be told.
+    kill_pending: bool,
+}
+
+impl Host {
+    fn check(&self, k: CheckKind) -> &checks::Status {
+        static EMPTY: std::sync::OnceLock<checks::Status> = std::sync::OnceLock::new();
+        self.checks
+            .get(&k)
+            .unwrap_or_else(|| EMPTY.get_or_init(checks::Status::default))
+    }
+    fn ok(&self, k: CheckKind) -> bool {
+        self.check(k).ok()
+    }
+    fn failed(&self, k: CheckKind) -> bool {
+        self.check(k).failed()
+    }
+    /// ping and mysql both pass.
+    fn alive(&self) -> bool {
+        self.ok(CheckKind::Ping) && self.ok(CheckKind::Mysql)
+    }
+    /// ping or mysql counts as failed.
+    fn down(&self) -> bool {
+        self.failed(CheckKind::Ping) || self.failed(CheckKind::Mysql)
+    }
+}
+
+/// A role as configured.
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub name: String,
+    pub exclusive: bool,
+    pub hosts: Vec<String>,
+    pub ips: Vec<Ipv4Addr>,
+    pub prefer: Option<String>,
+}
+
+/// Inputs to the core.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A checker's raw result.
+    Check {
+        host: String,
+        check: CheckKind,
+        report: Report,
+    },
+    /// The host's agent reports its mysqld down (`up == false`) or back up.
+    AgentHealth { host: String, up: bool },
+    /// A successful status call to the agent.
+    AgentStatus { host: String, view: AgentView },
+    /// A call to the agent failed.
+    AgentUnreachable { host: String },
+    /// Result of pushing the current table to one agent.
+    Pushed { host: String, ok: bool },
+    /// The monitor's own network check (ping_ips).
+    Network { up: bool },
+    /// An admin command; answered with [`Action::Reply`].
+    Command(Command),
+    /// Time passes (drives auto_set_online, WAIT mode, flapping windows).
+    Tick,
+}
+
+/// A change worth publishing (gRPC `Watch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    State {
+        host: String,
+        from: HostState,
+        to: HostState,
+        reason: String,
+    },
+    RoleMoved {
+        role: RoleIp,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    ModeChanged {
+        from: Mode,
+        to: Mode,
+    },
+}
+
+/// One host's line of a role table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub host: String,
+    pub state: HostState,
+    pub roles: Vec<RoleIp>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// What every agent receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleTable {
+    pub epoch: u64,
+    pub active_master: Option<String>,
+    pub active_master_role: String,
+    pub hosts: Vec<Assignment>,
+}
+
+/// What the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Log(Log),
+    Event(Event),
+    /// Push this table to every agent (in parallel).
+    Push(RoleTable),
+    /// Persist the status (status file + epoch).
+    Persist(String),
+    /// Run `kill_host_bin <host>`.
+    KillHost {
+        host: String,
+    },
+    /// Run the mysql check on `host` now (the agent reported mysqld down).
+    ConfirmMysql {
+        host: String,
+    },
+    /// The answer to the last command.
+    Reply(Result<String, CommandError>),
+}
+
+/// The whole cluster as the monitor sees it.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub hosts: Vec<Host>,
+    pub roles: Vec<Role>,
+    pub active_master_role: String,
+    pub mode: Mode,
+    pub passive_cause: Option<String>,
+    pub epoch: u64,
+    pub network_up: bool,
+    pub checks: BTreeMap<CheckKind, mmm_common::config::CheckConfig>,
+    flap_duration: Duration,
+    flap_count: u32,
+    auto_set_online: Duration,
+    wait_for_other_master: Duration,
+    wait_since: Time,
+    last_table: Option<RoleTable>,
+    out: Vec<Action>,
+}
+
+impl Cluster {
+    /// A cluster from a validated config. Every host starts in `state` (MMM: UNKNOWN →
+    /// decided by the first checks) with no roles, at epoch `epoch` (from the status file).
+    pub fn new(cfg: &Config, epoch: u64) -> Cluster {
+        let mode = match cfg.monitor.mode {
+            MonitorMode::Active => Mode::Active,
+            MonitorMode::Manual => Mode::Manual,
+            MonitorMode::Wait => Mode::Wait,
+            MonitorMode::Passive => Mode::Passive,
+        };
+        Cluster {
+            hosts: cfg
+                .hosts
+                .iter()
+                .map(|h| Host {
+                    name: h.name.clone(),
+                    ip: h.ip,
+                    mode: h.mode,
+                    peer: h.peer.clone(),
+                    state: HostState::Unknown,
+                    roles: BTreeSet::new(),
+                    checks: BTreeMap::new(),
+                    state_since: Time::ZERO,
+                    online_since: None,
+                    flapping: false,
+                    flaps: VecDeque::new(),
+                    agent: AgentView::default(),
+                    uptime_when_online: None,
+                    kill_pending: false,
+                })
+                .collect(),
+            roles: cfg
+                .roles
+                .iter()
+                .map(|r| Role {
+                    name: r.name.clone(),
+                    exclusive: r.mode == RoleMode::Exclusive,
+                    hosts: r.hosts.clone(),
+                    ips: r.ips.clone(),
+                    prefer: r.prefer.clone(),
+                })
+                .collect(),
+            active_master_role: cfg.active_master_role.clone(),
+            mode,
+            passive_cause: (mode == Mode::Passive)
+                .then(|| "mode passive in the configuration".into()),
+            epoch,
+            network_up: cfg.monitor.ping_ips.is_empty(),
+            checks: CheckKind::ALL
+                .into_iter()
+                .map(|k| (k, cfg.check(k)))
+                .collect(),
+            flap_duration: cfg.monitor.flap_duration,
+            flap_count: cfg.monitor.flap_count,
+            auto_set_online: cfg.monitor.auto_set_online,
+            wait_for_other_master: cfg.monitor.wait_for_other_master,
+            wait_since: Time::ZERO,
+            last_table: None,
+            out: Vec::new(),
+        }
+    }
+
+    /// Restores states and roles from a status file (see [`status_file`]).
+    pub fn restore(&mut self, saved: &status_file::Saved) {
+        self.epoch = self.epoch.max(saved.epoch);
+        for (name, (state, roles)) in &saved.hosts {
+            if let Some(h) = self.hosts.iter_mut().find(|h| &h.name == name) {
+                h.state = *state;
+                h.roles = roles.iter().cloned().collect();
+            }
+        }
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    fn idx(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+
+    fn log(&mut self, l: Log) {
+        self.out.push(Action::Log(l));
+    }
+
+    /// The host holding the active-master role.
+    pub fn active_master(&self) -> Option<&str> {
+        self.hosts
+            .iter()
+            .find(|h| h.roles.iter().any(|r| r.role == self.active_master_role))
+            .map(|h| h.name.as_str())
+    }
+
+    fn can_be_master(&self, host: &str) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.name == self.active_master_role && r.hosts.iter().any(|h| h == host))
+    }
+
+    /// The one entry point: apply `input` at `now`, run a pass, return the actions.
+    pub fn step(&mut self, input: Input, now: Time) -> Vec<Action> {
+        match input {
+            Input::Check {
+                host,
+                check,
+                report,
+            } => self.on_check(&host, check, &report, now),
+            Input::AgentHealth { host, up } => {
+                if let Some(i) = self.idx(&host) {
+                    let was = self.hosts[i].agent.mysqld_down;
+                    self.hosts[i].agent.mysqld_down = !up;
+                    if !up && !was {
+                        self.log(Log::warn(format!(
+                            "Agent on '{host}' reports its mysqld down"
+                        )));
+                        self.out.push(Action::ConfirmMysql { host });
+                    }
+                }
+            }
+            Input::AgentStatus { host, view } => {
+                if let Some(i) = self.idx(&host) {
+                    let down = self.hosts[i].agent.mysqld_down;
+                    self.hosts[i].agent = AgentView {
+                        reachable: true,
+                        mysqld_down: down,
+                        ..view
+                    };
+                }
+            }
+            Input::AgentUnreachable { host } => {
+                if let Some(i) = self.idx(&host) {
+                    self.hosts[i].agent.reachable = false;
+                }
+            }
+            Input::Pushed { host, ok } => {
+                if let Some(i) = self.idx(&host) {
+                    self.hosts[i].agent.reachable = ok;
+                    if self.hosts[i].kill_pending {
+                        self.hosts[i].kill_pending = false;
+                        if !ok {
+                            let state = self.hosts[i].state;
+                            self.log(Log::fatal(format!(
+                                "Can't send offline status notification to '{host}' - killing it!"
+                            )));
+                            let _ = state;
+                            self.out.push(Action::KillHost { host });
+                        }
+                    }
+                }
+            }
+            Input::Network { up } => {
+                if up != self.network_up {
+                    self.network_up = up;
+                    self.log(if up {
+                        Log::info("Network is reachable".into())
+                    } else {
+                        Log::fatal("Network is unreachable".into())
+                    });
+                }
+            }
+            Input::Command(c) => {
+                let r = self.command(c, now);
+                self.out.push(Action::Reply(r));
+            }
+            Input::Tick => {}
+        }
+        self.pass(now);
+        std::mem::take(&mut self.out)
+    }
+
+    fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
+        let Some(i) = self.idx(host) else { return };
+        let trap = self
+            .checks
+            .get(&check)
+            .map(|c| c.trap_period)
+            .unwrap_or_default();
+        // Two observers agree: the agent saw mysqld die and our own check fails.
+        let confirmed = check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down;
+        let h = &mut self.hosts[i];
+        let logs = h
+            .checks
+            .entry(check)
+            .or_default()
+            .apply(host, check, report, trap, confirmed, now);
+        for l in logs {
+            self.log(l);
+        }
+    }
+
+    /// MMM's pass: host states, then (not in PASSIVE) roles; then the table if it changed.
+    fn pass(&mut self, now: Time) {
+        if !self.network_up {
+            return;
+        }
+        self.check_states(now);
+        self.update_wait_mode(now);
+        if self.mode != Mode::Passive {
+            self.distribute(now);
+            self.publish_table();
+        }
+    }
+
+    fn update_wait_mode(&mut self, now: Time) {
+        if self.mode != Mode::Wait {
+            return;
+        }
+        let masters: Vec<&Host> = self
+            .hosts
+            .iter()
+            .filter(|h| self.can_be_master(&h.name))
+            .collect();
+        let online = masters
+            .iter()
+            .filter(|h| h.state == HostState::Online)
+            .count();
+        let all = online == masters.len() && online > 0;
+        let waited =
+            online > 0 && now.saturating_sub(self.wait_since) >= self.wait_for_other_master;
+        if all || waited {
+            self.set_mode(Mode::Active);
+        }
+    }
+
+    fn set_mode(&mut self, to: Mode) {
+        let from = self.mode;
+        if from == to {
+            return;
+        }
+        self.mode = to;
+        if to != Mode::Passive {
+            self.passive_cause = None;
+        }
+        self.log(Log::info(format!(
+            "Switched into {} mode",
+            to.name().to_lowercase()
+        )));
+        self.out
+            .push(Action::Event(Event::ModeChanged { from, to }));
+    }
+
+    /// The table the agents should have now.
+    pub fn table(&self) -> RoleTable {
+        RoleTable {
+            epoch: self.epoch,
+            active_master: self.active_master().map(str::to_string),
+            active_master_role: self.active_master_role.clone(),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|h| Assignment {
+                    host: h.name.clone(),
+                    state: h.state,
+                    roles: h.roles.iter().cloned().collect(),
+                    mac: h.agent.mac,
+                })
+                .collect(),
+        }
+    }
+
+    fn publish_table(&mut self) {
+        let mut t = self.table();
+        let changed = match &self.last_table {
+            None => true,
+            Some(old) => {
+                let strip = |t: &RoleTable| {
+                    (
+                        t.active_master.clone(),
+                        t.hosts
+                            .iter()
+                            .map(|a| (a.host.clone(), a.state, a.roles.clone()))
+                            .collect::<Vec<_>>(),
+                    )
+                };
+                strip(old) != strip(&t)
+            }
+        };
+        if changed {
+            self.epoch += 1;
+            t.epoch = self.epoch;
+            self.out.push(Action::Persist(status_file::render(self)));
+            self.out.push(Action::Push(t.clone()));
+            self.last_table = Some(t);
+        }
+    }
+
+    fn change_state(&mut self, i: usize, to: HostState, now: Time, reason: &str, admin: bool) {
+        let from = self.hosts[i].state;
+        if from == to {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        let msg = if admin {
+            format!("Admin changed state of '{name}' from {from} to {to}")
+        } else {
+            format!("State of host '{name}' changed from {from} to {to}{reason}")
+        };
+        self.log(Log::fatal(msg));
+        // Flap detection: transitions out of ONLINE, except to ADMIN_OFFLINE.
+        if from == HostState::Online && to != HostState::AdminOffline {
+            let window = self.flap_duration;
+            let h = &mut self.hosts[i];
+            h.flaps.push_back(now);
+            while h
+                .flaps
+                .front()
+                .is_some_and(|t| now.saturating_sub(*t) > window)
+            {
+                h.flaps.pop_front();
+            }
+            if h.flaps.len() as u32 > self.flap_count && !h.flapping {
+                h.flapping = true;
+                self.log(Log::error(format!("Host {name} is flapping!")));
+            }
+        }
+        let h = &mut self.hosts[i];
+        h.state = to;
+        h.state_since = now;
+        if to == HostState::Online {
+            h.online_since = Some(now);
+            h.uptime_when_online = h.agent.uptime_s;
+        }
+        self.out.push(Action::Event(Event::State {
+            host: name,
+            from,
+            to,
+            reason: reason.trim().to_string(),
+        }));
+    }
+
+    /// Removes every role of host `i` (with MMM's log lines). `notify`: kill the host if the
+    /// agent cannot be told.
+    fn clear_roles(&mut self, i: usize, notify: bool) {
+        if self.hosts[i].roles.is_empty() {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        self.log(Log::info(format!("Removing all roles from host '{name}':")));
+        let roles: Vec<RoleIp> = std::mem::take(&mut self.hosts[i].roles)
+            .into_iter()
+            .collect();
+        for r in roles {
+            self.log(Log::info(format!("Removed role '{r}' from host '{name}'")));
+            self.out.push(Action::Event(Event::RoleMoved {
+                role: r,
+                from: Some(name.clone()),
+                to: None,
+            }));
+        }
+        if notify {
+            self.hosts[i].kill_pending = true;
+        }
+    }
+}

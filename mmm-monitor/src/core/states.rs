@@ -1,0 +1,185 @@
+//! Host state transitions, MySQL-MMM 2.2.1's `_check_host_states` (reference §1).
+
+use super::{Cluster, HostState, Mode, Time};
+use mmm_common::config::{CheckKind, HostMode};
+use std::time::Duration;
+
+/// A peer that came ONLINE less than this long ago is not used to judge replication.
+const PEER_GRACE: Duration = Duration::from_secs(60);
+/// MMM's short-downtime rule: back within this many seconds of uptime → ONLINE at once.
+const SHORT_DOWNTIME_S: u64 = 60;
+
+fn ok_word(ok: bool) -> &'static str {
+    if ok {
+        "OK"
+    } else {
+        "not OK"
+    }
+}
+
+impl Cluster {
+    /// The host whose replication judges `i`: its configured peer, or for a slave without
+    /// one, the active master.
+    fn peer_of(&self, i: usize) -> Option<usize> {
+        let h = &self.hosts[i];
+        let name = match (&h.peer, h.mode) {
+            (Some(p), _) => Some(p.as_str()),
+            (None, HostMode::Slave) => self.active_master(),
+            (None, HostMode::Master) => None,
+        }?;
+        self.idx(name).filter(|p| *p != i)
+    }
+
+    fn demote_with_roles(&mut self, i: usize, to: HostState, now: Time, reason: &str, kill: bool) {
+        self.change_state(i, to, now, reason, false);
+        if !matches!(self.mode, Mode::Manual | Mode::Wait) {
+            self.clear_roles(i, kill);
+        }
+    }
+
+    /// Runs the transitions until nothing changes (a transition can enable another, e.g.
+    /// HARD_OFFLINE → AWAITING_RECOVERY → ONLINE by the short-downtime rule): a decision never
+    /// waits for the next pass. Bounded: every chain is shorter than the number of states.
+    pub(super) fn check_states(&mut self, now: Time) {
+        for _ in 0..7 {
+            let before: Vec<HostState> = self.hosts.iter().map(|h| h.state).collect();
+            for i in 0..self.hosts.len() {
+                self.check_host(i, now);
+            }
+            if self.hosts.iter().map(|h| h.state).eq(before) {
+                break;
+            }
+        }
+    }
+
+    fn check_host(&mut self, i: usize, now: Time) {
+        let h = &self.hosts[i];
+        let (alive, down) = (h.alive(), h.down());
+        let rep_threads_failed = h.failed(CheckKind::RepThreads);
+        let rep_backlog_failed = h.failed(CheckKind::RepBacklog);
+        let rep_ok = h.ok(CheckKind::RepThreads) && h.ok(CheckKind::RepBacklog);
+        let flapping = h.flapping;
+        let peer = self.peer_of(i).map(|p| &self.hosts[p]);
+        let peer_online = peer.is_some_and(|p| p.state == HostState::Online);
+        let peer_usable = peer.is_some_and(|p| p.state == HostState::Online && p.alive());
+        let peer_fresh = peer.is_some_and(|p| {
+            p.state == HostState::Online
+                && p.online_since
+                    .is_some_and(|t| now.saturating_sub(t) < PEER_GRACE)
+        });
+        let is_active_master = self.active_master() == Some(self.hosts[i].name.as_str());
+        match self.hosts[i].state {
+            HostState::AdminOffline => {}
+            HostState::Unknown => {
+                if down {
+                    self.change_state(i, HostState::HardOffline, now, "", false);
+                } else if alive {
+                    self.change_state(i, HostState::AwaitingRecovery, now, "", false);
+                }
+            }
+            HostState::Online => {
+                if down {
+                    let h = &self.hosts[i];
+                    let reason = format!(
+                        " (ping: {}, mysql: {})",
+                        ok_word(!h.failed(CheckKind::Ping)),
+                        ok_word(!h.failed(CheckKind::Mysql))
+                    );
+                    self.demote_with_roles(i, HostState::HardOffline, now, &reason, true);
+                    return;
+                }
+                if is_active_master || peer_fresh {
+                    return;
+                }
+                if rep_threads_failed && peer_usable {
+                    self.demote_with_roles(i, HostState::ReplicationFail, now, "", true);
+                } else if rep_backlog_failed && !rep_threads_failed && peer_usable {
+                    self.demote_with_roles(i, HostState::ReplicationDelay, now, "", false);
+                }
+            }
+            HostState::AwaitingRecovery => {
+                if down {
+                    self.change_state(i, HostState::HardOffline, now, "", false);
+                    return;
+                }
+                if !(alive && rep_ok) {
+                    return;
+                }
+                let auto = self.auto_set_online;
+                let h = &self.hosts[i];
+                if flapping {
+                    let newest_change = h
+                        .checks
+                        .values()
+                        .map(|c| c.last_change)
+                        .max()
+                        .unwrap_or_default();
+                    if !auto.is_zero() && now.saturating_sub(newest_change) >= self.flap_duration {
+                        let reason = format!(
+                            " because it was flapping and has been stable for {} seconds",
+                            now.saturating_sub(newest_change).as_secs()
+                        );
+                        self.hosts[i].flapping = false;
+                        self.change_state(i, HostState::Online, now, &reason, false);
+                    }
+                    return;
+                }
+                if let (Some(then), Some(up)) = (h.uptime_when_online, h.agent.uptime_s) {
+                    if up > then && up - then < SHORT_DOWNTIME_S {
+                        let reason = format!(" because it was down for only {} seconds", up - then);
+                        self.change_state(i, HostState::Online, now, &reason, false);
+                        return;
+                    }
+                }
+                let waited = now.saturating_sub(h.state_since);
+                if !auto.is_zero() && waited >= auto {
+                    let reason = format!(
+                        " because of auto_set_online({} seconds). It was in state AWAITING_RECOVERY for {} seconds",
+                        auto.as_secs(),
+                        waited.as_secs()
+                    );
+                    self.change_state(i, HostState::Online, now, &reason, false);
+                }
+            }
+            HostState::HardOffline => {
+                if !alive {
+                    return;
+                }
+                let name = self.hosts[i].name.clone();
+                let other_master = self.active_master().is_some_and(|m| m != name);
+                if other_master || !self.can_be_master(&name) {
+                    if rep_threads_failed {
+                        self.change_state(i, HostState::ReplicationFail, now, "", false);
+                        return;
+                    }
+                    if rep_backlog_failed {
+                        self.change_state(i, HostState::ReplicationDelay, now, "", false);
+                        return;
+                    }
+                }
+                self.change_state(i, HostState::AwaitingRecovery, now, "", false);
+            }
+            HostState::ReplicationDelay | HostState::ReplicationFail => {
+                if down {
+                    self.change_state(i, HostState::HardOffline, now, "", false);
+                    return;
+                }
+                if !alive {
+                    return;
+                }
+                if rep_ok || !peer_online {
+                    let to = if flapping {
+                        HostState::AwaitingRecovery
+                    } else {
+                        HostState::Online
+                    };
+                    self.change_state(i, to, now, "", false);
+                } else if rep_threads_failed {
+                    self.change_state(i, HostState::ReplicationFail, now, "", false);
+                } else if rep_backlog_failed {
+                    self.change_state(i, HostState::ReplicationDelay, now, "", false);
+                }
+            }
+        }
+    }
+}

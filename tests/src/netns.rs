@@ -22,6 +22,25 @@ pub fn require_root() {
     );
 }
 
+/// A command that will run inside network namespace `ns` (and only that namespace: never a
+/// mount namespace, so bpffs pins stay the host's).
+pub fn command_in(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Result<Command> {
+    let f = std::fs::File::open(Path::new("/run/netns").join(ns))
+        .with_context(|| format!("opening network namespace {ns}"))?;
+    let mut cmd = Command::new(program);
+    // SAFETY: setns is async-signal-safe; the fd stays open in the closure until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null());
+    Ok(cmd)
+}
+
 /// Whether `ip` is inside 198.18.0.0/15.
 pub fn in_lab_range(ip: Ipv4Addr) -> bool {
     let o = ip.octets();
@@ -194,20 +213,7 @@ impl Net {
 
     /// A command that will run inside `ns`'s network namespace (and only that namespace).
     pub fn command(&self, ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Result<Command> {
-        let f = std::fs::File::open(Path::new("/run/netns").join(ns))
-            .with_context(|| format!("opening network namespace {ns}"))?;
-        let mut cmd = Command::new(program);
-        // SAFETY: setns is async-signal-safe; the fd stays open in the closure until exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        cmd.stdin(Stdio::null());
-        Ok(cmd)
+        command_in(ns, program)
     }
 
     /// Runs `program args…` in `ns` to completion; an error (with its output) if it fails.

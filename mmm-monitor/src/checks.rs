@@ -1,0 +1,346 @@
+//! The four checks against real servers — ping (ICMP), mysql (`SELECT NOW()`), rep_threads and
+//! rep_backlog (`SHOW SLAVE STATUS` / `SHOW REPLICA STATUS`) — each under a hard timeout, with
+//! MMM's messages. The verdicts are pure functions of the replica-status row (unit-tested for
+//! MariaDB's and MySQL 8's column names); only [`run`] and its helpers do I/O.
+
+use crate::core::Report;
+use mmm_common::config::{CheckConfig, CheckKind};
+use mysql_async::prelude::Queryable;
+use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+
+/// Where and as whom to check one host.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// Runs `kind` against `t` within `cfg.timeout`.
+pub async fn run(kind: CheckKind, t: &Target, cfg: &CheckConfig, pinger: &Pinger) -> Report {
+    let work = async {
+        match kind {
+            CheckKind::Ping => pinger.ping(t.ip, cfg.timeout).await,
+            CheckKind::Mysql => mysql(t).await,
+            CheckKind::RepThreads => match replica_row(t).await {
+                Ok(row) => threads_verdict(row.as_ref()),
+                Err(r) => r,
+            },
+            CheckKind::RepBacklog => match replica_row(t).await {
+                Ok(row) => backlog_verdict(row.as_ref(), cfg.max_backlog),
+                Err(r) => r,
+            },
+        }
+    };
+    match tokio::time::timeout(cfg.timeout, work).await {
+        Ok(r) => r,
+        Err(_) => match kind {
+            CheckKind::Ping => Report::error(&format!("ERROR: Could not ping {}", t.ip)),
+            CheckKind::Mysql => Report::error("ERROR: Timeout"),
+            _ => Report::unknown("UNKNOWN: Timeout"),
+        },
+    }
+}
+
+/// ICMP echo with one shared raw socket.
+pub struct Pinger {
+    client: Option<surge_ping::Client>,
+    error: String,
+}
+
+impl Pinger {
+    /// Opens the ICMP socket (needs CAP_NET_RAW); a failure is reported by every ping.
+    pub fn new() -> Pinger {
+        match surge_ping::Client::new(&surge_ping::Config::default()) {
+            Ok(c) => Pinger {
+                client: Some(c),
+                error: String::new(),
+            },
+            Err(e) => Pinger {
+                client: None,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// One echo request to `ip`.
+    pub async fn ping(&self, ip: Ipv4Addr, timeout: Duration) -> Report {
+        let Some(client) = &self.client else {
+            return Report::unknown(&format!("UNKNOWN: No ICMP socket: {}", self.error));
+        };
+        let id = surge_ping::PingIdentifier(rand_id());
+        let mut p = client.pinger(ip.into(), id).await;
+        p.timeout(
+            timeout
+                .min(Duration::from_millis(500))
+                .max(Duration::from_millis(50)),
+        );
+        match p.ping(surge_ping::PingSequence(0), &[0u8; 16]).await {
+            Ok(_) => Report::ok("OK"),
+            Err(_) => Report::error(&format!("ERROR: Could not ping {ip}")),
+        }
+    }
+}
+
+impl Default for Pinger {
+    fn default() -> Self {
+        Pinger::new()
+    }
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static N: AtomicU16 = AtomicU16::new(0);
+    (std::process::id() as u16).wrapping_add(N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn opts(t: &Target) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(t.ip.to_string())
+        .tcp_port(t.port)
+        .user(Some(t.user.clone()))
+        .pass(Some(t.password.clone()))
+        .prefer_socket(Some(false))
+        .into()
+}
+
+fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+fn connect_error(t: &Target, e: &mysql_async::Error) -> String {
+    format!(
+        "Connect error (host = {}:{}, user = {})! {e}",
+        t.ip, t.port, t.user
+    )
+}
+
+async fn connect(t: &Target) -> Result<mysql_async::Conn, mysql_async::Error> {
+    mysql_async::Conn::new(opts(t)).await
+}
+
+async fn mysql(t: &Target) -> Report {
+    let mut c = match connect(t).await {
+        Ok(c) => c,
+        Err(e) if server_code(&e) == Some(1040) => {
+            return Report::unknown(&format!("UNKNOWN: Too many connections! {e}"))
+        }
+        Err(e) => return Report::error(&format!("ERROR: {}", connect_error(t, &e))),
+    };
+    let r = match c.query_drop("SELECT NOW()").await {
+        Ok(()) => Report::ok("OK"),
+        Err(e) => Report::error(&format!("ERROR: SQL Query Error: {e}")),
+    };
+    let _ = c.disconnect().await;
+    r
+}
+
+/// A replica-status row by column name (`None` value: SQL NULL).
+pub type Row = HashMap<String, Option<String>>;
+
+/// The statement that lists replica status on a server reporting `version`
+/// (`SELECT VERSION()`): MySQL 8.0.22+ has `SHOW REPLICA STATUS`; MariaDB and older MySQL use
+/// `SHOW SLAVE STATUS`.
+pub fn replica_status_query(version: &str) -> &'static str {
+    if version.contains("MariaDB") {
+        return "SHOW SLAVE STATUS";
+    }
+    let nums: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [maj, min, patch, ..] if (*maj, *min, *patch) >= (8, 0, 22) => "SHOW REPLICA STATUS",
+        _ => "SHOW SLAVE STATUS",
+    }
+}
+
+fn value_text(v: &mysql_async::Value) -> Option<String> {
+    use mysql_async::Value::*;
+    match v {
+        NULL => None,
+        Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Int(i) => Some(i.to_string()),
+        UInt(u) => Some(u.to_string()),
+        Float(f) => Some(f.to_string()),
+        Double(d) => Some(d.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+async fn replica_row(t: &Target) -> Result<Option<Row>, Report> {
+    let mut c = connect(t)
+        .await
+        .map_err(|e| Report::unknown(&format!("UNKNOWN: {}", connect_error(t, &e))))?;
+    let version: Option<String> = c
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| Report::unknown(&format!("UNKNOWN: SQL Query Error: {e}")))?;
+    let q = replica_status_query(version.as_deref().unwrap_or(""));
+    let rows: Result<Vec<mysql_async::Row>, _> = c.query(q).await;
+    let _ = c.disconnect().await;
+    let rows = rows.map_err(|e| {
+        if server_code(&e) == Some(1227) {
+            Report::error(&format!(
+                "ERROR: The monitor user '{}' lacks the REPLICATION CLIENT privilege (SLAVE MONITOR on MariaDB 10.5 and later)! {e}",
+                t.user
+            ))
+        } else {
+            Report::error(&format!("ERROR: SQL Query Error: {e}"))
+        }
+    })?;
+    Ok(rows.into_iter().next().map(|row| {
+        let cols = row.columns_ref();
+        (0..row.len())
+            .map(|i| {
+                let name = cols[i].name_str().into_owned();
+                let v = row.as_ref(i).and_then(value_text);
+                (name, v)
+            })
+            .collect()
+    }))
+}
+
+fn col<'a>(row: &'a Row, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| row.get(*n))
+        .and_then(|v| v.as_deref())
+}
+
+/// rep_threads from a replica-status row (`None`: no row, replication not set up).
+/// `Connecting` counts as running (the master may be the one failing over), except when the
+/// IO thread's last error is an authentication failure (1045): that never heals by itself.
+pub fn threads_verdict(row: Option<&Row>) -> Report {
+    let Some(row) = row else {
+        return Report::error("ERROR: Replication is not set up");
+    };
+    let io = col(row, &["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No");
+    let sql = col(row, &["Slave_SQL_Running", "Replica_SQL_Running"]).unwrap_or("No");
+    let io_errno = col(row, &["Last_IO_Errno"]).unwrap_or("0");
+    let running = |s: &str| s == "Yes" || s == "Connecting";
+    if !running(io) || !running(sql) || (io == "Connecting" && io_errno == "1045") {
+        return Report::error("ERROR: Replication is broken");
+    }
+    Report::ok("OK")
+}
+
+/// rep_backlog from a replica-status row.
+pub fn backlog_verdict(row: Option<&Row>, max_backlog: u64) -> Report {
+    let behind = row.and_then(|r| col(r, &["Seconds_Behind_Master", "Seconds_Behind_Source"]));
+    match behind.map(str::parse::<u64>) {
+        None | Some(Ok(0)) => Report::ok("OK: Backlog is null"),
+        Some(Ok(n)) if n > max_backlog => Report::error("ERROR: Backlog is too big"),
+        Some(Ok(_)) => Report::ok("OK"),
+        Some(Err(_)) => Report::unknown(&format!(
+            "UNKNOWN: Seconds_Behind_Master is not a number: {}",
+            behind.unwrap_or_default()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Outcome;
+
+    fn row(pairs: &[(&str, Option<&str>)]) -> Row {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    #[test]
+    fn dialect_query() {
+        assert_eq!(
+            replica_status_query("10.11.19-MariaDB-0+deb12u1"),
+            "SHOW SLAVE STATUS"
+        );
+        assert_eq!(replica_status_query("8.0.36"), "SHOW REPLICA STATUS");
+        assert_eq!(
+            replica_status_query("8.4.0-commercial"),
+            "SHOW REPLICA STATUS"
+        );
+        assert_eq!(replica_status_query("8.0.21"), "SHOW SLAVE STATUS");
+        assert_eq!(replica_status_query("5.7.44-log"), "SHOW SLAVE STATUS");
+        assert_eq!(replica_status_query(""), "SHOW SLAVE STATUS");
+    }
+
+    #[test]
+    fn threads_in_both_dialects() {
+        let maria = row(&[
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+        ]);
+        assert_eq!(threads_verdict(Some(&maria)).outcome, Outcome::Ok);
+        let mysql8 = row(&[
+            ("Replica_IO_Running", Some("Connecting")),
+            ("Replica_SQL_Running", Some("Yes")),
+        ]);
+        assert_eq!(threads_verdict(Some(&mysql8)).outcome, Outcome::Ok);
+        let stopped = row(&[
+            ("Slave_IO_Running", Some("No")),
+            ("Slave_SQL_Running", Some("Yes")),
+        ]);
+        assert_eq!(
+            threads_verdict(Some(&stopped)).message,
+            "ERROR: Replication is broken"
+        );
+        let sql_dead = row(&[
+            ("Replica_IO_Running", Some("Yes")),
+            ("Replica_SQL_Running", Some("No")),
+        ]);
+        assert_eq!(threads_verdict(Some(&sql_dead)).outcome, Outcome::Error);
+        let bad_pw = row(&[
+            ("Slave_IO_Running", Some("Connecting")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_IO_Errno", Some("1045")),
+        ]);
+        assert_eq!(
+            threads_verdict(Some(&bad_pw)).message,
+            "ERROR: Replication is broken"
+        );
+        let master_down = row(&[
+            ("Slave_IO_Running", Some("Connecting")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_IO_Errno", Some("2003")),
+        ]);
+        assert_eq!(threads_verdict(Some(&master_down)).outcome, Outcome::Ok);
+        assert_eq!(
+            threads_verdict(None).message,
+            "ERROR: Replication is not set up"
+        );
+    }
+
+    #[test]
+    fn backlog_in_both_dialects() {
+        let r = |v: Option<&str>| row(&[("Seconds_Behind_Master", v)]);
+        assert_eq!(
+            backlog_verdict(Some(&r(None)), 60).message,
+            "OK: Backlog is null"
+        );
+        assert_eq!(
+            backlog_verdict(Some(&r(Some("0"))), 60).message,
+            "OK: Backlog is null"
+        );
+        assert_eq!(backlog_verdict(Some(&r(Some("60"))), 60).message, "OK");
+        assert_eq!(
+            backlog_verdict(Some(&r(Some("61"))), 60).message,
+            "ERROR: Backlog is too big"
+        );
+        let m8 = row(&[("Seconds_Behind_Source", Some("500"))]);
+        assert_eq!(backlog_verdict(Some(&m8), 60).outcome, Outcome::Error);
+        assert_eq!(backlog_verdict(None, 60).message, "OK: Backlog is null");
+        assert_eq!(
+            backlog_verdict(Some(&r(Some("x"))), 60).outcome,
+            Outcome::Unknown
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Every check's OK, ERROR and UNKNOWN paths against real MariaDB servers, each in its own
+//! network namespace, checked from a monitor namespace. Needs root; never skipped.
+
+use mmm_common::config::{CheckConfig, CheckKind};
+use mmm_monitor::{
+    checks::{self, Pinger, Target},
+    core::{Outcome, Report},
+};
+use mmm_tests::{
+    mariadb::{seed_accounts, Opts, Server},
+    Net,
+};
+use std::{net::Ipv4Addr, time::Duration};
+
+struct Lab {
+    net: Net,
+    db1: Server,
+    db2: Server,
+    _dir: tempfile::TempDir,
+}
+
+const DB1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+const DB2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 12);
+
+fn lab(tag: &str) -> Lab {
+    let mut net = Net::new(tag).unwrap();
+    net.add_host("mon", "eth0", Ipv4Addr::new(198, 18, 0, 2), 2)
+        .unwrap();
+    let h1 = net.add_host("db1", "eth0", DB1, 0x11).unwrap();
+    let h2 = net.add_host("db2", "eth0", DB2, 0x12).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str, ns: &str, ip, id| {
+        Server::start(
+            &dir.path().join(name),
+            Opts {
+                server_id: id,
+                bind: ip,
+                port: 3306,
+                netns: Some(ns.into()),
+                auto_increment: None,
+            },
+        )
+        .unwrap()
+    };
+    let db1 = start("db1", &h1.ns, DB1, 1);
+    let db2 = start("db2", &h2.ns, DB2, 2);
+    for s in [&db1, &db2] {
+        seed_accounts(s).unwrap();
+    }
+    Lab {
+        net,
+        db1,
+        db2,
+        _dir: dir,
+    }
+}
+
+fn target(ip: Ipv4Addr, user: &str, pw: &str) -> Target {
+    Target {
+        ip,
+        port: 3306,
+        user: user.into(),
+        password: pw.into(),
+    }
+}
+
+impl Lab {
+    /// Runs one check from the monitor's namespace.
+    fn check(&self, kind: CheckKind, t: Target, cfg: CheckConfig) -> Report {
+        let ns = self.net.host("mon").ns.clone();
+        self.net
+            .in_ns(&ns, move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let pinger = Pinger::new();
+                    checks::run(kind, &t, &cfg, &pinger).await
+                })
+            })
+            .unwrap()
+    }
+    fn mon(&self, kind: CheckKind, ip: Ipv4Addr) -> Report {
+        self.check(
+            kind,
+            target(ip, "mmm_monitor", "mmm_monitor"),
+            CheckConfig::default(),
+        )
+    }
+}
+
+fn assert_report(r: &Report, outcome: Outcome, prefix: &str) {
+    assert_eq!(r.outcome, outcome, "{r:?}");
+    assert!(
+        r.message.starts_with(prefix),
+        "want '{prefix}…', got '{}'",
+        r.message
+    );
+}
+
+#[test]
+fn ping_and_mysql() {
+    let mut l = lab("chk");
+    assert_report(&l.mon(CheckKind::Ping, DB1), Outcome::Ok, "OK");
+    assert_report(
+        &l.mon(CheckKind::Ping, Ipv4Addr::new(198, 18, 0, 99)),
+        Outcome::Error,
+        "ERROR: Could not ping 198.18.0.99",
+    );
+    assert_report(&l.mon(CheckKind::Mysql, DB1), Outcome::Ok, "OK");
+    let bad = l.check(
+        CheckKind::Mysql,
+        target(DB1, "mmm_monitor", "wrong"),
+        CheckConfig::default(),
+    );
+    assert_report(
+        &bad,
+        Outcome::Error,
+        "ERROR: Connect error (host = 198.18.0.11:3306, user = mmm_monitor)! ",
+    );
+    assert!(bad.message.contains("Access denied"), "{}", bad.message);
+    // A hung server (SIGSTOP) hits the hard timeout instead of hanging the check.
+    l.db1.pause(true);
+    let hung = l.check(
+        CheckKind::Mysql,
+        target(DB1, "mmm_monitor", "mmm_monitor"),
+        CheckConfig {
+            timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    assert_report(&hung, Outcome::Error, "ERROR: Timeout");
+    let hung = l.check(
+        CheckKind::RepThreads,
+        target(DB1, "mmm_monitor", "mmm_monitor"),
+        CheckConfig {
+            timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    assert_report(&hung, Outcome::Unknown, "UNKNOWN: Timeout");
+    l.db1.pause(false);
+    assert_report(&l.mon(CheckKind::Mysql, DB1), Outcome::Ok, "OK");
+    // Stopped server: connection refused.
+    l.db1.stop().unwrap();
+    assert_report(
+        &l.mon(CheckKind::Mysql, DB1),
+        Outcome::Error,
+        "ERROR: Connect error (host = 198.18.0.11:3306, user = mmm_monitor)! ",
+    );
+    assert_report(
+        &l.mon(CheckKind::RepThreads, DB1),
+        Outcome::Unknown,
+        "UNKNOWN: Connect error",
+    );
+    assert_report(
+        &l.mon(CheckKind::RepBacklog, DB1),
+        Outcome::Unknown,
+        "UNKNOWN: Connect error",
+    );
+    assert_report(&l.mon(CheckKind::Ping, DB1), Outcome::Ok, "OK");
+}
+
+#[test]
+fn replication_checks() {
+    let l = lab("rep");
+    assert_report(
+        &l.mon(CheckKind::RepThreads, DB2),
+        Outcome::Error,
+        "ERROR: Replication is not set up",
+    );
+    assert_report(
+        &l.mon(CheckKind::RepBacklog, DB2),
+        Outcome::Ok,
+        "OK: Backlog is null",
+    );
+    l.db2.replicate_from(&l.db1, "repl", "repl").unwrap();
+    l.db1
+        .sql("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .unwrap();
+    l.db2.sync_with(&l.db1, Duration::from_secs(10)).unwrap();
+    assert_report(&l.mon(CheckKind::RepThreads, DB2), Outcome::Ok, "OK");
+    assert_report(
+        &l.mon(CheckKind::RepBacklog, DB2),
+        Outcome::Ok,
+        "OK: Backlog is null",
+    );
+    // STOP SLAVE: broken.
+    l.db2.sql("STOP SLAVE").unwrap();
+    assert_report(
+        &l.mon(CheckKind::RepThreads, DB2),
+        Outcome::Error,
+        "ERROR: Replication is broken",
+    );
+    // Wrong replication password: the IO thread keeps "Connecting" with error 1045: broken.
+    l.db2
+        .sql("CHANGE MASTER TO MASTER_PASSWORD='nope'; START SLAVE")
+        .unwrap();
+    let ok = Net::wait_for(Duration::from_secs(10), || {
+        l.mon(CheckKind::RepThreads, DB2).outcome == Outcome::Error
+    });
+    assert!(
+        ok,
+        "wrong replication password not detected: {:?}",
+        l.mon(CheckKind::RepThreads, DB2)
+    );
+    // Lag above max_backlog: an event 1000 s old held back by MASTER_DELAY.
+    l.db2
+        .sql("STOP SLAVE; CHANGE MASTER TO MASTER_PASSWORD='repl', MASTER_DELAY=3600; START SLAVE")
+        .unwrap();
+    l.db1
+        .sql("SET TIMESTAMP = UNIX_TIMESTAMP() - 1000; INSERT INTO app.t VALUES (1)")
+        .unwrap();
+    let lagging = Net::wait_for(Duration::from_secs(10), || {
+        l.mon(CheckKind::RepBacklog, DB2).message == "ERROR: Backlog is too big"
+    });
+    assert!(
+        lagging,
+        "lag not detected: {:?}",
+        l.mon(CheckKind::RepBacklog, DB2)
+    );
+    // Missing privilege: a monitor user without REPLICATION CLIENT.
+    l.db2
+        .sql("SET sql_log_bin=0; CREATE USER 'weak'@'%' IDENTIFIED BY 'weak'")
+        .unwrap();
+    let r = l.check(
+        CheckKind::RepThreads,
+        target(DB2, "weak", "weak"),
+        CheckConfig::default(),
+    );
+    assert_report(&r, Outcome::Error, "ERROR: The monitor user 'weak' lacks the REPLICATION CLIENT privilege (SLAVE MONITOR on MariaDB 10.5 and later)!");
+}

@@ -67,6 +67,18 @@ pub enum Command {
         #[arg(value_enum)]
         state: OnOff,
     },
+    /// Run the agent daemon: data plane, Agent gRPC service (role tables, status, health).
+    Serve {
+        /// The agent's MMM configuration (mmm_agent.conf, with `this HOST`).
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Directory of the persisted state (highest applied epoch, roles).
+        #[arg(long, default_value = "/var/lib/mmm")]
+        state_dir: PathBuf,
+        /// Listen address (default: the host's ip and agent_port from the config).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Attach a pass-everything XDP program to the bridge side of a veth pair (lab use: native
     /// `XDP_TX` on veth is only delivered when the peer has an XDP program).
     #[command(hide = true)]
@@ -284,6 +296,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                         .join(", ")
                 }
             );
+        }
+        Command::Serve { config, state_dir, listen } => {
+            crate::control::serve(config, &root, state_dir, *listen).await?;
         }
         Command::PeerPass { iface } => {
             let m = dataplane::attach_pass(&root, &iface.iface)

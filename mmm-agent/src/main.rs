@@ -5,7 +5,7 @@ use clap::Parser;
 use mmm_agent::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("MMM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

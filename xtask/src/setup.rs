@@ -7,7 +7,14 @@ use std::{
 };
 
 /// Debian packages the lab, the tests and the demo use.
-pub const APT_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "ethtool", "procps"];
+pub const APT_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-ping",
+    "ethtool",
+    "procps",
+    "mariadb-server",
+    "mariadb-client",
+];
 /// The bpf-linker version built against nightly's own LLVM (DESIGN.md, toolchain facts).
 pub const BPF_LINKER_VERSION: &str = "0.10.4";
 

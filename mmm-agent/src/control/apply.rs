@@ -1,0 +1,373 @@
+//! Applying a role table on this host (DESIGN.md "Failover of the writer", reference §3 with
+//! the §8 weaknesses fixed): diff against what is applied, then
+//! - lost IPs: data plane first (STEER to the new owner or FENCE), and for the writer role
+//!   `read_only=1` (+`super_read_only`) and a bounded kill of client connections;
+//! - a replica whose active master changed: bounded wait for its SQL thread, repoint (GTID-exact
+//!   where the servers use GTID), verify both threads;
+//! - gained writer: bounded wait until the relay log is applied, then `read_only=0`, then the
+//!   data plane; on timeout promote and log the possible loss, or refuse when strict;
+//! - other gained IPs: data plane only; ADMIN_OFFLINE stops replication, leaving it starts it.
+//! Every step is timed and reported; a failing step stops the apply with an error that names it
+//! (re-applying the same table converges).
+
+use super::{
+    mysql::{col, Db, DbError},
+    sql::{kill_plan, Dialect},
+    state::AgentState,
+};
+use crate::dataplane::{self, DataPlane, DataPlaneError, Netlink, Release};
+use mmm_common::config::{Config, HostMode};
+use std::{
+    net::Ipv4Addr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+/// One host's line of a role table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostLine {
+    pub host: String,
+    pub state: String,
+    pub roles: Vec<(String, Ipv4Addr)>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A role table as the agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub epoch: u64,
+    pub active_master: Option<String>,
+    pub active_master_role: String,
+    pub hosts: Vec<HostLine>,
+}
+
+/// A timed step of an apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub micros: u64,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Why a table was not (fully) applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("role table epoch {got} is older than the applied epoch {have}: refused (a stale or partitioned monitor?)")]
+    Stale { have: u64, got: u64 },
+    #[error("host '{0}' is not in the role table")]
+    NotInTable(String),
+    #[error("step '{step}' failed: {detail}")]
+    Step { step: String, detail: String, steps: Vec<Step> },
+}
+
+impl From<(String, DbError, Vec<Step>)> for ApplyError {
+    fn from((step, e, steps): (String, DbError, Vec<Step>)) -> Self {
+        ApplyError::Step { step, detail: e.to_string(), steps }
+    }
+}
+
+/// Everything an apply needs.
+pub struct Applier {
+    pub cfg: Config,
+    pub me: String,
+    pub db: Db,
+    pub dp: DataPlane,
+    pub nl: Netlink,
+    pub state: AgentState,
+    pub state_path: PathBuf,
+}
+
+struct Steps {
+    done: Vec<Step>,
+}
+
+impl Steps {
+    fn record(&mut self, name: &str, t0: Instant, ok: bool, detail: String) {
+        let micros = t0.elapsed().as_micros() as u64;
+        if ok {
+            tracing::info!(step = name, micros, "{detail}");
+        } else {
+            tracing::error!(step = name, micros, "{detail}");
+        }
+        self.done.push(Step { name: name.into(), micros, ok, detail });
+    }
+    fn fail(mut self, name: &str, t0: Instant, detail: String) -> ApplyError {
+        self.record(name, t0, false, detail.clone());
+        ApplyError::Step { step: name.into(), detail, steps: self.done }
+    }
+}
+
+fn dp_err(e: DataPlaneError) -> String {
+    e.to_string()
+}
+
+impl Applier {
+    fn writer_role(&self, t: &Table) -> String {
+        if t.active_master_role.is_empty() {
+            self.cfg.active_master_role.clone()
+        } else {
+            t.active_master_role.clone()
+        }
+    }
+
+    /// Applies `t`; returns the steps taken.
+    pub async fn apply(&mut self, t: &Table) -> Result<Vec<Step>, ApplyError> {
+        if t.epoch < self.state.epoch {
+            return Err(ApplyError::Stale { have: self.state.epoch, got: t.epoch });
+        }
+        let mine = t
+            .hosts
+            .iter()
+            .find(|h| h.host == self.me)
+            .ok_or_else(|| ApplyError::NotInTable(self.me.clone()))?
+            .clone();
+        let writer = self.writer_role(t);
+        let mut steps = Steps { done: Vec::new() };
+        let old: Vec<(String, Ipv4Addr)> = self.state.roles.clone();
+        let lost: Vec<(String, Ipv4Addr)> = old.iter().filter(|r| !mine.roles.contains(r)).cloned().collect();
+        let gained: Vec<(String, Ipv4Addr)> = mine.roles.iter().filter(|r| !old.contains(r)).cloned().collect();
+        let dialect = self.db.dialect().await.ok();
+
+        // 1. Give up what we lost: the data plane first, so this host stops answering at once.
+        for (role, ip) in &lost {
+            let t0 = Instant::now();
+            let owner = t.hosts.iter().find(|h| h.roles.iter().any(|(_, x)| x == ip));
+            let how = match owner.and_then(|o| o.mac) {
+                Some(mac) => Release::Steer(mac),
+                None => Release::Fence,
+            };
+            dataplane::release(&mut self.dp, &self.nl, *ip, how)
+                .await
+                .map_err(|e| std::mem::replace(&mut steps, Steps { done: vec![] }).fail("release", t0, dp_err(e)))?;
+            let to = match (how, owner) {
+                (Release::Steer(_), Some(o)) => format!("steering to {}", o.host),
+                _ => "fenced".into(),
+            };
+            steps.record("release", t0, true, format!("{role}({ip}) released, {to}"));
+        }
+        // Only the writer may be writable: a host without the role is made read-only (checked
+        // first, so this converges cheaply), and one that just lost it also drops its clients.
+        let lost_writer = lost.iter().any(|(r, _)| *r == writer);
+        let has_writer = mine.roles.iter().any(|(r, _)| *r == writer);
+        if !has_writer && (lost_writer || !matches!(self.db.read_only().await, Ok(true))) {
+            self.demote(dialect.unwrap_or(Dialect::MariaDb), &mut steps, lost_writer).await?;
+        }
+
+        // 2. Replica of a changed active master: repoint.
+        if let (Some(am), Some(d)) = (t.active_master.as_deref(), dialect) {
+            let is_slave = self.cfg.host(&self.me).is_some_and(|h| h.mode == HostMode::Slave);
+            if is_slave && am != self.me && mine.state != "ADMIN_OFFLINE" {
+                self.repoint(d, am, &mut steps).await?;
+            }
+        }
+
+        // 3. ADMIN_OFFLINE: replication off; leaving it: on.
+        if let Some(d) = dialect {
+            let entering = mine.state == "ADMIN_OFFLINE" && self.state.host_state != "ADMIN_OFFLINE";
+            let leaving = mine.state != "ADMIN_OFFLINE" && self.state.host_state == "ADMIN_OFFLINE";
+            if entering || leaving {
+                let t0 = Instant::now();
+                let sql = if entering { d.stop_replica() } else { d.start_replica() };
+                match self.db.exec(sql).await {
+                    Ok(()) => steps.record("replication", t0, true, sql.into()),
+                    Err(e) => return Err(steps.fail("replication", t0, e.to_string())),
+                }
+            }
+        }
+
+        // 4. Gain the writer: catch up (bounded), writable, then the data plane.
+        if gained.iter().any(|(r, _)| *r == writer) {
+            self.promote(dialect.unwrap_or(Dialect::MariaDb), &mut steps).await?;
+        }
+        for (role, ip) in &gained {
+            let t0 = Instant::now();
+            dataplane::acquire(&mut self.dp, &self.nl, *ip, self.cfg.garp_rounds, Duration::from_millis(50))
+                .await
+                .map_err(|e| std::mem::replace(&mut steps, Steps { done: vec![] }).fail("acquire", t0, dp_err(e)))?;
+            steps.record("acquire", t0, true, format!("{role}({ip}) is local"));
+        }
+        // Re-assert what we keep (converges after a crash between steps).
+        for (_, ip) in mine.roles.iter().filter(|r| !gained.contains(r)) {
+            if self.dp.get(*ip).ok().flatten().map(|e| e.action) != Some(mmm_common::Action::Local as u8) {
+                let t0 = Instant::now();
+                if let Err(e) = dataplane::acquire(&mut self.dp, &self.nl, *ip, self.cfg.garp_rounds, Duration::from_millis(50)).await {
+                    return Err(steps.fail("acquire", t0, dp_err(e)));
+                }
+                steps.record("acquire", t0, true, format!("{ip} re-acquired"));
+            }
+        }
+
+        // 5. Persist.
+        let t0 = Instant::now();
+        self.state = AgentState {
+            epoch: t.epoch,
+            roles: mine.roles.clone(),
+            active_master: t.active_master.clone(),
+            host_state: mine.state.clone(),
+        };
+        if let Err(e) = self.state.save(&self.state_path) {
+            return Err(steps.fail("persist", t0, e.to_string()));
+        }
+        steps.record("persist", t0, true, format!("epoch {} applied", t.epoch));
+        Ok(steps.done)
+    }
+
+    /// read_only (+super_read_only), then (`kill`) kill client connections, bounded by
+    /// kill_timeout: running writes get until the deadline, everything else goes at once.
+    async fn demote(&self, d: Dialect, steps: &mut Steps, kill: bool) -> Result<(), ApplyError> {
+        let t0 = Instant::now();
+        for sql in d.deny_writes() {
+            if let Err(e) = self.db.exec(sql).await {
+                // A dead server cannot take writes anyway: record and go on.
+                steps.record("read_only", t0, false, format!("{sql}: {e}"));
+                return Ok(());
+            }
+        }
+        steps.record("read_only", t0, true, d.deny_writes().join("; "));
+        if !kill {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let deadline = t0 + self.cfg.kill_timeout;
+        let mut killed = 0;
+        loop {
+            let last = Instant::now() + Duration::from_millis(100) >= deadline;
+            let procs = match self.db.processlist().await {
+                Ok(p) => p,
+                Err(e) => {
+                    steps.record("kill", t0, false, e.to_string());
+                    return Ok(());
+                }
+            };
+            let ids = kill_plan(&procs, &self.db.user, last);
+            for id in &ids {
+                if self.db.exec(&format!("KILL {id}")).await.is_ok() {
+                    killed += 1;
+                }
+            }
+            let left = kill_plan(&procs, &self.db.user, true).len() - ids.len();
+            if left == 0 || last {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        steps.record("kill", t0, true, format!("{killed} client connection(s) killed"));
+        Ok(())
+    }
+
+    /// Bounded wait for the relay log, then writable.
+    async fn promote(&self, d: Dialect, steps: &mut Steps) -> Result<(), ApplyError> {
+        let t0 = Instant::now();
+        let limit = self.cfg.catchup_timeout;
+        match self.db.replica_status(d).await {
+            Ok(Some(row)) => {
+                let file = col(&row, &["Master_Log_File", "Source_Log_File"]).unwrap_or("").to_string();
+                let read: u64 = col(&row, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let exec: u64 = col(&row, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let same_file = col(&row, &["Relay_Master_Log_File", "Relay_Source_Log_File"]) == Some(file.as_str());
+                let r = if file.is_empty() {
+                    Ok(Some("0".into()))
+                } else {
+                    self.db.value_within(&d.wait_relay_applied(&file, read, limit.as_secs_f64()), limit).await
+                };
+                match r {
+                    Ok(Some(v)) if v != "-1" => steps.record("catch-up", t0, true, format!("relay log applied up to {file}:{read}")),
+                    Ok(None) => steps.record("catch-up", t0, true, "replication SQL thread not running: nothing to apply".into()),
+                    other => {
+                        let behind = if same_file { format!("{} bytes", read.saturating_sub(exec)) } else { "at least one binlog file".into() };
+                        let detail = format!(
+                            "relay log not applied within {limit:?}: {behind} of {file} received but not applied ({})",
+                            match other { Err(e) => e.to_string(), _ => "timeout".into() }
+                        );
+                        if self.cfg.catchup_strict {
+                            let s = std::mem::replace(steps, Steps { done: vec![] });
+                            return Err(s.fail("catch-up", t0, format!("{detail}; catchup_strict: promotion refused")));
+                        }
+                        tracing::warn!("promoting anyway: transactions in the unapplied relay log may be lost or applied late: {detail}");
+                        steps.record("catch-up", t0, false, format!("{detail}; promoting anyway (catchup_strict off)"));
+                    }
+                }
+            }
+            Ok(None) => steps.record("catch-up", t0, true, "not a replica: nothing to apply".into()),
+            Err(e) => steps.record("catch-up", t0, false, format!("cannot read replica status: {e}")),
+        }
+        let t0 = Instant::now();
+        for sql in d.allow_writes() {
+            if let Err(e) = self.db.exec(sql).await {
+                let s = std::mem::replace(steps, Steps { done: vec![] });
+                return Err(s.fail("writable", t0, e.to_string()));
+            }
+        }
+        steps.record("writable", t0, true, d.allow_writes().join("; "));
+        Ok(())
+    }
+
+    /// Repoints this replica at `master` if it is not already replicating from it.
+    async fn repoint(&self, d: Dialect, master: &str, steps: &mut Steps) -> Result<(), ApplyError> {
+        let Some(m) = self.cfg.host(master).cloned() else { return Ok(()) };
+        let me = self.cfg.host(&self.me).cloned();
+        let Some(me) = me else { return Ok(()) };
+        let t0 = Instant::now();
+        let fail = |steps: &mut Steps, name: &str, t0, e: String| {
+            let s = std::mem::replace(steps, Steps { done: vec![] });
+            s.fail(name, t0, e)
+        };
+        let row = self.db.replica_status(d).await.map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+        let current = row.as_ref().and_then(|r| col(r, &["Master_Host", "Source_Host"])).unwrap_or("").to_string();
+        if current == m.ip.to_string() {
+            return Ok(());
+        }
+        // Let the SQL thread apply what the IO thread already fetched (bounded).
+        if let Some(r) = &row {
+            let file = col(r, &["Master_Log_File", "Source_Log_File"]).unwrap_or("");
+            let read: u64 = col(r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+            if !file.is_empty() {
+                let limit = self.cfg.catchup_timeout;
+                let r = self.db.value_within(&d.wait_relay_applied(file, read, limit.as_secs_f64()), limit).await;
+                let ok = matches!(&r, Ok(Some(v)) if v != "-1");
+                steps.record("replica catch-up", t0, ok, format!("{file}:{read} {}", if ok { "applied" } else { "not applied in time; repointing anyway" }));
+            }
+        }
+        let t0 = Instant::now();
+        let gtid = row
+            .as_ref()
+            .map(|r| col(r, &["Using_Gtid"]).is_some_and(|v| v != "No") || col(r, &["Auto_Position"]) == Some("1"))
+            .unwrap_or(true);
+        let coords = if gtid {
+            None
+        } else {
+            let peer = Db { ip: m.ip, port: m.mysql_port, ..self.db.clone() };
+            let pos = peer.binlog_position().await.map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+            tracing::warn!("repointing without GTID, MMM's coordinate method: events can be lost or repeated");
+            pos
+        };
+        let change = d.change_source(&m.ip.to_string(), m.mysql_port, &me.replication_user, &me.replication_password, coords.as_ref().map(|(f, p)| (f.as_str(), *p)));
+        for sql in [d.stop_replica(), change.as_str(), d.start_replica()] {
+            self.db.exec(sql).await.map_err(|e| {
+                let shown = if sql.contains("PASSWORD") { "CHANGE MASTER" } else { sql };
+                fail(steps, "repoint", t0, format!("{shown}: {e}"))
+            })?;
+        }
+        // Verify both threads run (Connecting is fine: the new master may still be starting).
+        let mut ok = false;
+        for _ in 0..20 {
+            if let Ok(Some(r)) = self.db.replica_status(d).await {
+                let io = col(&r, &["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No");
+                let sqlt = col(&r, &["Slave_SQL_Running", "Replica_SQL_Running"]).unwrap_or("No");
+                if io == "Yes" && sqlt == "Yes" {
+                    ok = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        steps.record(
+            "repoint",
+            t0,
+            ok,
+            format!("replicating from {master} ({}:{}){}{}", m.ip, m.mysql_port, if gtid { " by GTID" } else { " by coordinates" }, if ok { "" } else { "; threads not both running yet" }),
+        );
+        Ok(())
+    }
+}

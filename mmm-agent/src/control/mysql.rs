@@ -1,0 +1,166 @@
+//! The agent's connection to its local server (agent_user over TCP, as MMM), every operation
+//! under a timeout. A fresh connection per operation: agent operations are rare, and a server
+//! restart never leaves a dead pooled connection behind.
+
+use super::sql::{Dialect, Proc};
+use mysql_async::prelude::Queryable;
+use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+
+/// A failed database operation; names what was attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("connecting to {addr} as {user}: {err}")]
+    Connect { addr: String, user: String, err: String },
+    #[error("{sql}: {err}")]
+    Query { sql: String, err: String },
+    #[error("{what}: no answer within {timeout:?}")]
+    Timeout { what: String, timeout: Duration },
+}
+
+/// Where the local server is and how to log in.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub timeout: Duration,
+}
+
+/// A replica-status row by column name.
+pub type Row = HashMap<String, Option<String>>;
+
+fn text(v: &mysql_async::Value) -> Option<String> {
+    use mysql_async::Value::*;
+    match v {
+        NULL => None,
+        Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Int(i) => Some(i.to_string()),
+        UInt(u) => Some(u.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn to_row(r: mysql_async::Row) -> Row {
+    let cols = r.columns_ref();
+    (0..r.len())
+        .map(|i| (cols[i].name_str().into_owned(), r.as_ref(i).and_then(text)))
+        .collect()
+}
+
+impl Db {
+    async fn timed<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        tokio::time::timeout(self.timeout, f)
+            .await
+            .map_err(|_| DbError::Timeout { what: what.into(), timeout: self.timeout })?
+    }
+
+    /// A new connection.
+    pub async fn conn(&self) -> Result<mysql_async::Conn, DbError> {
+        let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.ip.to_string())
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.password.clone()))
+            .prefer_socket(Some(false))
+            .into();
+        let addr = format!("{}:{}", self.ip, self.port);
+        self.timed("connecting", async {
+            mysql_async::Conn::new(opts).await.map_err(|e| DbError::Connect {
+                addr,
+                user: self.user.clone(),
+                err: e.to_string(),
+            })
+        })
+        .await
+    }
+
+    /// Runs `sql` (no result).
+    pub async fn exec(&self, sql: &str) -> Result<(), DbError> {
+        self.timed(sql, async {
+            let mut c = self.conn().await?;
+            let r = c.query_drop(sql).await;
+            let _ = c.disconnect().await;
+            r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })
+        })
+        .await
+    }
+
+    /// Runs `sql` with a longer bound (waits for catch-up): `limit` instead of the default.
+    pub async fn value_within(&self, sql: &str, limit: Duration) -> Result<Option<String>, DbError> {
+        let me = Db { timeout: limit + self.timeout, ..self.clone() };
+        me.value(sql).await
+    }
+
+    /// The first column of the first row of `sql`.
+    pub async fn value(&self, sql: &str) -> Result<Option<String>, DbError> {
+        self.timed(sql, async {
+            let mut c = self.conn().await?;
+            let r: Result<Option<mysql_async::Row>, _> = c.query_first(sql).await;
+            let _ = c.disconnect().await;
+            let row = r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })?;
+            Ok(row.and_then(|r| r.as_ref(0).and_then(text)))
+        })
+        .await
+    }
+
+    /// All rows of `sql`.
+    pub async fn rows(&self, sql: &str) -> Result<Vec<Row>, DbError> {
+        self.timed(sql, async {
+            let mut c = self.conn().await?;
+            let r: Result<Vec<mysql_async::Row>, _> = c.query(sql).await;
+            let _ = c.disconnect().await;
+            Ok(r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })?
+                .into_iter()
+                .map(to_row)
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn dialect(&self) -> Result<Dialect, DbError> {
+        Ok(Dialect::detect(&self.value("SELECT VERSION()").await?.unwrap_or_default()))
+    }
+
+    pub async fn replica_status(&self, d: Dialect) -> Result<Option<Row>, DbError> {
+        Ok(self.rows(d.replica_status()).await?.into_iter().next())
+    }
+
+    pub async fn read_only(&self) -> Result<bool, DbError> {
+        Ok(self.value("SELECT @@read_only").await?.as_deref() == Some("1"))
+    }
+
+    /// `SHOW MASTER STATUS`: the binlog file and position, if binary logging is on.
+    pub async fn binlog_position(&self) -> Result<Option<(String, u64)>, DbError> {
+        let rows = self.rows("SHOW MASTER STATUS").await?;
+        Ok(rows.into_iter().next().and_then(|r| {
+            let f = r.get("File").cloned().flatten()?;
+            let p = r.get("Position").cloned().flatten()?.parse().ok()?;
+            Some((f, p))
+        }))
+    }
+
+    pub async fn processlist(&self) -> Result<Vec<Proc>, DbError> {
+        let rows = self.rows("SHOW FULL PROCESSLIST").await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Proc {
+                    id: r.get("Id")?.as_deref()?.parse().ok()?,
+                    user: r.get("User").cloned().flatten().unwrap_or_default(),
+                    command: r.get("Command").cloned().flatten().unwrap_or_default(),
+                    info: r.get("Info").cloned().flatten(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A column of a replica-status row in either dialect.
+pub fn col<'a>(row: &'a Row, names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| row.get(*n)).and_then(|v| v.as_deref())
+}

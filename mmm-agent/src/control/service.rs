@@ -1,0 +1,160 @@
+//! The `mmm.v1.Agent` gRPC adapter: converts protobuf to the agent's own types and back, and
+//! maps errors to status codes (stale epoch → FAILED_PRECONDITION, bad table →
+//! INVALID_ARGUMENT, failed step → ABORTED naming the step). Only this file sees prost types.
+
+use super::{
+    apply::{ApplyError, Applier, HostLine, Table},
+    health::Health,
+    mysql::{col, Db},
+    state::AgentState,
+};
+use crate::dataplane::{DataPlane, Netlink};
+use mmm_proto::v1::{self as pb, agent_server::Agent};
+use std::{net::Ipv4Addr, path::PathBuf, pin::Pin, sync::Arc, time::Instant};
+use tokio::sync::{watch, Mutex};
+use tokio_stream::{wrappers::WatchStream, Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+/// Shared state of the running agent.
+pub struct AgentService {
+    pub applier: Arc<Mutex<Applier>>,
+    pub applied: watch::Sender<AgentState>,
+    pub health: watch::Receiver<Health>,
+    pub started: Instant,
+    pub db: Db,
+    pub pin_root: PathBuf,
+    pub iface: String,
+    pub nl: Netlink,
+    pub me: String,
+    pub recovered: bool,
+}
+
+fn state_name(s: i32) -> String {
+    pb::HostState::try_from(s)
+        .map(|h| h.as_str_name().trim_start_matches("HOST_STATE_").to_string())
+        .unwrap_or_else(|_| "UNKNOWN".into())
+}
+
+/// Converts and validates a protobuf role table.
+pub fn table_from_pb(t: pb::RoleTable) -> Result<Table, Status> {
+    let mut hosts = Vec::new();
+    for h in t.hosts {
+        let mut roles = Vec::new();
+        for r in h.roles {
+            let ip: Ipv4Addr = r.ip.parse().map_err(|_| {
+                Status::invalid_argument(format!("host '{}': role '{}' has ip '{}', not an IPv4 address", h.host, r.name, r.ip))
+            })?;
+            roles.push((r.name, ip));
+        }
+        let mac = match h.mac.len() {
+            0 => None,
+            6 => {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&h.mac);
+                Some(m)
+            }
+            n => return Err(Status::invalid_argument(format!("host '{}': mac has {n} bytes, want 6", h.host))),
+        };
+        hosts.push(HostLine { host: h.host, state: state_name(h.state), roles, mac });
+    }
+    Ok(Table {
+        epoch: t.epoch,
+        active_master: Some(t.active_master).filter(|s| !s.is_empty()),
+        active_master_role: t.active_master_role,
+        hosts,
+    })
+}
+
+fn uptime() -> u64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split('.').next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tonic::async_trait]
+impl Agent for AgentService {
+    async fn apply_roles(&self, req: Request<pb::RoleTable>) -> Result<Response<pb::AgentReport>, Status> {
+        let table = table_from_pb(req.into_inner())?;
+        let mut a = self.applier.lock().await;
+        tracing::info!(epoch = table.epoch, "applying role table");
+        match a.apply(&table).await {
+            Ok(steps) => {
+                self.applied.send_replace(a.state.clone());
+                Ok(Response::new(pb::AgentReport {
+                    epoch: table.epoch,
+                    steps: steps
+                        .into_iter()
+                        .map(|s| pb::Step { name: s.name, micros: s.micros, ok: s.ok, detail: s.detail })
+                        .collect(),
+                }))
+            }
+            Err(e @ ApplyError::Stale { .. }) => Err(Status::failed_precondition(e.to_string())),
+            Err(e @ ApplyError::NotInTable(_)) => Err(Status::invalid_argument(e.to_string())),
+            Err(e @ ApplyError::Step { .. }) => Err(Status::aborted(e.to_string())),
+        }
+    }
+
+    async fn status(&self, _req: Request<pb::StatusRequest>) -> Result<Response<pb::AgentStatus>, Status> {
+        let applied = self.applied.borrow().clone();
+        let mut st = pb::AgentStatus {
+            host: self.me.clone(),
+            applied_epoch: applied.epoch,
+            agent_uptime_s: self.started.elapsed().as_secs(),
+            system_uptime_s: uptime(),
+            mysqld_up: self.health.borrow().up,
+            state_recovered: self.recovered,
+            ..Default::default()
+        };
+        if let Ok(dp) = DataPlane::open(&self.pin_root, &self.iface) {
+            if let Ok(info) = dp.iface_info() {
+                st.mac = info.mac.to_vec();
+            }
+            for row in dp.list().unwrap_or_default() {
+                if row.action == Some(mmm_common::Action::Local) {
+                    st.vips_owned.push(row.vip.to_string());
+                    if self.nl.has_vip_address(row.vip).await.unwrap_or(false) {
+                        st.vips_configured.push(row.vip.to_string());
+                    }
+                }
+            }
+        }
+        if let Ok(d) = self.db.dialect().await {
+            st.writable = matches!(self.db.read_only().await, Ok(false));
+            st.gtid_executed = self.db.value(&format!("SELECT {}", d.gtid_executed_var())).await.ok().flatten().unwrap_or_default();
+            if let Ok(Some((f, p))) = self.db.binlog_position().await {
+                st.binlog_file = f;
+                st.binlog_pos = p;
+            }
+            st.mysqld_uptime_s = self
+                .db
+                .rows("SHOW GLOBAL STATUS LIKE 'Uptime'")
+                .await
+                .ok()
+                .and_then(|r| r.into_iter().next())
+                .and_then(|r| r.get("Value").cloned().flatten())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if let Ok(Some(r)) = self.db.replica_status(d).await {
+                let host = col(&r, &["Master_Host", "Source_Host"]).unwrap_or("");
+                let port = col(&r, &["Master_Port", "Source_Port"]).unwrap_or("");
+                st.replication_source = format!("{host}:{port}");
+                st.exec_source_file = col(&r, &["Relay_Master_Log_File", "Relay_Source_Log_File"]).unwrap_or("").into();
+                st.exec_source_pos = col(&r, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let read_file = col(&r, &["Master_Log_File", "Source_Log_File"]).unwrap_or("");
+                let read_pos: u64 = col(&r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                st.relay_log_applied = read_file == st.exec_source_file && read_pos == st.exec_source_pos;
+            }
+        }
+        Ok(Response::new(st))
+    }
+
+    type HealthStream = Pin<Box<dyn Stream<Item = Result<pb::HealthEvent, Status>> + Send>>;
+
+    async fn health(&self, _req: Request<pb::HealthRequest>) -> Result<Response<Self::HealthStream>, Status> {
+        let s = WatchStream::new(self.health.clone()).map(|h| {
+            Ok(pb::HealthEvent { at_unix_ms: h.at_unix_ms, mysqld_up: h.up, detail: h.detail })
+        });
+        Ok(Response::new(Box::pin(s)))
+    }
+}

@@ -297,7 +297,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             );
         }
-        Command::Serve { config, state_dir, listen } => {
+        Command::Serve {
+            config,
+            state_dir,
+            listen,
+        } => {
             crate::control::serve(config, &root, state_dir, *listen).await?;
         }
         Command::PeerPass { iface } => {

@@ -29,6 +29,19 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// Sum of the sequence numbers of a MariaDB GTID position (`domain-server-seq,...`): a scalar
+/// that orders the positions of hosts replicating the same source (the monitor promotes the
+/// largest). `None` for an empty or malformed position.
+pub fn gtid_progress(pos: &str) -> Option<u64> {
+    let mut sum = 0u64;
+    let mut any = false;
+    for part in pos.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        sum = sum.checked_add(part.rsplit('-').next()?.parse().ok()?)?;
+        any = true;
+    }
+    any.then_some(sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +59,14 @@ mod tests {
         assert_eq!(std::mem::size_of::<VipEntry>(), 8);
         assert_eq!(std::mem::size_of::<IfaceInfo>(), 16);
         assert_eq!(std::mem::size_of::<VipStats>(), 40);
+    }
+
+    #[test]
+    fn progress_of_gtid_positions() {
+        assert_eq!(gtid_progress("0-1-42"), Some(42));
+        assert_eq!(gtid_progress("0-1-42,1-2-8"), Some(50));
+        assert_eq!(gtid_progress(""), None);
+        assert_eq!(gtid_progress("junk"), None);
     }
 
     #[test]

@@ -1,8 +1,94 @@
 //! mmm monitor: MMM config, checks, the host state machine and role distribution (pure, in
-//! [`core`]), the Monitor gRPC service and the `mmm_control` CLI.
+//! [`core`]), the daemon that drives them ([`daemon`]), and the `mmm_control` CLI
+//! ([`control`]).
 
 pub mod checks;
+pub mod control;
 pub mod core;
+pub mod daemon;
+
+use mmm_common::config::{CheckKind, Config, RoleMode};
+use std::fmt::Write;
 
 /// Default TCP port of the Monitor gRPC service (MMM's monitor port).
 pub const DEFAULT_MONITOR_PORT: u16 = 9988;
+
+/// The summary `mmm-monitor config check` prints.
+pub fn summary(c: &Config) -> String {
+    let mut s = String::from("OK: configuration is valid\n");
+    let _ = writeln!(
+        s,
+        "monitor: {}:{} (status file {})",
+        c.monitor.ip,
+        c.monitor.port,
+        c.monitor.status_path.display()
+    );
+    for h in &c.hosts {
+        let _ = writeln!(
+            s,
+            "host {}: {} {}{} mysql :{} agent :{} interface {}",
+            h.name,
+            h.ip,
+            h.mode,
+            h.peer
+                .as_deref()
+                .map(|p| format!(" (peer {p})"))
+                .unwrap_or_default(),
+            h.mysql_port,
+            h.agent_port,
+            h.cluster_interface
+        );
+    }
+    for r in &c.roles {
+        let ips: Vec<String> = r.ips.iter().map(|i| i.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "role {}: {} on {} ips {}{}{}",
+            r.name,
+            if r.mode == RoleMode::Exclusive {
+                "exclusive"
+            } else {
+                "balanced"
+            },
+            r.hosts.join(","),
+            ips.join(","),
+            r.prefer
+                .as_deref()
+                .map(|p| format!(" prefer {p}"))
+                .unwrap_or_default(),
+            if r.name == c.active_master_role {
+                " (active master role)"
+            } else {
+                ""
+            }
+        );
+    }
+    for k in CheckKind::ALL {
+        let ch = c.check(k);
+        let _ = writeln!(
+            s,
+            "check {}: every {:?}, trap {:?}, timeout {:?}{}",
+            k.name(),
+            ch.check_period,
+            ch.trap_period,
+            ch.timeout,
+            if k == CheckKind::RepBacklog {
+                format!(", max_backlog {} s", ch.max_backlog)
+            } else {
+                String::new()
+            }
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summary_of_the_seed_config() {
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed/mmm_mon.conf");
+        let c = mmm_common::config::Config::load(&p).unwrap();
+        insta::assert_snapshot!(super::summary(&c));
+    }
+}

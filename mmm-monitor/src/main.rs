@@ -1,7 +1,118 @@
-//! `mmm-monitor`: the monitor daemon and control CLI (not built yet: see the monitor issue).
+//! `mmm-monitor`: the monitor daemon (`serve`), config validation (`config check`), and every
+//! `mmm_control` command as a subcommand (`mmm-monitor show`, `mmm-monitor set_online db1`, …).
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "mmm-monitor is not implemented yet in this version; only the data plane (mmm-agent) is"
-    )
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use mmm_common::config::Config;
+use mmm_monitor::control;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "mmm-monitor",
+    version,
+    about = "mmm monitor daemon and control commands"
+)]
+struct Cli {
+    /// The monitor's configuration (for the address of the monitor to talk to).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        default_value = "/etc/mysql-mmm/mmm_mon.conf"
+    )]
+    config: PathBuf,
+    /// Monitor address (host:port), instead of the one in the configuration.
+    #[arg(long, global = true, env = "MMM_MONITOR")]
+    monitor: Option<String>,
+    /// JSON output for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log lines as JSON (serve).
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the monitor daemon.
+    Serve {
+        /// Listen address (default: <monitor> ip and port of the configuration).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Validate a configuration file and print a summary.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// An mmm_control command: help, ping, show, checks, set_online, set_offline, mode,
+    /// set_active, set_manual, set_passive, move_role, set_ip.
+    #[command(external_subcommand)]
+    Control(Vec<String>),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check FILE (and its includes).
+    Check { file: PathBuf },
+}
+
+fn monitor_addr(config: &std::path::Path, explicit: Option<String>) -> String {
+    if let Some(a) = explicit {
+        return a;
+    }
+    match Config::load(config) {
+        Ok(c) => format!("{}:{}", c.monitor.ip, c.monitor.port),
+        Err(_) => format!("127.0.0.1:{}", mmm_monitor::DEFAULT_MONITOR_PORT),
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MMM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        sub.json().init()
+    } else {
+        sub.init()
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { listen } => {
+            init_logs(cli.log_json);
+            mmm_monitor::daemon::serve(&cli.config, listen).await
+        }
+        Cmd::Config(ConfigCmd::Check { file }) => {
+            match Config::load(&file).and_then(|c| c.validate_for_monitor().map(|_| c)) {
+                Ok(c) => {
+                    print!("{}", mmm_monitor::summary(&c));
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("ERROR: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Cmd::Control(words) => {
+            let cmd = match control::parse(&words) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprint!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let (out, code) =
+                control::run(&monitor_addr(&cli.config, cli.monitor), cmd, cli.json).await;
+            print!("{out}");
+            std::process::exit(code);
+        }
+    }
 }

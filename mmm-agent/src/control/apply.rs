@@ -7,6 +7,7 @@
 //! - gained writer: bounded wait until the relay log is applied, then `read_only=0`, then the
 //!   data plane; on timeout promote and log the possible loss, or refuse when strict;
 //! - other gained IPs: data plane only; ADMIN_OFFLINE stops replication, leaving it starts it.
+//!
 //! Every step is timed and reported; a failing step stops the apply with an error that names it
 //! (re-applying the same table converges).
 
@@ -58,12 +59,20 @@ pub enum ApplyError {
     #[error("host '{0}' is not in the role table")]
     NotInTable(String),
     #[error("step '{step}' failed: {detail}")]
-    Step { step: String, detail: String, steps: Vec<Step> },
+    Step {
+        step: String,
+        detail: String,
+        steps: Vec<Step>,
+    },
 }
 
 impl From<(String, DbError, Vec<Step>)> for ApplyError {
     fn from((step, e, steps): (String, DbError, Vec<Step>)) -> Self {
-        ApplyError::Step { step, detail: e.to_string(), steps }
+        ApplyError::Step {
+            step,
+            detail: e.to_string(),
+            steps,
+        }
     }
 }
 
@@ -90,11 +99,20 @@ impl Steps {
         } else {
             tracing::error!(step = name, micros, "{detail}");
         }
-        self.done.push(Step { name: name.into(), micros, ok, detail });
+        self.done.push(Step {
+            name: name.into(),
+            micros,
+            ok,
+            detail,
+        });
     }
     fn fail(mut self, name: &str, t0: Instant, detail: String) -> ApplyError {
         self.record(name, t0, false, detail.clone());
-        ApplyError::Step { step: name.into(), detail, steps: self.done }
+        ApplyError::Step {
+            step: name.into(),
+            detail,
+            steps: self.done,
+        }
     }
 }
 
@@ -114,7 +132,10 @@ impl Applier {
     /// Applies `t`; returns the steps taken.
     pub async fn apply(&mut self, t: &Table) -> Result<Vec<Step>, ApplyError> {
         if t.epoch < self.state.epoch {
-            return Err(ApplyError::Stale { have: self.state.epoch, got: t.epoch });
+            return Err(ApplyError::Stale {
+                have: self.state.epoch,
+                got: t.epoch,
+            });
         }
         let mine = t
             .hosts
@@ -125,21 +146,39 @@ impl Applier {
         let writer = self.writer_role(t);
         let mut steps = Steps { done: Vec::new() };
         let old: Vec<(String, Ipv4Addr)> = self.state.roles.clone();
-        let lost: Vec<(String, Ipv4Addr)> = old.iter().filter(|r| !mine.roles.contains(r)).cloned().collect();
-        let gained: Vec<(String, Ipv4Addr)> = mine.roles.iter().filter(|r| !old.contains(r)).cloned().collect();
+        let lost: Vec<(String, Ipv4Addr)> = old
+            .iter()
+            .filter(|r| !mine.roles.contains(r))
+            .cloned()
+            .collect();
+        let gained: Vec<(String, Ipv4Addr)> = mine
+            .roles
+            .iter()
+            .filter(|r| !old.contains(r))
+            .cloned()
+            .collect();
         let dialect = self.db.dialect().await.ok();
 
         // 1. Give up what we lost: the data plane first, so this host stops answering at once.
         for (role, ip) in &lost {
             let t0 = Instant::now();
-            let owner = t.hosts.iter().find(|h| h.roles.iter().any(|(_, x)| x == ip));
+            let owner = t
+                .hosts
+                .iter()
+                .find(|h| h.roles.iter().any(|(_, x)| x == ip));
             let how = match owner.and_then(|o| o.mac) {
                 Some(mac) => Release::Steer(mac),
                 None => Release::Fence,
             };
             dataplane::release(&mut self.dp, &self.nl, *ip, how)
                 .await
-                .map_err(|e| std::mem::replace(&mut steps, Steps { done: vec![] }).fail("release", t0, dp_err(e)))?;
+                .map_err(|e| {
+                    std::mem::replace(&mut steps, Steps { done: vec![] }).fail(
+                        "release",
+                        t0,
+                        dp_err(e),
+                    )
+                })?;
             let to = match (how, owner) {
                 (Release::Steer(_), Some(o)) => format!("steering to {}", o.host),
                 _ => "fenced".into(),
@@ -151,12 +190,16 @@ impl Applier {
         let lost_writer = lost.iter().any(|(r, _)| *r == writer);
         let has_writer = mine.roles.iter().any(|(r, _)| *r == writer);
         if !has_writer && (lost_writer || !matches!(self.db.read_only().await, Ok(true))) {
-            self.demote(dialect.unwrap_or(Dialect::MariaDb), &mut steps, lost_writer).await?;
+            self.demote(dialect.unwrap_or(Dialect::MariaDb), &mut steps, lost_writer)
+                .await?;
         }
 
         // 2. Replica of a changed active master: repoint.
         if let (Some(am), Some(d)) = (t.active_master.as_deref(), dialect) {
-            let is_slave = self.cfg.host(&self.me).is_some_and(|h| h.mode == HostMode::Slave);
+            let is_slave = self
+                .cfg
+                .host(&self.me)
+                .is_some_and(|h| h.mode == HostMode::Slave);
             if is_slave && am != self.me && mine.state != "ADMIN_OFFLINE" {
                 self.repoint(d, am, &mut steps).await?;
             }
@@ -164,11 +207,16 @@ impl Applier {
 
         // 3. ADMIN_OFFLINE: replication off; leaving it: on.
         if let Some(d) = dialect {
-            let entering = mine.state == "ADMIN_OFFLINE" && self.state.host_state != "ADMIN_OFFLINE";
+            let entering =
+                mine.state == "ADMIN_OFFLINE" && self.state.host_state != "ADMIN_OFFLINE";
             let leaving = mine.state != "ADMIN_OFFLINE" && self.state.host_state == "ADMIN_OFFLINE";
             if entering || leaving {
                 let t0 = Instant::now();
-                let sql = if entering { d.stop_replica() } else { d.start_replica() };
+                let sql = if entering {
+                    d.stop_replica()
+                } else {
+                    d.start_replica()
+                };
                 match self.db.exec(sql).await {
                     Ok(()) => steps.record("replication", t0, true, sql.into()),
                     Err(e) => return Err(steps.fail("replication", t0, e.to_string())),
@@ -178,20 +226,39 @@ impl Applier {
 
         // 4. Gain the writer: catch up (bounded), writable, then the data plane.
         if gained.iter().any(|(r, _)| *r == writer) {
-            self.promote(dialect.unwrap_or(Dialect::MariaDb), &mut steps).await?;
+            self.promote(dialect.unwrap_or(Dialect::MariaDb), &mut steps)
+                .await?;
         }
         for (role, ip) in &gained {
             let t0 = Instant::now();
-            dataplane::acquire(&mut self.dp, &self.nl, *ip, self.cfg.garp_rounds, Duration::from_millis(50))
-                .await
-                .map_err(|e| std::mem::replace(&mut steps, Steps { done: vec![] }).fail("acquire", t0, dp_err(e)))?;
+            dataplane::acquire(
+                &mut self.dp,
+                &self.nl,
+                *ip,
+                self.cfg.garp_rounds,
+                Duration::from_millis(50),
+            )
+            .await
+            .map_err(|e| {
+                std::mem::replace(&mut steps, Steps { done: vec![] }).fail("acquire", t0, dp_err(e))
+            })?;
             steps.record("acquire", t0, true, format!("{role}({ip}) is local"));
         }
         // Re-assert what we keep (converges after a crash between steps).
         for (_, ip) in mine.roles.iter().filter(|r| !gained.contains(r)) {
-            if self.dp.get(*ip).ok().flatten().map(|e| e.action) != Some(mmm_common::Action::Local as u8) {
+            if self.dp.get(*ip).ok().flatten().map(|e| e.action)
+                != Some(mmm_common::Action::Local as u8)
+            {
                 let t0 = Instant::now();
-                if let Err(e) = dataplane::acquire(&mut self.dp, &self.nl, *ip, self.cfg.garp_rounds, Duration::from_millis(50)).await {
+                if let Err(e) = dataplane::acquire(
+                    &mut self.dp,
+                    &self.nl,
+                    *ip,
+                    self.cfg.garp_rounds,
+                    Duration::from_millis(50),
+                )
+                .await
+                {
                     return Err(steps.fail("acquire", t0, dp_err(e)));
                 }
                 steps.record("acquire", t0, true, format!("{ip} re-acquired"));
@@ -252,7 +319,12 @@ impl Applier {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        steps.record("kill", t0, true, format!("{killed} client connection(s) killed"));
+        steps.record(
+            "kill",
+            t0,
+            true,
+            format!("{killed} client connection(s) killed"),
+        );
         Ok(())
     }
 
@@ -262,35 +334,80 @@ impl Applier {
         let limit = self.cfg.catchup_timeout;
         match self.db.replica_status(d).await {
             Ok(Some(row)) => {
-                let file = col(&row, &["Master_Log_File", "Source_Log_File"]).unwrap_or("").to_string();
-                let read: u64 = col(&row, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
-                let exec: u64 = col(&row, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
-                let same_file = col(&row, &["Relay_Master_Log_File", "Relay_Source_Log_File"]) == Some(file.as_str());
+                let file = col(&row, &["Master_Log_File", "Source_Log_File"])
+                    .unwrap_or("")
+                    .to_string();
+                let read: u64 = col(&row, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let exec: u64 = col(&row, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"])
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let same_file = col(&row, &["Relay_Master_Log_File", "Relay_Source_Log_File"])
+                    == Some(file.as_str());
                 let r = if file.is_empty() {
                     Ok(Some("0".into()))
                 } else {
-                    self.db.value_within(&d.wait_relay_applied(&file, read, limit.as_secs_f64()), limit).await
+                    self.db
+                        .value_within(
+                            &d.wait_relay_applied(&file, read, limit.as_secs_f64()),
+                            limit,
+                        )
+                        .await
                 };
                 match r {
-                    Ok(Some(v)) if v != "-1" => steps.record("catch-up", t0, true, format!("relay log applied up to {file}:{read}")),
-                    Ok(None) => steps.record("catch-up", t0, true, "replication SQL thread not running: nothing to apply".into()),
+                    Ok(Some(v)) if v != "-1" => steps.record(
+                        "catch-up",
+                        t0,
+                        true,
+                        format!("relay log applied up to {file}:{read}"),
+                    ),
+                    Ok(None) => steps.record(
+                        "catch-up",
+                        t0,
+                        true,
+                        "replication SQL thread not running: nothing to apply".into(),
+                    ),
                     other => {
-                        let behind = if same_file { format!("{} bytes", read.saturating_sub(exec)) } else { "at least one binlog file".into() };
+                        let behind = if same_file {
+                            format!("{} bytes", read.saturating_sub(exec))
+                        } else {
+                            "at least one binlog file".into()
+                        };
                         let detail = format!(
                             "relay log not applied within {limit:?}: {behind} of {file} received but not applied ({})",
                             match other { Err(e) => e.to_string(), _ => "timeout".into() }
                         );
                         if self.cfg.catchup_strict {
                             let s = std::mem::replace(steps, Steps { done: vec![] });
-                            return Err(s.fail("catch-up", t0, format!("{detail}; catchup_strict: promotion refused")));
+                            return Err(s.fail(
+                                "catch-up",
+                                t0,
+                                format!("{detail}; catchup_strict: promotion refused"),
+                            ));
                         }
                         tracing::warn!("promoting anyway: transactions in the unapplied relay log may be lost or applied late: {detail}");
-                        steps.record("catch-up", t0, false, format!("{detail}; promoting anyway (catchup_strict off)"));
+                        steps.record(
+                            "catch-up",
+                            t0,
+                            false,
+                            format!("{detail}; promoting anyway (catchup_strict off)"),
+                        );
                     }
                 }
             }
-            Ok(None) => steps.record("catch-up", t0, true, "not a replica: nothing to apply".into()),
-            Err(e) => steps.record("catch-up", t0, false, format!("cannot read replica status: {e}")),
+            Ok(None) => steps.record(
+                "catch-up",
+                t0,
+                true,
+                "not a replica: nothing to apply".into(),
+            ),
+            Err(e) => steps.record(
+                "catch-up",
+                t0,
+                false,
+                format!("cannot read replica status: {e}"),
+            ),
         }
         let t0 = Instant::now();
         for sql in d.allow_writes() {
@@ -305,7 +422,9 @@ impl Applier {
 
     /// Repoints this replica at `master` if it is not already replicating from it.
     async fn repoint(&self, d: Dialect, master: &str, steps: &mut Steps) -> Result<(), ApplyError> {
-        let Some(m) = self.cfg.host(master).cloned() else { return Ok(()) };
+        let Some(m) = self.cfg.host(master).cloned() else {
+            return Ok(());
+        };
         let me = self.cfg.host(&self.me).cloned();
         let Some(me) = me else { return Ok(()) };
         let t0 = Instant::now();
@@ -313,39 +432,89 @@ impl Applier {
             let s = std::mem::replace(steps, Steps { done: vec![] });
             s.fail(name, t0, e)
         };
-        let row = self.db.replica_status(d).await.map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
-        let current = row.as_ref().and_then(|r| col(r, &["Master_Host", "Source_Host"])).unwrap_or("").to_string();
+        let row = self
+            .db
+            .replica_status(d)
+            .await
+            .map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+        let current = row
+            .as_ref()
+            .and_then(|r| col(r, &["Master_Host", "Source_Host"]))
+            .unwrap_or("")
+            .to_string();
         if current == m.ip.to_string() {
             return Ok(());
         }
         // Let the SQL thread apply what the IO thread already fetched (bounded).
         if let Some(r) = &row {
             let file = col(r, &["Master_Log_File", "Source_Log_File"]).unwrap_or("");
-            let read: u64 = col(r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let read: u64 = col(r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             if !file.is_empty() {
                 let limit = self.cfg.catchup_timeout;
-                let r = self.db.value_within(&d.wait_relay_applied(file, read, limit.as_secs_f64()), limit).await;
+                let r = self
+                    .db
+                    .value_within(
+                        &d.wait_relay_applied(file, read, limit.as_secs_f64()),
+                        limit,
+                    )
+                    .await;
                 let ok = matches!(&r, Ok(Some(v)) if v != "-1");
-                steps.record("replica catch-up", t0, ok, format!("{file}:{read} {}", if ok { "applied" } else { "not applied in time; repointing anyway" }));
+                steps.record(
+                    "replica catch-up",
+                    t0,
+                    ok,
+                    format!(
+                        "{file}:{read} {}",
+                        if ok {
+                            "applied"
+                        } else {
+                            "not applied in time; repointing anyway"
+                        }
+                    ),
+                );
             }
         }
         let t0 = Instant::now();
         let gtid = row
             .as_ref()
-            .map(|r| col(r, &["Using_Gtid"]).is_some_and(|v| v != "No") || col(r, &["Auto_Position"]) == Some("1"))
+            .map(|r| {
+                col(r, &["Using_Gtid"]).is_some_and(|v| v != "No")
+                    || col(r, &["Auto_Position"]) == Some("1")
+            })
             .unwrap_or(true);
         let coords = if gtid {
             None
         } else {
-            let peer = Db { ip: m.ip, port: m.mysql_port, ..self.db.clone() };
-            let pos = peer.binlog_position().await.map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
-            tracing::warn!("repointing without GTID, MMM's coordinate method: events can be lost or repeated");
+            let peer = Db {
+                ip: m.ip,
+                port: m.mysql_port,
+                ..self.db.clone()
+            };
+            let pos = peer
+                .binlog_position()
+                .await
+                .map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+            tracing::warn!(
+                "repointing without GTID, MMM's coordinate method: events can be lost or repeated"
+            );
             pos
         };
-        let change = d.change_source(&m.ip.to_string(), m.mysql_port, &me.replication_user, &me.replication_password, coords.as_ref().map(|(f, p)| (f.as_str(), *p)));
+        let change = d.change_source(
+            &m.ip.to_string(),
+            m.mysql_port,
+            &me.replication_user,
+            &me.replication_password,
+            coords.as_ref().map(|(f, p)| (f.as_str(), *p)),
+        );
         for sql in [d.stop_replica(), change.as_str(), d.start_replica()] {
             self.db.exec(sql).await.map_err(|e| {
-                let shown = if sql.contains("PASSWORD") { "CHANGE MASTER" } else { sql };
+                let shown = if sql.contains("PASSWORD") {
+                    "CHANGE MASTER"
+                } else {
+                    sql
+                };
                 fail(steps, "repoint", t0, format!("{shown}: {e}"))
             })?;
         }
@@ -366,7 +535,17 @@ impl Applier {
             "repoint",
             t0,
             ok,
-            format!("replicating from {master} ({}:{}){}{}", m.ip, m.mysql_port, if gtid { " by GTID" } else { " by coordinates" }, if ok { "" } else { "; threads not both running yet" }),
+            format!(
+                "replicating from {master} ({}:{}){}{}",
+                m.ip,
+                m.mysql_port,
+                if gtid { " by GTID" } else { " by coordinates" },
+                if ok {
+                    ""
+                } else {
+                    "; threads not both running yet"
+                }
+            ),
         );
         Ok(())
     }

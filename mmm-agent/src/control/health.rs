@@ -43,9 +43,16 @@ async fn server_pid(db: &Db) -> Option<i32> {
 
 /// Starts the watcher; the receiver always holds the latest health.
 pub fn spawn(db: Db) -> watch::Receiver<Health> {
-    let (tx, rx) = watch::channel(Health { up: false, detail: "not checked yet".into(), at_unix_ms: now_ms() });
+    let (tx, rx) = watch::channel(Health {
+        up: false,
+        detail: "not checked yet".into(),
+        at_unix_ms: now_ms(),
+    });
     tokio::spawn(async move {
-        let quick = Db { timeout: Duration::from_millis(300), ..db };
+        let quick = Db {
+            timeout: Duration::from_millis(300),
+            ..db
+        };
         let mut failures = 0;
         let mut watched: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> = None;
         loop {
@@ -98,7 +105,11 @@ fn publish(tx: &watch::Sender<Health>, up: bool, detail: &str) {
         if h.up == up && !h.detail.starts_with("not checked") {
             return false;
         }
-        *h = Health { up, detail: detail.into(), at_unix_ms: now_ms() };
+        *h = Health {
+            up,
+            detail: detail.into(),
+            at_unix_ms: now_ms(),
+        };
         true
     });
 }

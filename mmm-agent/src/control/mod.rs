@@ -30,9 +30,17 @@ use std::{
 pub const DEFAULT_AGENT_PORT: u16 = 9989;
 
 /// Runs the agent daemon for `config` until SIGINT/SIGTERM.
-pub async fn serve(config: &Path, pin_root: &Path, state_dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
+pub async fn serve(
+    config: &Path,
+    pin_root: &Path,
+    state_dir: &Path,
+    listen: Option<SocketAddr>,
+) -> Result<()> {
     let cfg = Config::load(config).with_context(|| format!("reading {}", config.display()))?;
-    let me = cfg.validate_for_agent().context("agent configuration")?.clone();
+    let me = cfg
+        .validate_for_agent()
+        .context("agent configuration")?
+        .clone();
     let nl = Netlink::new()?;
     let (dp, how) = DataPlane::attach(&nl, pin_root, &me.cluster_interface, AttachMode::Auto)
         .await

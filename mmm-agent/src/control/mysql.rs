@@ -10,7 +10,11 @@ use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("connecting to {addr} as {user}: {err}")]
-    Connect { addr: String, user: String, err: String },
+    Connect {
+        addr: String,
+        user: String,
+        err: String,
+    },
     #[error("{sql}: {err}")]
     Query { sql: String, err: String },
     #[error("{what}: no answer within {timeout:?}")]
@@ -56,7 +60,10 @@ impl Db {
     ) -> Result<T, DbError> {
         tokio::time::timeout(self.timeout, f)
             .await
-            .map_err(|_| DbError::Timeout { what: what.into(), timeout: self.timeout })?
+            .map_err(|_| DbError::Timeout {
+                what: what.into(),
+                timeout: self.timeout,
+            })?
     }
 
     /// A new connection.
@@ -70,11 +77,13 @@ impl Db {
             .into();
         let addr = format!("{}:{}", self.ip, self.port);
         self.timed("connecting", async {
-            mysql_async::Conn::new(opts).await.map_err(|e| DbError::Connect {
-                addr,
-                user: self.user.clone(),
-                err: e.to_string(),
-            })
+            mysql_async::Conn::new(opts)
+                .await
+                .map_err(|e| DbError::Connect {
+                    addr,
+                    user: self.user.clone(),
+                    err: e.to_string(),
+                })
         })
         .await
     }
@@ -85,14 +94,24 @@ impl Db {
             let mut c = self.conn().await?;
             let r = c.query_drop(sql).await;
             let _ = c.disconnect().await;
-            r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })
+            r.map_err(|e| DbError::Query {
+                sql: sql.into(),
+                err: e.to_string(),
+            })
         })
         .await
     }
 
     /// Runs `sql` with a longer bound (waits for catch-up): `limit` instead of the default.
-    pub async fn value_within(&self, sql: &str, limit: Duration) -> Result<Option<String>, DbError> {
-        let me = Db { timeout: limit + self.timeout, ..self.clone() };
+    pub async fn value_within(
+        &self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<Option<String>, DbError> {
+        let me = Db {
+            timeout: limit + self.timeout,
+            ..self.clone()
+        };
         me.value(sql).await
     }
 
@@ -102,7 +121,10 @@ impl Db {
             let mut c = self.conn().await?;
             let r: Result<Option<mysql_async::Row>, _> = c.query_first(sql).await;
             let _ = c.disconnect().await;
-            let row = r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })?;
+            let row = r.map_err(|e| DbError::Query {
+                sql: sql.into(),
+                err: e.to_string(),
+            })?;
             Ok(row.and_then(|r| r.as_ref(0).and_then(text)))
         })
         .await
@@ -114,16 +136,21 @@ impl Db {
             let mut c = self.conn().await?;
             let r: Result<Vec<mysql_async::Row>, _> = c.query(sql).await;
             let _ = c.disconnect().await;
-            Ok(r.map_err(|e| DbError::Query { sql: sql.into(), err: e.to_string() })?
-                .into_iter()
-                .map(to_row)
-                .collect())
+            Ok(r.map_err(|e| DbError::Query {
+                sql: sql.into(),
+                err: e.to_string(),
+            })?
+            .into_iter()
+            .map(to_row)
+            .collect())
         })
         .await
     }
 
     pub async fn dialect(&self) -> Result<Dialect, DbError> {
-        Ok(Dialect::detect(&self.value("SELECT VERSION()").await?.unwrap_or_default()))
+        Ok(Dialect::detect(
+            &self.value("SELECT VERSION()").await?.unwrap_or_default(),
+        ))
     }
 
     pub async fn replica_status(&self, d: Dialect) -> Result<Option<Row>, DbError> {
@@ -162,5 +189,8 @@ impl Db {
 
 /// A column of a replica-status row in either dialect.
 pub fn col<'a>(row: &'a Row, names: &[&str]) -> Option<&'a str> {
-    names.iter().find_map(|n| row.get(*n)).and_then(|v| v.as_deref())
+    names
+        .iter()
+        .find_map(|n| row.get(*n))
+        .and_then(|v| v.as_deref())
 }

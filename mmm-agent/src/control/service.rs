@@ -3,7 +3,7 @@
 //! INVALID_ARGUMENT, failed step → ABORTED naming the step). Only this file sees prost types.
 
 use super::{
-    apply::{ApplyError, Applier, HostLine, Table},
+    apply::{Applier, ApplyError, HostLine, Table},
     health::Health,
     mysql::{col, Db},
     state::AgentState,
@@ -31,7 +31,11 @@ pub struct AgentService {
 
 fn state_name(s: i32) -> String {
     pb::HostState::try_from(s)
-        .map(|h| h.as_str_name().trim_start_matches("HOST_STATE_").to_string())
+        .map(|h| {
+            h.as_str_name()
+                .trim_start_matches("HOST_STATE_")
+                .to_string()
+        })
         .unwrap_or_else(|_| "UNKNOWN".into())
 }
 
@@ -42,7 +46,10 @@ pub fn table_from_pb(t: pb::RoleTable) -> Result<Table, Status> {
         let mut roles = Vec::new();
         for r in h.roles {
             let ip: Ipv4Addr = r.ip.parse().map_err(|_| {
-                Status::invalid_argument(format!("host '{}': role '{}' has ip '{}', not an IPv4 address", h.host, r.name, r.ip))
+                Status::invalid_argument(format!(
+                    "host '{}': role '{}' has ip '{}', not an IPv4 address",
+                    h.host, r.name, r.ip
+                ))
             })?;
             roles.push((r.name, ip));
         }
@@ -53,9 +60,19 @@ pub fn table_from_pb(t: pb::RoleTable) -> Result<Table, Status> {
                 m.copy_from_slice(&h.mac);
                 Some(m)
             }
-            n => return Err(Status::invalid_argument(format!("host '{}': mac has {n} bytes, want 6", h.host))),
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "host '{}': mac has {n} bytes, want 6",
+                    h.host
+                )))
+            }
         };
-        hosts.push(HostLine { host: h.host, state: state_name(h.state), roles, mac });
+        hosts.push(HostLine {
+            host: h.host,
+            state: state_name(h.state),
+            roles,
+            mac,
+        });
     }
     Ok(Table {
         epoch: t.epoch,
@@ -74,7 +91,10 @@ fn uptime() -> u64 {
 
 #[tonic::async_trait]
 impl Agent for AgentService {
-    async fn apply_roles(&self, req: Request<pb::RoleTable>) -> Result<Response<pb::AgentReport>, Status> {
+    async fn apply_roles(
+        &self,
+        req: Request<pb::RoleTable>,
+    ) -> Result<Response<pb::AgentReport>, Status> {
         let table = table_from_pb(req.into_inner())?;
         let mut a = self.applier.lock().await;
         tracing::info!(epoch = table.epoch, "applying role table");
@@ -85,7 +105,12 @@ impl Agent for AgentService {
                     epoch: table.epoch,
                     steps: steps
                         .into_iter()
-                        .map(|s| pb::Step { name: s.name, micros: s.micros, ok: s.ok, detail: s.detail })
+                        .map(|s| pb::Step {
+                            name: s.name,
+                            micros: s.micros,
+                            ok: s.ok,
+                            detail: s.detail,
+                        })
                         .collect(),
                 }))
             }
@@ -95,7 +120,10 @@ impl Agent for AgentService {
         }
     }
 
-    async fn status(&self, _req: Request<pb::StatusRequest>) -> Result<Response<pb::AgentStatus>, Status> {
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
         let applied = self.applied.borrow().clone();
         let mut st = pb::AgentStatus {
             host: self.me.clone(),
@@ -121,7 +149,13 @@ impl Agent for AgentService {
         }
         if let Ok(d) = self.db.dialect().await {
             st.writable = matches!(self.db.read_only().await, Ok(false));
-            st.gtid_executed = self.db.value(&format!("SELECT {}", d.gtid_executed_var())).await.ok().flatten().unwrap_or_default();
+            st.gtid_executed = self
+                .db
+                .value(&format!("SELECT {}", d.gtid_executed_var()))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             if let Ok(Some((f, p))) = self.db.binlog_position().await {
                 st.binlog_file = f;
                 st.binlog_pos = p;
@@ -139,11 +173,18 @@ impl Agent for AgentService {
                 let host = col(&r, &["Master_Host", "Source_Host"]).unwrap_or("");
                 let port = col(&r, &["Master_Port", "Source_Port"]).unwrap_or("");
                 st.replication_source = format!("{host}:{port}");
-                st.exec_source_file = col(&r, &["Relay_Master_Log_File", "Relay_Source_Log_File"]).unwrap_or("").into();
-                st.exec_source_pos = col(&r, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
+                st.exec_source_file = col(&r, &["Relay_Master_Log_File", "Relay_Source_Log_File"])
+                    .unwrap_or("")
+                    .into();
+                st.exec_source_pos = col(&r, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"])
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let read_file = col(&r, &["Master_Log_File", "Source_Log_File"]).unwrap_or("");
-                let read_pos: u64 = col(&r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"]).and_then(|v| v.parse().ok()).unwrap_or(0);
-                st.relay_log_applied = read_file == st.exec_source_file && read_pos == st.exec_source_pos;
+                let read_pos: u64 = col(&r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                st.relay_log_applied =
+                    read_file == st.exec_source_file && read_pos == st.exec_source_pos;
             }
         }
         Ok(Response::new(st))
@@ -151,9 +192,16 @@ impl Agent for AgentService {
 
     type HealthStream = Pin<Box<dyn Stream<Item = Result<pb::HealthEvent, Status>> + Send>>;
 
-    async fn health(&self, _req: Request<pb::HealthRequest>) -> Result<Response<Self::HealthStream>, Status> {
+    async fn health(
+        &self,
+        _req: Request<pb::HealthRequest>,
+    ) -> Result<Response<Self::HealthStream>, Status> {
         let s = WatchStream::new(self.health.clone()).map(|h| {
-            Ok(pb::HealthEvent { at_unix_ms: h.at_unix_ms, mysqld_up: h.up, detail: h.detail })
+            Ok(pb::HealthEvent {
+                at_unix_ms: h.at_unix_ms,
+                mysqld_up: h.up,
+                detail: h.detail,
+            })
         });
         Ok(Response::new(Box::pin(s)))
     }

@@ -159,8 +159,18 @@ fn is_write(info: &str) -> bool {
         .to_ascii_uppercase();
     matches!(
         first.as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "CREATE" | "DROP" | "ALTER" | "TRUNCATE"
-            | "RENAME" | "LOAD" | "COMMIT" | "CALL"
+        "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "REPLACE"
+            | "CREATE"
+            | "DROP"
+            | "ALTER"
+            | "TRUNCATE"
+            | "RENAME"
+            | "LOAD"
+            | "COMMIT"
+            | "CALL"
     )
 }
 
@@ -171,24 +181,19 @@ pub fn kill_plan(procs: &[Proc], own_user: &str, last_pass: bool) -> Vec<u64> {
     procs
         .iter()
         .filter(|p| p.user != own_user)
-        .filter(|p| p.user != "system user" && p.user != "event_scheduler" && p.user != "unauthenticated user")
-        .filter(|p| !p.command.starts_with("Binlog Dump") && !p.command.starts_with("Slave_") && p.command != "Daemon")
+        .filter(|p| {
+            p.user != "system user"
+                && p.user != "event_scheduler"
+                && p.user != "unauthenticated user"
+        })
+        .filter(|p| {
+            !p.command.starts_with("Binlog Dump")
+                && !p.command.starts_with("Slave_")
+                && p.command != "Daemon"
+        })
         .filter(|p| last_pass || !p.info.as_deref().is_some_and(is_write))
         .map(|p| p.id)
         .collect()
-}
-
-/// Sum of sequence numbers of a GTID position (MariaDB `d-s-n,...`): a scalar that orders the
-/// positions of hosts replicating the same source (the monitor promotes the largest).
-pub fn gtid_progress(pos: &str) -> Option<u64> {
-    let mut sum = 0u64;
-    let mut any = false;
-    for part in pos.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let seq: u64 = part.rsplit('-').next()?.parse().ok()?;
-        sum = sum.checked_add(seq)?;
-        any = true;
-    }
-    any.then_some(sum)
 }
 
 #[cfg(test)]
@@ -197,7 +202,10 @@ mod tests {
 
     #[test]
     fn dialects() {
-        assert_eq!(Dialect::detect("10.11.19-MariaDB-0+deb12u1"), Dialect::MariaDb);
+        assert_eq!(
+            Dialect::detect("10.11.19-MariaDB-0+deb12u1"),
+            Dialect::MariaDb
+        );
         assert_eq!(Dialect::detect("8.0.36"), Dialect::MySql8);
         assert_eq!(Dialect::detect("8.0.21-log"), Dialect::MySqlLegacy);
         assert_eq!(Dialect::detect("5.7.44"), Dialect::MySqlLegacy);
@@ -206,18 +214,36 @@ mod tests {
     #[test]
     fn fencing_statements() {
         assert_eq!(Dialect::MariaDb.deny_writes(), ["SET GLOBAL read_only = 1"]);
-        assert_eq!(Dialect::MySql8.deny_writes(), ["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"]);
-        assert_eq!(Dialect::MySql8.allow_writes(), ["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"]);
+        assert_eq!(
+            Dialect::MySql8.deny_writes(),
+            ["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"]
+        );
+        assert_eq!(
+            Dialect::MySql8.allow_writes(),
+            ["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"]
+        );
         assert_eq!(Dialect::MySql8.stop_replica(), "STOP REPLICA");
         assert_eq!(Dialect::MariaDb.start_replica(), "START SLAVE");
     }
 
     #[test]
     fn waits() {
-        assert_eq!(Dialect::MariaDb.wait_relay_applied("binlog.000003", 1234, 5.0), "SELECT MASTER_POS_WAIT('binlog.000003', 1234, 5.000)");
-        assert_eq!(Dialect::MySql8.wait_relay_applied("binlog.000003", 1234, 0.5), "SELECT SOURCE_POS_WAIT('binlog.000003', 1234, 0.500)");
-        assert_eq!(Dialect::MariaDb.wait_gtid("0-1-42", 2.0), "SELECT MASTER_GTID_WAIT('0-1-42', 2.000)");
-        assert_eq!(Dialect::MySql8.wait_gtid("uuid:1-42", 2.0), "SELECT WAIT_FOR_EXECUTED_GTID_SET('uuid:1-42', 2.000)");
+        assert_eq!(
+            Dialect::MariaDb.wait_relay_applied("binlog.000003", 1234, 5.0),
+            "SELECT MASTER_POS_WAIT('binlog.000003', 1234, 5.000)"
+        );
+        assert_eq!(
+            Dialect::MySql8.wait_relay_applied("binlog.000003", 1234, 0.5),
+            "SELECT SOURCE_POS_WAIT('binlog.000003', 1234, 0.500)"
+        );
+        assert_eq!(
+            Dialect::MariaDb.wait_gtid("0-1-42", 2.0),
+            "SELECT MASTER_GTID_WAIT('0-1-42', 2.000)"
+        );
+        assert_eq!(
+            Dialect::MySql8.wait_gtid("uuid:1-42", 2.0),
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET('uuid:1-42', 2.000)"
+        );
     }
 
     #[test]
@@ -231,7 +257,12 @@ mod tests {
 
     #[test]
     fn kill_plan_spares_replication_ourselves_and_running_writes_until_the_end() {
-        let p = |id, user: &str, command: &str, info: Option<&str>| Proc { id, user: user.into(), command: command.into(), info: info.map(str::to_string) };
+        let p = |id, user: &str, command: &str, info: Option<&str>| Proc {
+            id,
+            user: user.into(),
+            command: command.into(),
+            info: info.map(str::to_string),
+        };
         let procs = vec![
             p(1, "system user", "Slave_IO", None),
             p(2, "repl", "Binlog Dump GTID", None),
@@ -244,14 +275,6 @@ mod tests {
         ];
         assert_eq!(kill_plan(&procs, "mmm_agent", false), [4, 6]);
         assert_eq!(kill_plan(&procs, "mmm_agent", true), [4, 5, 6, 7]);
-    }
-
-    #[test]
-    fn progress_of_gtid_positions() {
-        assert_eq!(gtid_progress("0-1-42"), Some(42));
-        assert_eq!(gtid_progress("0-1-42,1-2-8"), Some(50));
-        assert_eq!(gtid_progress(""), None);
-        assert_eq!(gtid_progress("junk"), None);
     }
 
     #[test]

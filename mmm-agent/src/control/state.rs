@@ -23,8 +23,14 @@ pub struct AgentState {
 pub enum StateError {
     #[error("{path}: {err}")]
     Io { path: String, err: std::io::Error },
-    #[error("{path} is corrupt ({err}); it was moved to {moved} and the agent starts from epoch 0")]
-    Corrupt { path: String, err: String, moved: String },
+    #[error(
+        "{path} is corrupt ({err}); it was moved to {moved} and the agent starts from epoch 0"
+    )]
+    Corrupt {
+        path: String,
+        err: String,
+        moved: String,
+    },
 }
 
 impl AgentState {
@@ -34,7 +40,12 @@ impl AgentState {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AgentState::default()),
-            Err(err) => return Err(StateError::Io { path: path.display().to_string(), err }),
+            Err(err) => {
+                return Err(StateError::Io {
+                    path: path.display().to_string(),
+                    err,
+                })
+            }
         };
         serde_json::from_str(&text).map_err(|e| {
             let moved = path.with_extension("corrupt");
@@ -49,7 +60,10 @@ impl AgentState {
 
     /// Writes atomically.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io = |err| StateError::Io { path: path.display().to_string(), err };
+        let io = |err| StateError::Io {
+            path: path.display().to_string(),
+            err,
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let tmp = path.with_extension("tmp");
@@ -58,7 +72,9 @@ impl AgentState {
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 }
 
@@ -81,7 +97,10 @@ mod tests {
         assert_eq!(AgentState::load(&p).unwrap(), s);
         std::fs::write(&p, "{ not json").unwrap();
         let e = AgentState::load(&p).unwrap_err().to_string();
-        assert!(e.contains("is corrupt") && e.contains("agent.corrupt"), "{e}");
+        assert!(
+            e.contains("is corrupt") && e.contains("agent.corrupt"),
+            "{e}"
+        );
         assert!(!p.exists());
     }
 }

@@ -249,6 +249,9 @@ pub enum Input {
     Network { up: bool },
     /// An admin command; answered with [`Action::Reply`].
     Command(Command),
+    /// An agent refused a table as older than the epoch it applied (e.g. the status file was
+    /// lost): jump past it and publish again.
+    StaleEpoch { applied: u64 },
     /// Time passes (drives auto_set_online, WAIT mode, flapping windows).
     Tick,
 }
@@ -495,6 +498,16 @@ impl Cluster {
             Input::Command(c) => {
                 let r = self.command(c, now);
                 self.out.push(Action::Reply(r));
+            }
+            Input::StaleEpoch { applied } => {
+                if applied >= self.epoch {
+                    self.log(Log::warn(format!(
+                        "An agent has applied epoch {applied}, newer than ours ({}): continuing from there",
+                        self.epoch
+                    )));
+                    self.epoch = applied;
+                    self.last_table = None;
+                }
             }
             Input::Tick => {}
         }

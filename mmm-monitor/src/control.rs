@@ -1,0 +1,417 @@
+//! `mmm_control` (and `mmm-monitor <command>`): MMM's commands and output, over gRPC.
+//!
+//! Parsing and rendering are pure and snapshot-tested; [`run`] talks to the monitor. Exit
+//! status: 0 for `OK` replies and reports, 1 for `ERROR:` replies (including an unreachable
+//! monitor), 2 for an invalid command line.
+
+use mmm_proto::v1::{self as pb, monitor_client::MonitorClient};
+use std::fmt::Write;
+
+/// MMM's help text.
+pub const HELP: &str = "Valid commands are:
+    help                              - show this message
+    ping                              - ping monitor
+    show                              - show status
+    checks [<host>|all [<check>|all]] - show checks status
+    set_online <host>                 - set host <host> online
+    set_offline <host>                - set host <host> offline
+    mode                              - print current mode.
+    set_active                        - switch into active mode.
+    set_manual                        - switch into manual mode.
+    set_passive                       - switch into passive mode.
+    move_role [--force] <role> <host> - move exclusive role <role> to host <host>
+                                        (Only use --force if you know what you are doing!)
+    set_ip <ip> <host>                - set role with ip <ip> to host <host>
+";
+
+/// A parsed command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlCmd {
+    Help,
+    Ping,
+    Show,
+    Checks {
+        host: String,
+        check: String,
+    },
+    SetOnline(String),
+    SetOffline(String),
+    Mode,
+    SetMode(pb::Mode),
+    MoveRole {
+        role: String,
+        host: String,
+        force: bool,
+    },
+    SetIp {
+        ip: String,
+        host: String,
+    },
+}
+
+/// Parses MMM's command words; an error is MMM's `Invalid command '...'` followed by the help.
+pub fn parse(words: &[String]) -> Result<ControlCmd, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let cmd = match w.as_slice() {
+        [] | ["help"] => ControlCmd::Help,
+        ["ping"] => ControlCmd::Ping,
+        ["show"] => ControlCmd::Show,
+        ["checks"] => ControlCmd::Checks {
+            host: "all".into(),
+            check: "all".into(),
+        },
+        ["checks", h] => ControlCmd::Checks {
+            host: h.to_string(),
+            check: "all".into(),
+        },
+        ["checks", h, c] => ControlCmd::Checks {
+            host: h.to_string(),
+            check: c.to_string(),
+        },
+        ["set_online", h] => ControlCmd::SetOnline(h.to_string()),
+        ["set_offline", h] => ControlCmd::SetOffline(h.to_string()),
+        ["mode"] => ControlCmd::Mode,
+        ["set_active"] => ControlCmd::SetMode(pb::Mode::Active),
+        ["set_manual"] => ControlCmd::SetMode(pb::Mode::Manual),
+        ["set_passive"] => ControlCmd::SetMode(pb::Mode::Passive),
+        ["move_role", "--force", r, h] => ControlCmd::MoveRole {
+            role: r.to_string(),
+            host: h.to_string(),
+            force: true,
+        },
+        ["move_role", r, h] => ControlCmd::MoveRole {
+            role: r.to_string(),
+            host: h.to_string(),
+            force: false,
+        },
+        ["set_ip", ip, h] => ControlCmd::SetIp {
+            ip: ip.to_string(),
+            host: h.to_string(),
+        },
+        _ => return Err(format!("Invalid command '{}'\n\n{HELP}", w.join(" "))),
+    };
+    Ok(cmd)
+}
+
+fn state_name(s: i32) -> &'static str {
+    pb::HostState::try_from(s)
+        .map(|h| h.as_str_name().trim_start_matches("HOST_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+pub fn mode_name(m: i32) -> &'static str {
+    pb::Mode::try_from(m)
+        .map(|m| m.as_str_name().trim_start_matches("MODE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+/// `show`, as MMM prints it.
+pub fn render_show(r: &pb::ShowReply) -> String {
+    let mut out = String::new();
+    if r.mode == pb::Mode::Passive as i32 {
+        out += "# --- Monitor is in PASSIVE MODE ---\n";
+        if !r.passive_cause.is_empty() {
+            let _ = writeln!(out, "# Cause: {}", r.passive_cause);
+        }
+    }
+    let mut hosts = r.hosts.clone();
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    for h in hosts.iter().filter(|h| !h.agent_reachable) {
+        let _ = writeln!(out, "# Warning: agent on host {} is not reachable", h.name);
+    }
+    for h in &hosts {
+        let mut roles: Vec<String> = h
+            .roles
+            .iter()
+            .map(|r| format!("{}({})", r.name, r.ip))
+            .collect();
+        roles.sort();
+        let _ = writeln!(
+            out,
+            "  {}({}) {}/{}. Roles: {}",
+            h.name,
+            h.ip,
+            h.mode,
+            state_name(h.state),
+            roles.join(", ")
+        );
+    }
+    for p in &r.preferences {
+        let _ = if p.current_host == p.preferred_host {
+            writeln!(
+                out,
+                "# Role {} is assigned to it's preferred host {}.",
+                p.role, p.preferred_host
+            )
+        } else if p.current_host.is_empty() {
+            writeln!(
+                out,
+                "# Role {} is not assigned; its preferred host is {}.",
+                p.role, p.preferred_host
+            )
+        } else {
+            writeln!(
+                out,
+                "# Role {} is assigned to host {}, but its preferred host is {}.",
+                p.role, p.current_host, p.preferred_host
+            )
+        };
+    }
+    out
+}
+
+/// `yyyy/MM/dd HH:mm:ss` (UTC) of a Unix time in milliseconds.
+pub fn fmt_time(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `checks`, as MMM prints it (host names padded to the longest).
+pub fn render_checks(r: &pb::ChecksReply) -> String {
+    let width = r.checks.iter().map(|c| c.host.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in &r.checks {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<11}  [last change: {}]  {}",
+            c.host,
+            c.check,
+            fmt_time(c.last_change_unix_ms),
+            c.message
+        );
+    }
+    out
+}
+
+/// The reply of a successful call, as text and as JSON.
+pub enum Output {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+fn show_json(r: &pb::ShowReply) -> serde_json::Value {
+    serde_json::json!({
+        "mode": mode_name(r.mode),
+        "passive_cause": r.passive_cause,
+        "epoch": r.epoch,
+        "hosts": r.hosts.iter().map(|h| serde_json::json!({
+            "name": h.name, "ip": h.ip, "mode": h.mode, "state": state_name(h.state),
+            "agent_reachable": h.agent_reachable,
+            "roles": h.roles.iter().map(|r| serde_json::json!({"role": r.name, "ip": r.ip})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `cmd` against the monitor at `addr`; returns what to print and the exit status.
+pub async fn run(addr: &str, cmd: ControlCmd, json: bool) -> (String, i32) {
+    if cmd == ControlCmd::Help {
+        return (HELP.into(), 0);
+    }
+    let unreachable = || ("ERROR: Can't connect to monitor daemon!\n".to_string(), 1);
+    let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        return unreachable();
+    };
+    let ep = ep
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(30));
+    let Ok(ch) = ep.connect().await else {
+        return unreachable();
+    };
+    let mut c = MonitorClient::new(ch);
+    let reply = |r: Result<tonic::Response<pb::CommandReply>, tonic::Status>| match r {
+        Ok(r) => Ok(r.into_inner().message),
+        Err(s) => Err(s),
+    };
+    let r: Result<Output, tonic::Status> = match cmd {
+        ControlCmd::Help => unreachable!(),
+        ControlCmd::Ping => reply(c.ping(pb::PingRequest {}).await).map(Output::Text),
+        ControlCmd::Show => c.show(pb::ShowRequest {}).await.map(|r| {
+            let r = r.into_inner();
+            if json { Output::Json(show_json(&r)) } else { Output::Text(render_show(&r)) }
+        }),
+        ControlCmd::Checks { host, check } => c.checks(pb::ChecksRequest { host, check }).await.map(|r| {
+            let r = r.into_inner();
+            if json {
+                Output::Json(serde_json::json!(r.checks.iter().map(|c| serde_json::json!({
+                    "host": c.host, "check": c.check, "last_change_unix_ms": c.last_change_unix_ms, "message": c.message,
+                    "result": pb::CheckResult::try_from(c.result).map(|x| x.as_str_name().trim_start_matches("CHECK_RESULT_")).unwrap_or("UNSPECIFIED"),
+                })).collect::<Vec<_>>()))
+            } else {
+                Output::Text(render_checks(&r))
+            }
+        }),
+        ControlCmd::SetOnline(host) => reply(c.set_online(pb::HostRequest { host }).await).map(Output::Text),
+        ControlCmd::SetOffline(host) => reply(c.set_offline(pb::HostRequest { host }).await).map(Output::Text),
+        ControlCmd::Mode => c.get_mode(pb::GetModeRequest {}).await.map(|r| Output::Text(mode_name(r.into_inner().mode).into())),
+        ControlCmd::SetMode(m) => reply(c.set_mode(pb::SetModeRequest { mode: m as i32 }).await).map(Output::Text),
+        ControlCmd::MoveRole { role, host, force } => reply(c.move_role(pb::MoveRoleRequest { role, host, force }).await).map(Output::Text),
+        ControlCmd::SetIp { ip, host } => reply(c.set_ip(pb::SetIpRequest { ip, host }).await).map(Output::Text),
+    };
+    match r {
+        Ok(Output::Json(v)) => (format!("{v}\n"), 0),
+        Ok(Output::Text(t)) if json => (
+            format!(
+                "{}\n",
+                serde_json::json!({ "ok": true, "message": t.trim_end() })
+            ),
+            0,
+        ),
+        Ok(Output::Text(t)) => (
+            if t.ends_with('\n') {
+                t
+            } else {
+                format!("{t}\n")
+            },
+            0,
+        ),
+        Err(s) if s.code() == tonic::Code::Unavailable && !s.message().starts_with("ERROR:") => {
+            unreachable()
+        }
+        Err(s) if json => (
+            format!(
+                "{}\n",
+                serde_json::json!({ "ok": false, "message": s.message() })
+            ),
+            1,
+        ),
+        Err(s) => (format!("{}\n", s.message()), 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parsing() {
+        assert_eq!(
+            parse(&words("checks db1 mysql")),
+            Ok(ControlCmd::Checks {
+                host: "db1".into(),
+                check: "mysql".into()
+            })
+        );
+        assert_eq!(
+            parse(&words("move_role --force writer db2")),
+            Ok(ControlCmd::MoveRole {
+                role: "writer".into(),
+                host: "db2".into(),
+                force: true
+            })
+        );
+        assert_eq!(
+            parse(&words("set_passive")),
+            Ok(ControlCmd::SetMode(pb::Mode::Passive))
+        );
+        insta::assert_snapshot!(parse(&words("set_online")).unwrap_err());
+    }
+
+    fn host(
+        name: &str,
+        ip: &str,
+        mode: &str,
+        state: pb::HostState,
+        roles: &[(&str, &str)],
+        reachable: bool,
+    ) -> pb::HostStatus {
+        pb::HostStatus {
+            name: name.into(),
+            ip: ip.into(),
+            mode: mode.into(),
+            state: state as i32,
+            roles: roles
+                .iter()
+                .map(|(n, i)| pb::Role {
+                    name: n.to_string(),
+                    ip: i.to_string(),
+                })
+                .collect(),
+            agent_reachable: reachable,
+        }
+    }
+
+    #[test]
+    fn show_like_mmm() {
+        let r = pb::ShowReply {
+            hosts: vec![
+                host(
+                    "db3",
+                    "192.168.8.40",
+                    "slave",
+                    pb::HostState::Online,
+                    &[("reader", "192.168.8.36")],
+                    true,
+                ),
+                host(
+                    "db1",
+                    "192.168.8.32",
+                    "master",
+                    pb::HostState::HardOffline,
+                    &[],
+                    false,
+                ),
+                host(
+                    "db2",
+                    "192.168.8.33",
+                    "master",
+                    pb::HostState::Online,
+                    &[("writer", "192.168.8.30"), ("reader", "192.168.8.37")],
+                    true,
+                ),
+            ],
+            mode: pb::Mode::Active as i32,
+            preferences: vec![pb::RolePreference {
+                role: "writer".into(),
+                preferred_host: "db1".into(),
+                current_host: "db2".into(),
+            }],
+            ..Default::default()
+        };
+        insta::assert_snapshot!(render_show(&r));
+        let passive = pb::ShowReply {
+            mode: pb::Mode::Passive as i32,
+            passive_cause: "Switched into passive mode by an admin.".into(),
+            hosts: r.hosts[..1].to_vec(),
+            ..Default::default()
+        };
+        insta::assert_snapshot!(render_show(&passive));
+    }
+
+    #[test]
+    fn checks_like_mmm() {
+        let t = 1_351_889_840_000; // 2012/11/02 20:57:20 UTC
+        let c = |h: &str, k: &str, m: &str| pb::CheckStatus {
+            host: h.into(),
+            check: k.into(),
+            result: 1,
+            last_change_unix_ms: t,
+            message: m.into(),
+        };
+        let r = pb::ChecksReply { checks: vec![c("db2", "ping", "OK"), c("db2", "rep_backlog", "OK: Backlog is null"), c("db10", "mysql", "ERROR: Connect error (host = 192.168.8.33:3306, user = mmm_monitor)! Connection refused")] };
+        insta::assert_snapshot!(render_checks(&r));
+        assert_eq!(fmt_time(t), "2012/11/02 20:57:20");
+        assert_eq!(fmt_time(0), "1970/01/01 00:00:00");
+        assert_eq!(fmt_time(951_782_400_000), "2000/02/29 00:00:00");
+    }
+}

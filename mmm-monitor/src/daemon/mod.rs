@@ -1,0 +1,117 @@
+//! The monitor daemon (`mmm-monitor serve`): configuration, status file, the [`driver`] task,
+//! and the gRPC server (Monitor service, reflection v1 and v1alpha, grpc.health.v1).
+
+pub mod convert;
+pub mod driver;
+pub mod grpc;
+
+use crate::core::{status_file, Cluster};
+use anyhow::{Context, Result};
+use mmm_common::config::Config;
+use std::{net::SocketAddr, path::Path, sync::Arc};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Loads the status file; missing or corrupt → a clear log line and a safe start (no roles;
+/// a corrupt file is moved aside; the epoch is recovered from the agents if they are ahead).
+pub fn load_status(path: &Path) -> Option<status_file::Saved> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match status_file::parse(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let moved = path.with_extension("corrupt");
+                let _ = std::fs::rename(path, &moved);
+                tracing::error!(
+                    "status file {} is corrupt ({e}); moved to {}; starting with no roles",
+                    path.display(),
+                    moved.display()
+                );
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!("no status file at {}: first start", path.display());
+            None
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot read status file {}: {e}; starting with no roles",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Runs the monitor for `config` until SIGINT/SIGTERM.
+pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
+    let cfg = Config::load(config).with_context(|| format!("reading {}", config.display()))?;
+    cfg.validate_for_monitor()
+        .context("monitor configuration")?;
+    let cfg = Arc::new(cfg);
+    let status_path = cfg.monitor.status_path.clone();
+    let mut cluster = Cluster::new(&cfg, 0);
+    if let Some(saved) = load_status(&status_path) {
+        tracing::info!(
+            epoch = saved.epoch,
+            "restored host states and roles from {}",
+            status_path.display()
+        );
+        cluster.restore(&saved);
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    let (snap_tx, snap_rx) = watch::channel(driver::Snapshot::default());
+    let (events, _) = broadcast::channel(1024);
+    let d = driver::Driver::new(
+        cluster,
+        cfg.clone(),
+        tx.clone(),
+        snap_tx,
+        events.clone(),
+        status_path,
+    );
+    d.spawn_inputs();
+    tokio::spawn(d.run(rx));
+
+    let svc = grpc::MonitorService {
+        tx,
+        snap: snap_rx,
+        events,
+    };
+    let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building gRPC reflection")?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<mmm_proto::v1::monitor_server::MonitorServer<grpc::MonitorService>>()
+        .await;
+    tracing::info!(%addr, "monitor serving");
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(mmm_proto::v1::monitor_server::MonitorServer::new(svc))
+        .serve_with_shutdown(addr, shutdown())
+        .await
+        .with_context(|| format!("serving gRPC on {addr}"))
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

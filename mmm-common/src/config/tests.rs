@@ -3,8 +3,17 @@
 use super::*;
 use std::{fs, os::unix::fs::PermissionsExt};
 
-fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/seed")
+/// A private (mode 600) copy of examples/seed: git does not keep file modes, and files holding
+/// passwords must not be readable by others.
+fn seed_dir() -> tempfile::TempDir {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/seed");
+    let d = tempfile::tempdir().unwrap();
+    for f in ["mmm_common.conf", "mmm_mon.conf", "mmm_agent.conf"] {
+        let to = d.path().join(f);
+        fs::copy(src.join(f), &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    d
 }
 
 /// A private temp dir with `files` written at mode 600.
@@ -45,7 +54,7 @@ const MIN: &str = "
 
 #[test]
 fn seed_monitor_config_reads_with_templates_and_includes() {
-    let c = Config::load(&seed_dir().join("mmm_mon.conf")).unwrap();
+    let c = Config::load(&seed_dir().path().join("mmm_mon.conf")).unwrap();
     c.validate_for_monitor().unwrap();
     assert_eq!(c.active_master_role, "writer");
     let names: Vec<_> = c.hosts.iter().map(|h| h.name.as_str()).collect();
@@ -91,7 +100,7 @@ fn seed_monitor_config_reads_with_templates_and_includes() {
 
 #[test]
 fn seed_agent_config_names_its_host() {
-    let c = Config::load(&seed_dir().join("mmm_agent.conf")).unwrap();
+    let c = Config::load(&seed_dir().path().join("mmm_agent.conf")).unwrap();
     assert_eq!(c.validate_for_agent().unwrap().name, "db1");
     assert!(c.validate_for_monitor().is_err());
 }

@@ -330,6 +330,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     *vip,
                     *garp_rounds,
                     Duration::from_millis(*garp_interval_ms),
+                    true,
                 )
                 .await
                 .with_context(|| format!("acquiring {vip} on '{}'", iface.iface))?;

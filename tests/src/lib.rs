@@ -10,7 +10,9 @@
 //! Addresses are confined to 198.18.0.0/15 (the benchmarking range): [`Net::add_host`] refuses
 //! anything else.
 
+pub mod lab;
 pub mod mariadb;
 pub mod netns;
+pub mod walkthrough;
 
 pub use netns::{require_root, Host, Net};

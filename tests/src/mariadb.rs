@@ -111,7 +111,16 @@ impl Server {
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
-            .arg(format!("--bind-address={}", o.bind))
+            // Inside its own namespace a server listens on every address, as the seed's my.cnf
+            // does (VIPs are local addresses too); on a shared network only on its own.
+            .arg(format!(
+                "--bind-address={}",
+                if o.netns.is_some() {
+                    "0.0.0.0".to_string()
+                } else {
+                    o.bind.to_string()
+                }
+            ))
             .arg(format!("--port={}", o.port))
             .arg(format!("--server-id={}", o.server_id))
             .arg(format!("--log-bin={}", d.join("binlog").display()))
@@ -183,25 +192,35 @@ impl Server {
 
     /// Clean shutdown; waits for the process to exit.
     pub fn stop(&mut self) -> Result<()> {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: signalling our own child by pid.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            c.wait()?;
-        }
-        Ok(())
+        self.signal_and_wait(libc::SIGTERM)
     }
 
     /// SIGKILL, as a crash.
     pub fn kill(&mut self) {
+        let _ = self.signal_and_wait(libc::SIGKILL);
+    }
+
+    fn signal_and_wait(&mut self, sig: i32) -> Result<()> {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            // SAFETY: signalling our own child by pid.
+            unsafe { libc::kill(c.id() as i32, sig) };
+            c.wait()?;
+        } else if let Some(pid) = self.pid_from_file() {
+            // A server of a lab left running: its pid file names it.
+            // SAFETY: signalling the lab's own server by pid.
+            unsafe { libc::kill(pid, sig) };
+            let end = Instant::now() + Duration::from_secs(60);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_file(self.dir.join("mysqld.pid"));
         }
+        Ok(())
     }
 
     /// SIGSTOP / SIGCONT: a hung server.
     pub fn pause(&self, paused: bool) {
-        if let Some(pid) = self.pid() {
+        if let Some(pid) = self.pid().or(self.pid_from_file().map(|p| p as u32)) {
             let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
             // SAFETY: signalling our own child by pid.
             unsafe { libc::kill(pid as i32, sig) };
@@ -211,6 +230,34 @@ impl Server {
     /// Starts it again on the same data directory.
     pub fn restart(&mut self) -> Result<()> {
         self.stop()?;
+        self.launch()
+    }
+
+    /// Gives up ownership: the server keeps running after this process exits (a lab left up).
+    pub fn leak(mut self) {
+        self.child = None;
+    }
+
+    /// A handle on a server of a lab left running (its pid from the pid file).
+    pub fn existing(dir: &Path, opts: Opts) -> Server {
+        Server {
+            dir: dir.into(),
+            opts,
+            child: None,
+        }
+    }
+
+    /// The pid in the pid file, if the server runs.
+    pub fn pid_from_file(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("mysqld.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Starts it (after a stop or kill), in the background.
+    pub fn start_again(&mut self) -> Result<()> {
         self.launch()
     }
 
@@ -242,12 +289,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(c) = self.child.as_ref() {
-            // A paused server cannot die of SIGKILL until continued? It can; continue anyway.
-            // SAFETY: signalling our own child by pid.
+        // Only a process this handle started (never one found through a pid file).
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child by pid (SIGCONT first: it may be paused).
             unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
+            let _ = c.kill();
+            let _ = c.wait();
         }
-        self.kill();
     }
 }
 

@@ -105,9 +105,14 @@ pub fn fmt_mac(m: &[u8; 6]) -> String {
 impl Net {
     /// A new segment: a bridge `br0` in its own namespace. `tag` ends up in every name.
     pub fn new(tag: &str) -> Result<Net> {
-        require_root();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let prefix = format!("mmmt{}{}{}", std::process::id(), tag, n);
+        Net::with_prefix(&format!("mmmt{}{}{}", std::process::id(), tag, n))
+    }
+
+    /// A new segment whose namespaces are all named `<prefix>-…`.
+    pub fn with_prefix(prefix: &str) -> Result<Net> {
+        require_root();
+        let prefix = prefix.to_string();
         let bridge_ns = format!("{prefix}-br");
         let net = Net {
             prefix,
@@ -203,6 +208,20 @@ impl Net {
         Ok(host)
     }
 
+    /// Every host.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// Gives up ownership: nothing is torn down on drop (a lab left running).
+    pub fn leak(mut self) {
+        self.hosts.clear();
+        self.children.clear();
+        self.pin_dirs.clear();
+        self.cleanup.clear();
+        self.bridge_ns.clear();
+    }
+
     /// The host called `name`.
     pub fn host(&self, name: &str) -> &Host {
         self.hosts
@@ -253,6 +272,34 @@ impl Net {
         ns: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        in_ns_blocking(ns, f)
+    }
+
+    /// A `Net` that owns nothing (used when a lab is left running).
+    pub fn placeholder() -> Net {
+        Net {
+            prefix: String::new(),
+            bridge_ns: String::new(),
+            hosts: Vec::new(),
+            children: Vec::new(),
+            pin_dirs: Vec::new(),
+            cleanup: Vec::new(),
+        }
+    }
+
+    /// Remembers a pin directory to remove on drop (after its link was detached by the test or
+    /// by [`Net::on_drop`] hooks).
+    pub fn track_pins(&mut self, dir: PathBuf) {
+        self.pin_dirs.push(dir);
+    }
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+pub fn in_ns_blocking<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    {
         let file = std::fs::File::open(Path::new("/run/netns").join(ns))
             .with_context(|| format!("opening network namespace {ns}"))?;
         std::thread::spawn(move || {
@@ -268,13 +315,9 @@ impl Net {
         .join()
         .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
     }
+}
 
-    /// Remembers a pin directory to remove on drop (after its link was detached by the test or
-    /// by [`Net::on_drop`] hooks).
-    pub fn track_pins(&mut self, dir: PathBuf) {
-        self.pin_dirs.push(dir);
-    }
-
+impl Net {
     /// Runs `f` on drop, before namespaces are deleted (e.g. a detach command).
     pub fn on_drop(&mut self, f: impl FnOnce() + Send + 'static) {
         self.cleanup.push(Box::new(f));
@@ -375,7 +418,9 @@ impl Drop for Net {
         for h in self.hosts.drain(..).rev() {
             let _ = ip(&["netns", "del", &h.ns]);
         }
-        let _ = ip(&["netns", "del", &self.bridge_ns]);
+        if !self.bridge_ns.is_empty() {
+            let _ = ip(&["netns", "del", &self.bridge_ns]);
+        }
         for d in self.pin_dirs.drain(..) {
             let _ = std::fs::remove_dir_all(&d);
             if let Some(p) = d.parent() {

@@ -231,17 +231,9 @@ impl Applier {
         }
         for (role, ip) in &gained {
             let t0 = Instant::now();
-            dataplane::acquire(
-                &mut self.dp,
-                &self.nl,
-                *ip,
-                self.cfg.garp_rounds,
-                Duration::from_millis(50),
-            )
-            .await
-            .map_err(|e| {
-                std::mem::replace(&mut steps, Steps { done: vec![] }).fail("acquire", t0, dp_err(e))
-            })?;
+            if let Err(e) = self.take_vip(*ip).await {
+                return Err(steps.fail("acquire", t0, dp_err(e)));
+            }
             steps.record("acquire", t0, true, format!("{role}({ip}) is local"));
         }
         // Re-assert what we keep (converges after a crash between steps).
@@ -250,15 +242,7 @@ impl Applier {
                 != Some(mmm_common::Action::Local as u8)
             {
                 let t0 = Instant::now();
-                if let Err(e) = dataplane::acquire(
-                    &mut self.dp,
-                    &self.nl,
-                    *ip,
-                    self.cfg.garp_rounds,
-                    Duration::from_millis(50),
-                )
-                .await
-                {
+                if let Err(e) = self.take_vip(*ip).await {
                     return Err(steps.fail("acquire", t0, dp_err(e)));
                 }
                 steps.record("acquire", t0, true, format!("{ip} re-acquired"));
@@ -278,6 +262,13 @@ impl Applier {
         }
         steps.record("persist", t0, true, format!("epoch {} applied", t.epoch));
         Ok(steps.done)
+    }
+
+    /// The data-plane half of gaining `ip`: the first gratuitous ARP round is sent before this
+    /// returns, later rounds in the background.
+    async fn take_vip(&mut self, ip: Ipv4Addr) -> Result<(), DataPlaneError> {
+        let (rounds, gap) = (self.cfg.garp_rounds, Duration::from_millis(100));
+        dataplane::acquire(&mut self.dp, &self.nl, ip, rounds, gap, false).await
     }
 
     /// read_only (+super_read_only), then (`kill`) kill client connections, bounded by

@@ -9,6 +9,8 @@ use tokio::sync::watch;
 /// The current health of the local mysqld.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Health {
+    /// False until the first check finished.
+    pub checked: bool,
     pub up: bool,
     pub detail: String,
     pub at_unix_ms: i64,
@@ -44,6 +46,7 @@ async fn server_pid(db: &Db) -> Option<i32> {
 /// Starts the watcher; the receiver always holds the latest health.
 pub fn spawn(db: Db) -> watch::Receiver<Health> {
     let (tx, rx) = watch::channel(Health {
+        checked: false,
         up: false,
         detail: "not checked yet".into(),
         at_unix_ms: now_ms(),
@@ -102,10 +105,16 @@ pub fn spawn(db: Db) -> watch::Receiver<Health> {
 
 fn publish(tx: &watch::Sender<Health>, up: bool, detail: &str) {
     tx.send_if_modified(|h| {
-        if h.up == up && !h.detail.starts_with("not checked") {
+        if h.checked && h.up == up {
             return false;
         }
+        if up {
+            tracing::info!("local mysqld is up: {detail}");
+        } else {
+            tracing::warn!("local mysqld is down: {detail}");
+        }
         *h = Health {
+            checked: true,
             up,
             detail: detail.into(),
             at_unix_ms: now_ms(),

@@ -16,27 +16,43 @@ pub enum Release {
 }
 
 /// Makes this host the owner of `vip`: `/32` on `lo`, map `LOCAL`, then `garp_rounds` rounds of
-/// gratuitous ARP `garp_interval` apart (the first at once).
+/// gratuitous ARP `garp_interval` apart. The first round leaves before this returns; with
+/// `wait_all` false the later rounds are sent in the background, off the failover's critical
+/// path.
 pub async fn acquire(
     dp: &mut DataPlane,
     nl: &Netlink,
     vip: Ipv4Addr,
     garp_rounds: u32,
     garp_interval: Duration,
+    wait_all: bool,
 ) -> Result<()> {
     let link = nl.link(dp.iface()).await?;
     nl.add_vip_address(vip).await?;
     dp.set(vip, Action::Local, link.mac)?;
     let iface = dp.iface().to_string();
-    tokio::task::spawn_blocking(move || {
-        garp::announce(link.index, link.mac, vip, garp_rounds, garp_interval)
-    })
-    .await
-    .map_err(|e| DataPlaneError::Garp {
+    let send = move |rounds: u32| garp::announce(link.index, link.mac, vip, rounds, garp_interval);
+    if garp_rounds == 0 {
+        return Ok(());
+    }
+    let first = if wait_all { garp_rounds } else { 1 };
+    let r = tokio::task::spawn_blocking(move || send(first)).await;
+    let r = r
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r);
+    r.map_err(|source| DataPlaneError::Garp {
         iface: iface.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?
-    .map_err(|source| DataPlaneError::Garp { iface, source })
+        source,
+    })?;
+    if !wait_all && garp_rounds > 1 {
+        tokio::task::spawn_blocking(move || {
+            std::thread::sleep(garp_interval);
+            if let Err(e) = send(garp_rounds - 1) {
+                tracing::warn!(iface = %iface, %vip, "gratuitous ARP: {e}");
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Gives `vip` up: the map first (steer or fence: from this instant the host no longer answers

@@ -77,7 +77,9 @@ pub fn agent_view(st: &pb::AgentStatus) -> core::AgentView {
     let progress = mmm_common::gtid_progress(&st.gtid_executed);
     core::AgentView {
         reachable: true,
-        uptime_s: Some(st.system_uptime_s),
+        // MMM's short-downtime rule used the machine's uptime; ours uses mysqld's: a restart
+        // of the server (or a reboot) resets it, a network blip does not.
+        uptime_s: (st.mysqld_uptime_s > 0).then_some(st.mysqld_uptime_s),
         mysqld_down: !st.mysqld_up,
         progress,
         writable: Some(st.writable),

@@ -1,0 +1,597 @@
+//! The lab: a whole mmm cluster on one machine, built from MMM configuration files.
+//!
+//! One network namespace per database host (interface named after its `cluster_interface`,
+//! address from the config) on a private bridge; its own `mariadbd` with the seed's my.cnf
+//! settings (server_id, log_bin, log_slave_updates, auto_increment on masters, GTID), the
+//! seed's accounts plus `app`/`app` on database `app`; masters replicating from their peer and
+//! slaves from the first master; an agent per host; the monitor in its own namespace; a
+//! `client` namespace. Addresses must be in 198.18.0.0/15. Every path a config names is placed
+//! under the lab's run directory. [`Lab::down`] removes everything by prefix, also after a
+//! crash of `up`.
+
+use crate::{
+    mariadb::{Opts, Server},
+    netns::{command_in, in_lab_range, Host, Net},
+};
+use anyhow::{bail, Context, Result};
+use mmm_common::config::{Config, HostMode};
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+/// Address of the client namespace.
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 250);
+
+/// The binaries the lab runs.
+#[derive(Clone, Debug)]
+pub struct Bins {
+    pub agent: PathBuf,
+    pub monitor: PathBuf,
+    pub control: PathBuf,
+}
+
+impl Bins {
+    /// The workspace's debug binaries (built by `cargo build --workspace --bins`).
+    pub fn workspace() -> Bins {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug");
+        Bins {
+            agent: dir.join("mmm-agent"),
+            monitor: dir.join("mmm-monitor"),
+            control: dir.join("mmm_control"),
+        }
+    }
+}
+
+/// A running lab.
+pub struct Lab {
+    pub prefix: String,
+    pub run: PathBuf,
+    pub cfg: Config,
+    pub net: Net,
+    pub servers: BTreeMap<String, Server>,
+    pub bins: Bins,
+    agents: BTreeMap<String, u32>,
+    monitor: Option<u32>,
+}
+
+/// The run directory of lab `prefix`.
+pub fn run_dir(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mmm-lab-{prefix}"))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// How the lab runs `host`'s server: server_id by position, masters with
+/// auto_increment_increment 2 (or the number of masters) and offsets 1, 2, …
+pub fn server_opts(prefix: &str, cfg: &Config, host: &str) -> Result<Opts> {
+    let i = cfg
+        .hosts
+        .iter()
+        .position(|h| h.name == host)
+        .with_context(|| format!("no host '{host}' in the lab"))?;
+    let h = &cfg.hosts[i];
+    let masters: Vec<&str> = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.mode == HostMode::Master)
+        .map(|h| h.name.as_str())
+        .collect();
+    let auto = masters
+        .iter()
+        .position(|m| *m == h.name)
+        .map(|k| (2.max(masters.len() as u32), k as u32 + 1));
+    Ok(Opts {
+        server_id: i as u32 + 1,
+        bind: h.ip,
+        port: h.mysql_port,
+        netns: Some(format!("{prefix}-{host}")),
+        auto_increment: auto,
+    })
+}
+
+/// The configuration of a running lab (from its run directory).
+pub fn running_config(prefix: &str) -> Result<Config> {
+    let p = run_dir(prefix).join("monitor/mmm_mon.conf");
+    Config::load(&p).with_context(|| {
+        format!(
+            "no lab with prefix '{prefix}' is up ({} unreadable)",
+            p.display()
+        )
+    })
+}
+
+/// A handle on `host`'s server in a running lab (not owned: dropping it leaves the server).
+pub fn lab_server(prefix: &str, host: &str) -> Result<Server> {
+    let cfg = running_config(prefix)?;
+    Ok(Server::existing(
+        &run_dir(prefix).join(host).join("mysql"),
+        server_opts(prefix, &cfg, host)?,
+    ))
+}
+
+/// `mmm_control args…` against the monitor of a running lab.
+pub fn ctl_command(prefix: &str, bins: &Bins, args: &[String]) -> Result<Command> {
+    let mut c = command_in(&format!("{prefix}-monitor"), &bins.control)?;
+    c.arg("--config")
+        .arg(run_dir(prefix).join("monitor/mmm_mon.conf"))
+        .args(args);
+    Ok(c)
+}
+
+/// Reads and checks a config directory (mmm_common.conf + mmm_mon.conf) before anything is made.
+pub fn check_config(dir: &Path) -> Result<Config> {
+    let tmp = std::env::temp_dir().join(format!("mmm-lab-check-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let r = (|| {
+        for f in ["mmm_common.conf", "mmm_mon.conf"] {
+            let text = std::fs::read_to_string(dir.join(f))
+                .with_context(|| format!("reading {}", dir.join(f).display()))?;
+            write_private(&tmp.join(f), &text)?;
+        }
+        let cfg = Config::load(&tmp.join("mmm_mon.conf")).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                e.to_string()
+                    .replace(&tmp.display().to_string(), &dir.display().to_string())
+            )
+        })?;
+        cfg.validate_for_monitor()?;
+        let mut addrs: Vec<(String, Ipv4Addr)> = cfg
+            .hosts
+            .iter()
+            .map(|h| (format!("host {}", h.name), h.ip))
+            .collect();
+        addrs.push(("monitor ip".into(), cfg.monitor.ip));
+        addrs.extend(cfg.monitor.ping_ips.iter().map(|i| ("ping_ips".into(), *i)));
+        for r in &cfg.roles {
+            addrs.extend(r.ips.iter().map(|i| (format!("role {}", r.name), *i)));
+        }
+        for (what, ip) in addrs {
+            if !in_lab_range(ip) {
+                bail!("{what} has address {ip}, outside 198.18.0.0/15: the lab uses no other addresses");
+            }
+        }
+        Ok(cfg)
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    r
+}
+
+impl Lab {
+    /// Builds the lab from `config_dir`. On any failure everything made so far is removed.
+    pub fn up(prefix: &str, config_dir: &Path, bins: Bins) -> Result<Lab> {
+        let cfg = check_config(config_dir)?;
+        for b in [&bins.agent, &bins.monitor, &bins.control] {
+            if !b.is_file() {
+                bail!(
+                    "{} is missing: build the workspace first (cargo build --workspace --bins)",
+                    b.display()
+                );
+            }
+        }
+        let run = run_dir(prefix);
+        if run.exists() || existing_namespaces(prefix)?.next().is_some() {
+            bail!("a lab with prefix '{prefix}' already exists: run `cargo xtask lab --prefix {prefix} down` first");
+        }
+        std::fs::create_dir_all(&run)?;
+        let net = match Net::with_prefix(prefix) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = Lab::down(prefix);
+                return Err(e);
+            }
+        };
+        let mut lab = Lab {
+            prefix: prefix.into(),
+            run,
+            cfg,
+            net,
+            servers: BTreeMap::new(),
+            bins,
+            agents: BTreeMap::new(),
+            monitor: None,
+        };
+        match lab.build(config_dir) {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                drop(lab);
+                let _ = Lab::down(prefix);
+                Err(e)
+            }
+        }
+    }
+
+    fn pin_root(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/sys/fs/bpf/mmm/{}-{name}", self.prefix))
+    }
+
+    fn record_pid(&self, pid: u32, what: &str) -> Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.run.join("pids"))?;
+        writeln!(f, "{pid} {what}")?;
+        Ok(())
+    }
+
+    fn build(&mut self, config_dir: &Path) -> Result<()> {
+        // Configs, with every path under the run directory.
+        let common = std::fs::read_to_string(config_dir.join("mmm_common.conf"))?;
+        let mon = std::fs::read_to_string(config_dir.join("mmm_mon.conf"))?;
+        let mondir = self.run.join("monitor");
+        std::fs::create_dir_all(&mondir)?;
+        write_private(&mondir.join("mmm_common.conf"), &common)?;
+        let status = mondir.join("mmm_mond.status");
+        let mon = mon
+            .lines()
+            .map(|l| match l.split_whitespace().next() {
+                Some("status_path") => format!("    status_path {}", status.display()),
+                Some("pid_path") => {
+                    format!("    pid_path {}", mondir.join("mmm_mond.pid").display())
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        write_private(&mondir.join("mmm_mon.conf"), &(mon + "\n"))?;
+        let hosts = self.cfg.hosts.clone();
+        let mut host_ns = BTreeMap::new();
+        for (i, h) in hosts.iter().enumerate() {
+            let nh = self
+                .net
+                .add_host(&h.name, &h.cluster_interface, h.ip, 0x11 + i as u8)?;
+            host_ns.insert(h.name.clone(), nh);
+            let dir = self.run.join(&h.name);
+            std::fs::create_dir_all(&dir)?;
+            write_private(&dir.join("mmm_common.conf"), &common)?;
+            write_private(
+                &dir.join("mmm_agent.conf"),
+                &format!("include mmm_common.conf\nthis {}\n", h.name),
+            )?;
+        }
+        self.net
+            .add_host("monitor", "eth0", self.cfg.monitor.ip, 0x05)?;
+        self.net.add_host("client", "eth0", CLIENT_IP, 0x50)?;
+        // MariaDB per host, with the seed's settings.
+        let masters: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.mode == HostMode::Master)
+            .map(|h| h.name.as_str())
+            .collect();
+        for h in &hosts {
+            let opts = server_opts(&self.prefix, &self.cfg, &h.name)?;
+            let s = Server::start(&self.run.join(&h.name).join("mysql"), opts)?;
+            if let Some(pid) = s.pid() {
+                self.record_pid(pid, "mariadbd")?;
+            }
+            s.sql(&format!(
+                "SET sql_log_bin=0;
+                 CREATE USER IF NOT EXISTS '{mu}'@'%' IDENTIFIED BY '{mp}';
+                 GRANT REPLICATION CLIENT, SLAVE MONITOR ON *.* TO '{mu}'@'%';
+                 CREATE USER IF NOT EXISTS '{au}'@'%' IDENTIFIED BY '{ap}';
+                 GRANT SUPER, REPLICATION CLIENT, PROCESS, RELOAD, REPLICATION SLAVE ADMIN, BINLOG MONITOR, READ_ONLY ADMIN, CONNECTION ADMIN, SLAVE MONITOR ON *.* TO '{au}'@'%';
+                 CREATE USER IF NOT EXISTS '{ru}'@'%' IDENTIFIED BY '{rp}';
+                 GRANT REPLICATION SLAVE ON *.* TO '{ru}'@'%';
+                 CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app';
+                 GRANT ALL ON app.* TO 'app'@'%';
+                 SET GLOBAL read_only = 1;",
+                mu = h.monitor_user, mp = h.monitor_password, au = h.agent_user, ap = h.agent_password,
+                ru = h.replication_user, rp = h.replication_password,
+            ))?;
+            self.servers.insert(h.name.clone(), s);
+        }
+        // Replication: masters from their peer, slaves from the first master.
+        let first = masters.first().map(|s| s.to_string());
+        if let Some(f) = &first {
+            self.servers[f].sql("CREATE DATABASE IF NOT EXISTS app")?;
+        }
+        for h in &hosts {
+            let src = match (&h.peer, h.mode) {
+                (Some(p), _) => Some(p.clone()),
+                (None, HostMode::Slave) => first.clone(),
+                _ => None,
+            };
+            if let Some(src) = src {
+                self.servers[&h.name].replicate_from(
+                    &self.servers[&src],
+                    &h.replication_user,
+                    &h.replication_password,
+                )?;
+            }
+        }
+        if let Some(f) = &first {
+            for h in &hosts {
+                if &h.name != f {
+                    self.servers[&h.name].sync_with(&self.servers[f], Duration::from_secs(30))?;
+                }
+            }
+        }
+        // XDP pass programs on the bridge side, then agents.
+        let br = self.net.bridge_ns().to_string();
+        for h in &hosts {
+            let nh: &Host = &host_ns[&h.name];
+            let out = command_in(&br, &self.bins.agent)?
+                .arg("--pin-root")
+                .arg(self.pin_root("br"))
+                .args(["peer-pass", "-i", &nh.peer])
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "attaching the pass program to {}: {}",
+                    nh.peer,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        for h in &hosts {
+            self.start_agent(&h.name)?;
+        }
+        self.start_monitor()?;
+        Ok(())
+    }
+
+    /// Starts (or restarts) the agent of `host`.
+    pub fn start_agent(&mut self, host: &str) -> Result<u32> {
+        let dir = self.run.join(host);
+        let ns = format!("{}-{host}", self.prefix);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("agent.log"))?;
+        let mut cmd = command_in(&ns, &self.bins.agent)?;
+        cmd.arg("--pin-root")
+            .arg(self.pin_root(host))
+            .arg("serve")
+            .arg("--config")
+            .arg(dir.join("mmm_agent.conf"))
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .env("MMM_LOG", "info")
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let pid = self.net.spawn(cmd)?;
+        self.record_pid(pid, "mmm-agent")?;
+        self.agents.insert(host.into(), pid);
+        let h = self.cfg.host(host).context("unknown host")?.clone();
+        wait_port(&ns, h.ip, h.agent_port, Duration::from_secs(15)).with_context(|| {
+            format!(
+                "agent of {host} did not start; see {}",
+                dir.join("agent.log").display()
+            )
+        })?;
+        Ok(pid)
+    }
+
+    /// SIGKILLs the agent of `host` (the data plane keeps running: pinned).
+    pub fn kill_agent(&mut self, host: &str) {
+        if let Some(pid) = self.agents.remove(host) {
+            self.net.kill(pid);
+        }
+    }
+
+    /// Starts (or restarts) the monitor.
+    pub fn start_monitor(&mut self) -> Result<u32> {
+        let dir = self.run.join("monitor");
+        let ns = format!("{}-monitor", self.prefix);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("monitor.log"))?;
+        let mut cmd = command_in(&ns, &self.bins.monitor)?;
+        cmd.arg("--config")
+            .arg(dir.join("mmm_mon.conf"))
+            .arg("serve")
+            .env("MMM_LOG", "info")
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let pid = self.net.spawn(cmd)?;
+        self.record_pid(pid, "mmm-monitor")?;
+        self.monitor = Some(pid);
+        wait_port(
+            &ns,
+            self.cfg.monitor.ip,
+            self.cfg.monitor.port,
+            Duration::from_secs(15),
+        )
+        .with_context(|| {
+            format!(
+                "monitor did not start; see {}",
+                dir.join("monitor.log").display()
+            )
+        })?;
+        Ok(pid)
+    }
+
+    /// SIGKILLs the monitor.
+    pub fn kill_monitor(&mut self) {
+        if let Some(pid) = self.monitor.take() {
+            self.net.kill(pid);
+        }
+    }
+
+    /// The monitor's log so far.
+    pub fn monitor_log(&self) -> String {
+        std::fs::read_to_string(self.run.join("monitor/monitor.log")).unwrap_or_default()
+    }
+
+    /// Runs `mmm_control args…` against the lab's monitor; (stdout and stderr, exit code).
+    pub fn ctl(&self, args: &[&str]) -> Result<(String, i32)> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = ctl_command(&self.prefix, &self.bins, &args)?.output()?;
+        Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+            out.status.code().unwrap_or(-1),
+        ))
+    }
+
+    /// Polls `mmm_control show` until `cond` holds; returns the last output.
+    pub fn wait_show(&self, timeout: Duration, cond: impl Fn(&str) -> bool) -> Result<String> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let (out, _) = self.ctl(&["show"])?;
+            if cond(&out) {
+                return Ok(out);
+            }
+            if std::time::Instant::now() > end {
+                bail!("waited {timeout:?}; `show` is still:\n{out}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs SQL from the client namespace through `ip` as `app`/`app` on database `app`.
+    pub fn client_sql(&self, ip: Ipv4Addr, q: &str) -> Result<String> {
+        let out = command_in(&self.ns("client"), "mariadb")?
+            .args([
+                "--no-defaults",
+                "-h",
+                &ip.to_string(),
+                "-uapp",
+                "-papp",
+                "--connect-timeout=2",
+                "-N",
+                "-B",
+                "app",
+                "-e",
+                q,
+            ])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "SQL through {ip} failed: {q}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs SQL on `host`'s server as root.
+    pub fn sql(&self, host: &str, q: &str) -> Result<String> {
+        self.servers.get(host).context("unknown host")?.sql(q)
+    }
+
+    /// The namespace of `host` (`client` and `monitor` included).
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.prefix)
+    }
+
+    /// Leaves the lab running after this process exits (`lab up`).
+    pub fn detach(mut self) {
+        for (_, s) in std::mem::take(&mut self.servers) {
+            s.leak();
+        }
+        let net = std::mem::replace(&mut self.net, Net::placeholder());
+        net.leak();
+        std::mem::forget(self);
+    }
+
+    /// Removes every namespace, pin, process and directory of lab `prefix` (only processes the
+    /// lab recorded, by pid, and only if they still run one of the lab's programs).
+    pub fn down(prefix: &str) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        let run = run_dir(prefix);
+        if let Ok(pids) = std::fs::read_to_string(run.join("pids")) {
+            for line in pids.lines() {
+                let mut w = line.split_whitespace();
+                let (Some(pid), Some(what)) =
+                    (w.next().and_then(|p| p.parse::<i32>().ok()), w.next())
+                else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if !comm.trim().is_empty() && what.starts_with(comm.trim())
+                    || (what == "mariadbd" && comm.trim() == "mariadbd")
+                {
+                    // SAFETY: signalling a process the lab started, checked by name.
+                    unsafe {
+                        libc::kill(pid, libc::SIGCONT);
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                    done.push(format!("killed {what} ({pid})"));
+                }
+            }
+        }
+        for ns in existing_namespaces(prefix)?.collect::<Vec<_>>() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+            done.push(format!("deleted namespace {ns}"));
+        }
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/bpf/mmm") {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&format!("{prefix}-")) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                    done.push(format!("removed pins {}", e.path().display()));
+                }
+            }
+            let _ = std::fs::remove_dir("/sys/fs/bpf/mmm");
+        }
+        if run.exists() {
+            std::fs::remove_dir_all(&run)?;
+            done.push(format!("removed {}", run.display()));
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.kill_monitor();
+        let hosts: Vec<String> = self.agents.keys().cloned().collect();
+        for h in hosts {
+            self.kill_agent(&h);
+        }
+        self.servers.clear();
+        for h in self.cfg.hosts.clone() {
+            self.net.track_pins(self.pin_root(&h.name));
+        }
+        self.net.track_pins(self.pin_root("br"));
+        let _ = std::fs::remove_dir_all(&self.run);
+    }
+}
+
+/// Network namespaces whose name starts with `<prefix>-`.
+pub fn existing_namespaces(prefix: &str) -> Result<impl Iterator<Item = String>> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .stdin(Stdio::null())
+        .output()?;
+    let p = format!("{prefix}-");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|n| n.starts_with(&p))
+        .collect();
+    Ok(names.into_iter())
+}
+
+/// Waits until `ip:port` accepts TCP connections from inside `ns`.
+fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()> {
+    let ns = ns.to_string();
+    let ok = crate::netns::in_ns_blocking(&ns, move || {
+        let end = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < end {
+            if std::net::TcpStream::connect_timeout(&(ip, port).into(), Duration::from_millis(200))
+                .is_ok()
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    })?;
+    if !ok {
+        bail!("{ip}:{port} not reachable within {timeout:?}");
+    }
+    Ok(())
+}

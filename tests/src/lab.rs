@@ -98,6 +98,17 @@ pub fn server_opts(prefix: &str, cfg: &Config, host: &str) -> Result<Opts> {
     })
 }
 
+/// Remembers a process of lab `prefix` so that `down` stops it (by pid) even after a crash.
+pub fn record_pid(prefix: &str, pid: u32, what: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir(prefix).join("pids"))?;
+    writeln!(f, "{pid} {what}")?;
+    Ok(())
+}
+
 /// The configuration of a running lab (from its run directory).
 pub fn running_config(prefix: &str) -> Result<Config> {
     let p = run_dir(prefix).join("monitor/mmm_mon.conf");

@@ -137,7 +137,7 @@ pub fn run(lab: &mut Lab, n: &mut dyn Narrator) -> Result<Vec<String>> {
         "INSERT INTO walk (step) VALUES ('before failures')",
     )?;
     n.show(
-        &format!("client: INSERT through {writer_vip}; SELECT @@hostname-equivalent"),
+        &format!("client: INSERT through {writer_vip}; SELECT @@server_id, COUNT(*) FROM walk"),
         &lab.client_sql(writer_vip, "SELECT @@server_id, COUNT(*) FROM walk")?,
     );
 

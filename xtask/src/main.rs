@@ -4,10 +4,12 @@
 //! - `setup`: only the installs;
 //! - `build-ebpf [--release]`: the XDP program, into `target/ebpf/mmm-ebpf.o` (the agent embeds it);
 //! - `test`: everything CI checks, in order: fmt, eBPF build, clippy (user space, eBPF), all tests;
-//! - `demo [--keep]`: the product on a throw-away lab, narrated.
+//! - `demo [--keep]`: the product on a throw-away lab: the seed's HA test, narrated;
+//! - `lab [--prefix P] up|down|status|ctl|exec|mysql|sql`: a cluster left running.
 
 mod demo;
 mod ebpf;
+mod lab;
 mod setup;
 mod test;
 
@@ -38,11 +40,19 @@ enum Cmd {
         #[arg(long, default_value_t = 5000)]
         fuzz_frames: u64,
     },
-    /// Show the product on a throw-away lab of network namespaces.
+    /// Show the product on a throw-away lab: the seed's HA test, narrated.
     Demo {
-        /// Leave the lab running at the end (remove it with `ip netns del`, printed at the end).
+        /// Leave the lab running at the end (remove it with `cargo xtask lab down`).
         #[arg(long)]
         keep: bool,
+    },
+    /// A whole cluster on this machine: up, down, status, ctl, exec, mysql, sql.
+    Lab {
+        /// Prefix of every namespace, interface pin and directory of this lab.
+        #[arg(long, env = "MMM_LAB_PREFIX", default_value = "mmm")]
+        prefix: String,
+        #[command(subcommand)]
+        cmd: lab::LabCmd,
     },
 }
 
@@ -63,5 +73,6 @@ fn main() -> Result<()> {
         }
         Cmd::Test { fuzz_frames } => test::run(fuzz_frames),
         Cmd::Demo { keep } => demo::run(keep),
+        Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
     }
 }

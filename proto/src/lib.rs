@@ -10,3 +10,27 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of `mmm.v1`, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mmm_v1_descriptor");
+
+/// A gRPC server router with the standard services every mmm daemon serves: gRPC reflection
+/// (v1 and v1alpha, describing `mmm.v1` and `grpc.health.v1`, so that `grpcurl list` and
+/// `describe` work with no .proto at hand) and `grpc.health.v1` reporting `service` SERVING.
+pub async fn standard_router(
+    service: &str,
+) -> Result<tonic::transport::server::Router, tonic_reflection::server::Error> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(service, tonic_health::ServingStatus::Serving)
+        .await;
+    Ok(tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(v1)
+        .add_service(v1alpha))
+}

@@ -87,23 +87,10 @@ pub async fn serve(
         recovered,
     };
     let addr = listen.unwrap_or(SocketAddr::from((me.ip, me.agent_port)));
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("building gRPC reflection")?;
-    let (reporter, health_svc) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<mmm_proto::v1::agent_server::AgentServer<service::AgentService>>()
-        .await;
     tracing::info!(%addr, host = %me.name, "agent serving");
-    tonic::transport::Server::builder()
-        .add_service(health_svc)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+    mmm_proto::standard_router("mmm.v1.Agent")
+        .await
+        .context("building gRPC reflection")?
         .add_service(mmm_proto::v1::agent_server::AgentServer::new(svc))
         .serve_with_shutdown(addr, shutdown())
         .await

@@ -78,23 +78,10 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         events,
     };
     let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(mmm_proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("building gRPC reflection")?;
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<mmm_proto::v1::monitor_server::MonitorServer<grpc::MonitorService>>()
-        .await;
     tracing::info!(%addr, "monitor serving");
-    tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+    mmm_proto::standard_router("mmm.v1.Monitor")
+        .await
+        .context("building gRPC reflection")?
         .add_service(mmm_proto::v1::monitor_server::MonitorServer::new(svc))
         .serve_with_shutdown(addr, shutdown())
         .await

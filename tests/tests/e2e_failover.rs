@@ -1,0 +1,233 @@
+//! End to end: continuous writes through the writer VIP while the writer's mysqld is killed
+//! (kill -9). Writes resume through the same VIP with no client change; no acknowledged write
+//! is lost (replication was caught up at the kill); at no moment are two servers writable.
+
+use mmm_tests::lab::{Bins, Lab};
+use mysql_async::prelude::Queryable;
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+fn lab(tag: &str) -> Lab {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
+    let lab = Lab::up(
+        &format!("mmm{tag}{}", std::process::id()),
+        &cfg,
+        Bins::workspace(),
+    )
+    .expect("lab up");
+    lab.wait_show(Duration::from_secs(30), |s| {
+        s.matches("AWAITING_RECOVERY").count() == 3
+    })
+    .unwrap();
+    for h in ["db1", "db2", "db3"] {
+        assert_eq!(lab.ctl(&["set_online", h]).unwrap().1, 0);
+    }
+    lab.wait_show(Duration::from_secs(30), |s| {
+        s.contains("db1(198.18.0.11) master/ONLINE. Roles: writer")
+    })
+    .unwrap();
+    lab
+}
+
+#[test]
+fn writes_resume_through_the_vip_after_the_writer_is_killed() {
+    let mut lab = lab("f");
+    let vip = lab.cfg.role("writer").unwrap().ips[0];
+    lab.client_sql(
+        vip,
+        "CREATE TABLE w (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
+    )
+    .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let hold = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<(u64, Instant)>::new()));
+    let failures = Arc::new(AtomicU64::new(0));
+    let (s2, h2, hd2, a2, f2) = (
+        stop.clone(),
+        hold.clone(),
+        held.clone(),
+        acked.clone(),
+        failures.clone(),
+    );
+    let writer = std::thread::spawn({
+        let ns = lab.ns("client");
+        move || {
+            mmm_tests::netns::in_ns_blocking(&ns, move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname(vip.to_string())
+                        .user(Some("app"))
+                        .pass(Some("app"))
+                        .db_name(Some("app"))
+                        .prefer_socket(Some(false))
+                        .into();
+                    let mut conn: Option<mysql_async::Conn> = None;
+                    let mut seq = 0u64;
+                    while !s2.load(Ordering::SeqCst) {
+                        if h2.load(Ordering::SeqCst) {
+                            hd2.store(true, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            continue;
+                        }
+                        hd2.store(false, Ordering::SeqCst);
+                        if conn.is_none() {
+                            match tokio::time::timeout(
+                                Duration::from_millis(300),
+                                mysql_async::Conn::new(opts.clone()),
+                            )
+                            .await
+                            {
+                                Ok(Ok(c)) => conn = Some(c),
+                                _ => {
+                                    f2.fetch_add(1, Ordering::SeqCst);
+                                    tokio::time::sleep(Duration::from_millis(20)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                        seq += 1;
+                        let Some(c) = conn.as_mut() else { continue };
+                        let r = tokio::time::timeout(
+                            Duration::from_millis(500),
+                            c.exec_drop("INSERT INTO w (seq) VALUES (?)", (seq,)),
+                        )
+                        .await;
+                        match r {
+                            Ok(Ok(())) => a2.lock().unwrap().push((seq, Instant::now())),
+                            _ => {
+                                f2.fetch_add(1, Ordering::SeqCst);
+                                conn = None;
+                            }
+                        }
+                    }
+                });
+            })
+            .unwrap()
+        }
+    });
+
+    // Writable servers are polled all along: never two at once.
+    let watching = Arc::new(AtomicBool::new(true));
+    let max_writable = Arc::new(AtomicU64::new(0));
+    let servers: Vec<(String, std::path::PathBuf)> = lab
+        .servers
+        .iter()
+        .map(|(h, s)| (h.clone(), s.socket()))
+        .collect();
+    let watcher = {
+        let (w, m) = (watching.clone(), max_writable.clone());
+        std::thread::spawn(move || {
+            while w.load(Ordering::SeqCst) {
+                let n = servers
+                    .iter()
+                    .filter(|(_, sock)| {
+                        std::process::Command::new("mariadb")
+                            .args([
+                                "--no-defaults",
+                                &format!("--socket={}", sock.display()),
+                                "-uroot",
+                                "-N",
+                                "-B",
+                                "--connect-timeout=1",
+                                "-e",
+                                "SELECT @@read_only",
+                            ])
+                            .output()
+                            .map(|o| {
+                                o.status.success()
+                                    && String::from_utf8_lossy(&o.stdout).trim() == "0"
+                            })
+                            .unwrap_or(false)
+                    })
+                    .count() as u64;
+                m.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    std::thread::sleep(Duration::from_secs(1));
+    // Catch replication up (writes held for a moment), then kill -9 db1's mysqld.
+    hold.store(true, Ordering::SeqCst);
+    while !held.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for h in ["db2", "db3"] {
+        lab.servers[h]
+            .sync_with(&lab.servers["db1"], Duration::from_secs(10))
+            .unwrap();
+    }
+    let before = acked.lock().unwrap().len();
+    let killed_at = Instant::now();
+    lab.servers.get_mut("db1").unwrap().kill();
+    hold.store(false, Ordering::SeqCst);
+
+    // Writes resume through the same VIP.
+    let resumed = mmm_tests::Net::wait_for(Duration::from_secs(30), || {
+        acked.lock().unwrap().len() >= before + 20
+    });
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    watching.store(false, Ordering::SeqCst);
+    watcher.join().unwrap();
+    assert!(
+        resumed,
+        "writes did not resume; monitor log:\n{}",
+        lab.monitor_log()
+    );
+    let acked = acked.lock().unwrap().clone();
+    let first_after = acked
+        .iter()
+        .find(|(_, t)| *t > killed_at)
+        .map(|(_, t)| *t)
+        .unwrap();
+    eprintln!(
+        "unavailability after kill -9: {:?} ({} failed attempts)",
+        first_after - killed_at,
+        failures.load(Ordering::SeqCst)
+    );
+
+    // Every acknowledged write is on the new master and on the slave.
+    let want: BTreeSet<u64> = acked.iter().map(|(s, _)| *s).collect();
+    lab.servers["db3"]
+        .sync_with(&lab.servers["db2"], Duration::from_secs(10))
+        .unwrap();
+    for h in ["db2", "db3"] {
+        let got: BTreeSet<u64> = lab
+            .sql(h, "SELECT seq FROM app.w")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let lost: Vec<_> = want.difference(&got).collect();
+        assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
+    }
+    assert_eq!(
+        max_writable.load(Ordering::SeqCst),
+        1,
+        "two servers were writable at once"
+    );
+    let show = lab.ctl(&["show"]).unwrap().0;
+    assert!(
+        show.contains("db1(198.18.0.11) master/HARD_OFFLINE"),
+        "{show}"
+    );
+    assert!(
+        show.contains("writer(198.18.0.100)")
+            && mmm_tests::walkthrough::roles_of(&show, "db2").contains("writer"),
+        "{show}"
+    );
+}

@@ -487,6 +487,19 @@ impl Lab {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The lab's example configuration with extra `<monitor>` lines (e.g. `mode passive`),
+    /// written to a private directory that lives as long as the returned guard.
+    pub fn example_with(monitor_extra: &str) -> Result<(tempdir_guard::Guard, PathBuf)> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
+        let g = tempdir_guard::Guard::new()?;
+        std::fs::copy(src.join("mmm_common.conf"), g.0.join("mmm_common.conf"))?;
+        let mon = std::fs::read_to_string(src.join("mmm_mon.conf"))?
+            .replace("</monitor>", &format!("    {monitor_extra}\n</monitor>"));
+        std::fs::write(g.0.join("mmm_mon.conf"), mon)?;
+        let dir = g.0.clone();
+        Ok((g, dir))
+    }
+
     /// Runs SQL on `host`'s server as root.
     pub fn sql(&self, host: &str, q: &str) -> Result<String> {
         self.servers.get(host).context("unknown host")?.sql(q)
@@ -605,4 +618,30 @@ fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()>
         bail!("{ip}:{port} not reachable within {timeout:?}");
     }
     Ok(())
+}
+
+/// A directory removed on drop.
+pub mod tempdir_guard {
+    /// Owns a fresh directory under the temp dir.
+    pub struct Guard(pub std::path::PathBuf);
+
+    impl Guard {
+        pub fn new() -> std::io::Result<Guard> {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "mmm-cfg-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&p)?;
+            Ok(Guard(p))
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }

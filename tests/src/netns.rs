@@ -71,7 +71,7 @@ pub struct Net {
     hosts: Vec<Host>,
     children: Vec<Child>,
     pin_dirs: Vec<PathBuf>,
-    cleanup: Vec<Box<dyn FnOnce() + Send>>,
+    cleanup: Vec<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 fn run(cmd: &mut Command) -> Result<Output> {
@@ -319,7 +319,7 @@ pub fn in_ns_blocking<T: Send + 'static>(
 
 impl Net {
     /// Runs `f` on drop, before namespaces are deleted (e.g. a detach command).
-    pub fn on_drop(&mut self, f: impl FnOnce() + Send + 'static) {
+    pub fn on_drop(&mut self, f: impl FnOnce() + Send + Sync + 'static) {
         self.cleanup.push(Box::new(f));
     }
 

@@ -159,7 +159,8 @@ impl Applier {
             .collect();
         let dialect = self.db.dialect().await.ok();
 
-        // 1. Give up what we lost: the data plane first, so this host stops answering at once.
+        // 1. Give up what we lost: the map first, so this host stops answering at once; then
+        //    (writer) read-only and clients killed; then the /32s.
         for (role, ip) in &lost {
             let t0 = Instant::now();
             let owner = t
@@ -170,15 +171,11 @@ impl Applier {
                 Some(mac) => Release::Steer(mac),
                 None => Release::Fence,
             };
-            dataplane::release(&mut self.dp, &self.nl, *ip, how)
-                .await
-                .map_err(|e| {
-                    std::mem::replace(&mut steps, Steps { done: vec![] }).fail(
-                        "release",
-                        t0,
-                        dp_err(e),
-                    )
-                })?;
+            // The map only: the /32 stays until the clients are gone, so that the server's
+            // FIN/RST to them can still leave from the VIP.
+            if let Err(e) = dataplane::redirect(&mut self.dp, *ip, how) {
+                return Err(steps.fail("release", t0, dp_err(e)));
+            }
             let to = match (how, owner) {
                 (Release::Steer(_), Some(o)) => format!("steering to {}", o.host),
                 _ => "fenced".into(),
@@ -192,6 +189,13 @@ impl Applier {
         if !has_writer && (lost_writer || !matches!(self.db.read_only().await, Ok(true))) {
             self.demote(dialect.unwrap_or(Dialect::MariaDb), &mut steps, lost_writer)
                 .await?;
+        }
+        for (_, ip) in &lost {
+            let t0 = Instant::now();
+            if let Err(e) = self.nl.del_vip_address(*ip).await {
+                return Err(steps.fail("release", t0, dp_err(e)));
+            }
+            steps.record("release", t0, true, format!("{ip}/32 removed"));
         }
 
         // 2. Replica of a changed active master: repoint.
@@ -336,6 +340,26 @@ impl Applier {
                     .unwrap_or(0);
                 let same_file = col(&row, &["Relay_Master_Log_File", "Relay_Source_Log_File"])
                     == Some(file.as_str());
+                // A stopped SQL thread would make the wait return at once with events still
+                // unapplied: a master about to take writes applies what it has first.
+                let sql_running =
+                    col(&row, &["Slave_SQL_Running", "Replica_SQL_Running"]) == Some("Yes");
+                let behind = !same_file || read > exec;
+                if !file.is_empty() && !sql_running && behind {
+                    let t1 = Instant::now();
+                    let ok = self.db.exec(d.start_sql_thread()).await;
+                    steps.record(
+                        "catch-up",
+                        t1,
+                        ok.is_ok(),
+                        match ok {
+                            Ok(()) => {
+                                "SQL thread was stopped with relay log unapplied: started it".into()
+                            }
+                            Err(e) => format!("cannot start the SQL thread: {e}"),
+                        },
+                    );
+                }
                 let r = if file.is_empty() {
                     Ok(Some("0".into()))
                 } else {

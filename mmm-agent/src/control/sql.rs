@@ -69,6 +69,13 @@ impl Dialect {
         }
     }
 
+    pub fn start_sql_thread(self) -> &'static str {
+        match self {
+            Dialect::MySql8 => "START REPLICA SQL_THREAD",
+            _ => "START SLAVE SQL_THREAD",
+        }
+    }
+
     /// The variable that holds the applied GTID position.
     pub fn gtid_executed_var(self) -> &'static str {
         match self {
@@ -224,6 +231,10 @@ mod tests {
         );
         assert_eq!(Dialect::MySql8.stop_replica(), "STOP REPLICA");
         assert_eq!(Dialect::MariaDb.start_replica(), "START SLAVE");
+        assert_eq!(
+            Dialect::MySql8.start_sql_thread(),
+            "START REPLICA SQL_THREAD"
+        );
     }
 
     #[test]

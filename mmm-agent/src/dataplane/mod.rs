@@ -32,7 +32,7 @@ use std::{
 };
 
 pub use netlink::{Link, Netlink};
-pub use vip::{acquire, release, Release};
+pub use vip::{acquire, redirect, release, Release};
 
 /// Default root of the pins: one directory per interface below it.
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/mmm";

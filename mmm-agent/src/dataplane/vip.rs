@@ -58,10 +58,17 @@ pub async fn acquire(
 /// Gives `vip` up: the map first (steer or fence: from this instant the host no longer answers
 /// for the VIP), then the `/32`.
 pub async fn release(dp: &mut DataPlane, nl: &Netlink, vip: Ipv4Addr, how: Release) -> Result<()> {
-    match how {
-        Release::Steer(mac) => dp.set(vip, Action::Steer, mac)?,
-        Release::Fence => dp.set(vip, Action::Fence, [0; 6])?,
-    }
+    redirect(dp, vip, how)?;
     nl.del_vip_address(vip).await?;
     Ok(())
+}
+
+/// The map half of a release (one map write): from this instant the host no longer answers
+/// for `vip`. The caller removes the `/32` afterwards (the agent first closes the demoted
+/// writer's client connections, whose FIN/RST must still leave from the VIP).
+pub fn redirect(dp: &mut DataPlane, vip: Ipv4Addr, how: Release) -> Result<()> {
+    match how {
+        Release::Steer(mac) => dp.set(vip, Action::Steer, mac),
+        Release::Fence => dp.set(vip, Action::Fence, [0; 6]),
+    }
 }

@@ -12,6 +12,8 @@
 #[cfg(feature = "user")]
 pub mod config;
 #[cfg(feature = "user")]
+pub mod sql;
+#[cfg(feature = "user")]
 mod user;
 #[cfg(feature = "user")]
 pub use user::*;

@@ -146,19 +146,7 @@ pub type Row = HashMap<String, Option<String>>;
 /// (`SELECT VERSION()`): MySQL 8.0.22+ has `SHOW REPLICA STATUS`; MariaDB and older MySQL use
 /// `SHOW SLAVE STATUS`.
 pub fn replica_status_query(version: &str) -> &'static str {
-    if version.contains("MariaDB") {
-        return "SHOW SLAVE STATUS";
-    }
-    let nums: Vec<u32> = version
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .take(3)
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    match nums.as_slice() {
-        [maj, min, patch, ..] if (*maj, *min, *patch) >= (8, 0, 22) => "SHOW REPLICA STATUS",
-        _ => "SHOW SLAVE STATUS",
-    }
+    mmm_common::sql::Dialect::detect(version).replica_status()
 }
 
 fn value_text(v: &mysql_async::Value) -> Option<String> {

@@ -34,3 +34,19 @@ pub async fn standard_router(
         .add_service(v1)
         .add_service(v1alpha))
 }
+
+/// Resolves on SIGINT or SIGTERM: the daemons' graceful-shutdown signal.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -487,6 +487,31 @@ impl Lab {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The default lab (examples/lab) up with every host set ONLINE and the roles placed
+    /// (writer on db1, a reader on db2 and one on db3).
+    pub fn up_online(prefix: &str) -> Result<Lab> {
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
+        let lab = Lab::up(prefix, &cfg, Bins::workspace())?;
+        let names: Vec<String> = lab.cfg.hosts.iter().map(|h| h.name.clone()).collect();
+        let bound = Duration::from_secs(30);
+        lab.wait_show(bound, |s| {
+            s.matches("AWAITING_RECOVERY").count() == names.len()
+        })?;
+        for h in &names {
+            let (out, code) = lab.ctl(&["set_online", h])?;
+            if code != 0 {
+                bail!("set_online {h}: {out}");
+            }
+        }
+        lab.wait_show(bound, |s| {
+            use crate::walkthrough::roles_of;
+            roles_of(s, "db1").contains("writer")
+                && roles_of(s, "db2").contains("reader")
+                && roles_of(s, "db3").contains("reader")
+        })?;
+        Ok(lab)
+    }
+
     /// The lab's example configuration with extra `<monitor>` lines (e.g. `mode passive`),
     /// written to a private directory that lives as long as the returned guard.
     pub fn example_with(monitor_extra: &str) -> Result<(tempdir_guard::Guard, PathBuf)> {

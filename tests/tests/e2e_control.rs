@@ -14,23 +14,7 @@ use std::{path::Path, time::Duration};
 const T: Duration = Duration::from_secs(30);
 
 fn lab_online(tag: &str) -> Lab {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-    let lab = Lab::up(
-        &format!("mmm{tag}{}", std::process::id()),
-        &cfg,
-        Bins::workspace(),
-    )
-    .expect("lab up");
-    lab.wait_show(T, |s| s.matches("AWAITING_RECOVERY").count() == 3)
-        .unwrap();
-    for h in ["db1", "db2", "db3"] {
-        assert_eq!(lab.ctl(&["set_online", h]).unwrap().1, 0);
-    }
-    lab.wait_show(T, |s| {
-        roles_of(s, "db1").contains("writer") && roles_of(s, "db3").contains("reader")
-    })
-    .unwrap();
-    lab
+    Lab::up_online(&format!("mmm{tag}{}", std::process::id())).expect("lab up")
 }
 
 /// Runs `f` in the monitor's namespace on a tokio runtime.

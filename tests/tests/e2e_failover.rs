@@ -2,11 +2,10 @@
 //! (kill -9). Writes resume through the same VIP with no client change; no acknowledged write
 //! is lost (replication was caught up at the kill); at no moment are two servers writable.
 
-use mmm_tests::lab::{Bins, Lab};
+use mmm_tests::lab::Lab;
 use mysql_async::prelude::Queryable;
 use std::{
     collections::BTreeSet,
-    path::Path,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -15,25 +14,7 @@ use std::{
 };
 
 fn lab(tag: &str) -> Lab {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-    let lab = Lab::up(
-        &format!("mmm{tag}{}", std::process::id()),
-        &cfg,
-        Bins::workspace(),
-    )
-    .expect("lab up");
-    lab.wait_show(Duration::from_secs(30), |s| {
-        s.matches("AWAITING_RECOVERY").count() == 3
-    })
-    .unwrap();
-    for h in ["db1", "db2", "db3"] {
-        assert_eq!(lab.ctl(&["set_online", h]).unwrap().1, 0);
-    }
-    lab.wait_show(Duration::from_secs(30), |s| {
-        s.contains("db1(198.18.0.11) master/ONLINE. Roles: writer")
-    })
-    .unwrap();
-    lab
+    Lab::up_online(&format!("mmm{tag}{}", std::process::id())).expect("lab up")
 }
 
 #[test]

@@ -92,25 +92,9 @@ pub async fn serve(
         .await
         .context("building gRPC reflection")?
         .add_service(mmm_proto::v1::agent_server::AgentServer::new(svc))
-        .serve_with_shutdown(addr, shutdown())
+        .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await
         .with_context(|| format!("serving gRPC on {addr}"))?;
     tracing::info!("agent stopped; the data plane stays pinned and keeps serving VIPs");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }

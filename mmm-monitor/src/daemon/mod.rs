@@ -83,22 +83,7 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         .await
         .context("building gRPC reflection")?
         .add_service(mmm_proto::v1::monitor_server::MonitorServer::new(svc))
-        .serve_with_shutdown(addr, shutdown())
+        .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await
         .with_context(|| format!("serving gRPC on {addr}"))
-}
-
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }

@@ -1,0 +1,217 @@
+//! SQL for both server families (MariaDB, MySQL 8), shared by the agent (fencing, catch-up,
+//! repointing) and the monitor (replica status): pure string generation, unit-tested for both
+//! dialects; only MariaDB runs here.
+
+/// The server family, from `SELECT VERSION()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    MariaDb,
+    /// MySQL 8.0.22 or later (`REPLICA`/`SOURCE` syntax, `super_read_only`).
+    MySql8,
+    /// Older MySQL (`SLAVE`/`MASTER` syntax, `super_read_only` from 5.7).
+    MySqlLegacy,
+}
+
+impl Dialect {
+    /// Detects the dialect of a server reporting `version`.
+    pub fn detect(version: &str) -> Dialect {
+        if version.contains("MariaDB") {
+            return Dialect::MariaDb;
+        }
+        let n: Vec<u32> = version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .take(3)
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        match n.as_slice() {
+            [a, b, c, ..] if (*a, *b, *c) >= (8, 0, 22) => Dialect::MySql8,
+            _ => Dialect::MySqlLegacy,
+        }
+    }
+
+    /// Statements that make the server refuse client writes. MySQL's `super_read_only` also
+    /// stops SUPER users (MMM's weakness: read_only alone does not); MariaDB 10.11's
+    /// `read_only` already applies to SUPER users without READ_ONLY ADMIN.
+    pub fn deny_writes(self) -> Vec<&'static str> {
+        match self {
+            Dialect::MariaDb => vec!["SET GLOBAL read_only = 1"],
+            _ => vec!["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"],
+        }
+    }
+
+    /// Statements that make the server writable.
+    pub fn allow_writes(self) -> Vec<&'static str> {
+        match self {
+            Dialect::MariaDb => vec!["SET GLOBAL read_only = 0"],
+            _ => vec!["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"],
+        }
+    }
+
+    pub fn replica_status(self) -> &'static str {
+        match self {
+            Dialect::MySql8 => "SHOW REPLICA STATUS",
+            _ => "SHOW SLAVE STATUS",
+        }
+    }
+
+    pub fn stop_replica(self) -> &'static str {
+        match self {
+            Dialect::MySql8 => "STOP REPLICA",
+            _ => "STOP SLAVE",
+        }
+    }
+
+    pub fn start_replica(self) -> &'static str {
+        match self {
+            Dialect::MySql8 => "START REPLICA",
+            _ => "START SLAVE",
+        }
+    }
+
+    pub fn start_sql_thread(self) -> &'static str {
+        match self {
+            Dialect::MySql8 => "START REPLICA SQL_THREAD",
+            _ => "START SLAVE SQL_THREAD",
+        }
+    }
+
+    /// The variable that holds the applied GTID position.
+    pub fn gtid_executed_var(self) -> &'static str {
+        match self {
+            Dialect::MariaDb => "@@gtid_current_pos",
+            _ => "@@gtid_executed",
+        }
+    }
+
+    /// Waits (bounded) until the SQL thread has applied up to the IO thread's read position
+    /// `file:pos` of the current source: the relay log is applied. Returns -1 on timeout.
+    pub fn wait_relay_applied(self, file: &str, pos: u64, timeout_s: f64) -> String {
+        let f = quote(file);
+        match self {
+            Dialect::MySql8 => format!("SELECT SOURCE_POS_WAIT({f}, {pos}, {timeout_s:.3})"),
+            _ => format!("SELECT MASTER_POS_WAIT({f}, {pos}, {timeout_s:.3})"),
+        }
+    }
+
+    /// Waits (bounded) until `gtid` is applied. Returns 0 when reached, -1 (MariaDB) or 1
+    /// (MySQL) on timeout.
+    pub fn wait_gtid(self, gtid: &str, timeout_s: f64) -> String {
+        let g = quote(gtid);
+        match self {
+            Dialect::MariaDb => format!("SELECT MASTER_GTID_WAIT({g}, {timeout_s:.3})"),
+            _ => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET({g}, {timeout_s:.3})"),
+        }
+    }
+
+    /// Repoints replication at `host:port`. With GTID the position is exact (MariaDB
+    /// `MASTER_USE_GTID=slave_pos`, MySQL `SOURCE_AUTO_POSITION=1`); without, `coords` is the
+    /// new source's current binlog position (MMM's method: events can be lost or repeated).
+    pub fn change_source(
+        self,
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        coords: Option<(&str, u64)>,
+    ) -> String {
+        let (h, u, p) = (quote(host), quote(user), quote(password));
+        match (self, coords) {
+            (Dialect::MySql8, None) => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST={h}, SOURCE_PORT={port}, SOURCE_USER={u}, SOURCE_PASSWORD={p}, SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1"
+            ),
+            (Dialect::MySql8, Some((f, pos))) => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST={h}, SOURCE_PORT={port}, SOURCE_USER={u}, SOURCE_PASSWORD={p}, SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE={}, SOURCE_LOG_POS={pos}, SOURCE_CONNECT_RETRY=1",
+                quote(f)
+            ),
+            (Dialect::MariaDb, None) => format!(
+                "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+            ),
+            (Dialect::MySqlLegacy, None) => format!(
+                "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_AUTO_POSITION=1, MASTER_CONNECT_RETRY=1"
+            ),
+            (Dialect::MariaDb, Some((f, pos))) => format!(
+                "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_USE_GTID=no, MASTER_LOG_FILE={}, MASTER_LOG_POS={pos}, MASTER_CONNECT_RETRY=1",
+                quote(f)
+            ),
+            (Dialect::MySqlLegacy, Some((f, pos))) => format!(
+                "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_LOG_FILE={}, MASTER_LOG_POS={pos}, MASTER_CONNECT_RETRY=1",
+                quote(f)
+            ),
+        }
+    }
+}
+
+/// A single-quoted SQL string literal.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects() {
+        assert_eq!(
+            Dialect::detect("10.11.19-MariaDB-0+deb12u1"),
+            Dialect::MariaDb
+        );
+        assert_eq!(Dialect::detect("8.0.36"), Dialect::MySql8);
+        assert_eq!(Dialect::detect("8.0.21-log"), Dialect::MySqlLegacy);
+        assert_eq!(Dialect::detect("5.7.44"), Dialect::MySqlLegacy);
+    }
+
+    #[test]
+    fn fencing_statements() {
+        assert_eq!(Dialect::MariaDb.deny_writes(), ["SET GLOBAL read_only = 1"]);
+        assert_eq!(
+            Dialect::MySql8.deny_writes(),
+            ["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"]
+        );
+        assert_eq!(
+            Dialect::MySql8.allow_writes(),
+            ["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"]
+        );
+        assert_eq!(Dialect::MySql8.stop_replica(), "STOP REPLICA");
+        assert_eq!(Dialect::MariaDb.start_replica(), "START SLAVE");
+        assert_eq!(
+            Dialect::MySql8.start_sql_thread(),
+            "START REPLICA SQL_THREAD"
+        );
+    }
+
+    #[test]
+    fn waits() {
+        assert_eq!(
+            Dialect::MariaDb.wait_relay_applied("binlog.000003", 1234, 5.0),
+            "SELECT MASTER_POS_WAIT('binlog.000003', 1234, 5.000)"
+        );
+        assert_eq!(
+            Dialect::MySql8.wait_relay_applied("binlog.000003", 1234, 0.5),
+            "SELECT SOURCE_POS_WAIT('binlog.000003', 1234, 0.500)"
+        );
+        assert_eq!(
+            Dialect::MariaDb.wait_gtid("0-1-42", 2.0),
+            "SELECT MASTER_GTID_WAIT('0-1-42', 2.000)"
+        );
+        assert_eq!(
+            Dialect::MySql8.wait_gtid("uuid:1-42", 2.0),
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET('uuid:1-42', 2.000)"
+        );
+    }
+
+    #[test]
+    fn repointing() {
+        insta::assert_snapshot!(Dialect::MariaDb.change_source("198.18.0.12", 3306, "repl", "re'pl", None), @"CHANGE MASTER TO MASTER_HOST='198.18.0.12', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='re''pl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1");
+        insta::assert_snapshot!(Dialect::MySql8.change_source("198.18.0.12", 3306, "repl", "pw", None), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='198.18.0.12', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='pw', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1");
+        insta::assert_snapshot!(Dialect::MariaDb.change_source("h", 3307, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3307, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_USE_GTID=no, MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
+        insta::assert_snapshot!(Dialect::MySqlLegacy.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3306, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
+        insta::assert_snapshot!(Dialect::MySql8.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='h', SOURCE_PORT=3306, SOURCE_USER='u', SOURCE_PASSWORD='p', SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE='binlog.000009', SOURCE_LOG_POS=107, SOURCE_CONNECT_RETRY=1");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote(r"a'b\c"), r"'a''b\\c'");
+    }
+}

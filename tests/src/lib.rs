@@ -11,6 +11,7 @@
 //! anything else.
 
 pub mod lab;
+pub mod load;
 pub mod mariadb;
 pub mod netns;
 pub mod walkthrough;

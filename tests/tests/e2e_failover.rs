@@ -3,12 +3,11 @@
 //! is lost (replication was caught up at the kill); at no moment are two servers writable.
 
 use mmm_tests::lab::Lab;
-use mysql_async::prelude::Queryable;
 use std::{
     collections::BTreeSet,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::{Duration, Instant},
 };
@@ -27,78 +26,7 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
     )
     .unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let hold = Arc::new(AtomicBool::new(false));
-    let held = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::<(u64, Instant)>::new()));
-    let failures = Arc::new(AtomicU64::new(0));
-    let (s2, h2, hd2, a2, f2) = (
-        stop.clone(),
-        hold.clone(),
-        held.clone(),
-        acked.clone(),
-        failures.clone(),
-    );
-    let writer = std::thread::spawn({
-        let ns = lab.ns("client");
-        move || {
-            mmm_tests::netns::in_ns_blocking(&ns, move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
-                        .ip_or_hostname(vip.to_string())
-                        .user(Some("app"))
-                        .pass(Some("app"))
-                        .db_name(Some("app"))
-                        .prefer_socket(Some(false))
-                        .into();
-                    let mut conn: Option<mysql_async::Conn> = None;
-                    let mut seq = 0u64;
-                    while !s2.load(Ordering::SeqCst) {
-                        if h2.load(Ordering::SeqCst) {
-                            hd2.store(true, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                            continue;
-                        }
-                        hd2.store(false, Ordering::SeqCst);
-                        if conn.is_none() {
-                            match tokio::time::timeout(
-                                Duration::from_millis(300),
-                                mysql_async::Conn::new(opts.clone()),
-                            )
-                            .await
-                            {
-                                Ok(Ok(c)) => conn = Some(c),
-                                _ => {
-                                    f2.fetch_add(1, Ordering::SeqCst);
-                                    tokio::time::sleep(Duration::from_millis(20)).await;
-                                    continue;
-                                }
-                            }
-                        }
-                        seq += 1;
-                        let Some(c) = conn.as_mut() else { continue };
-                        let r = tokio::time::timeout(
-                            Duration::from_millis(500),
-                            c.exec_drop("INSERT INTO w (seq) VALUES (?)", (seq,)),
-                        )
-                        .await;
-                        match r {
-                            Ok(Ok(())) => a2.lock().unwrap().push((seq, Instant::now())),
-                            _ => {
-                                f2.fetch_add(1, Ordering::SeqCst);
-                                conn = None;
-                            }
-                        }
-                    }
-                });
-            })
-            .unwrap()
-        }
-    });
+    let writer = mmm_tests::load::Writer::start(&lab.ns("client"), vip, "w", 1).unwrap();
 
     // Writable servers are polled all along: never two at once.
     let watching = Arc::new(AtomicBool::new(true));
@@ -142,26 +70,23 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
 
     std::thread::sleep(Duration::from_secs(1));
     // Catch replication up (writes held for a moment), then kill -9 db1's mysqld.
-    hold.store(true, Ordering::SeqCst);
-    while !held.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    writer.pause();
     for h in ["db2", "db3"] {
         lab.servers[h]
             .sync_with(&lab.servers["db1"], Duration::from_secs(10))
             .unwrap();
     }
-    let before = acked.lock().unwrap().len();
+    let before = writer.acked().len();
     let killed_at = Instant::now();
     lab.servers.get_mut("db1").unwrap().kill();
-    hold.store(false, Ordering::SeqCst);
+    writer.resume();
 
     // Writes resume through the same VIP.
     let resumed = mmm_tests::Net::wait_for(Duration::from_secs(30), || {
-        acked.lock().unwrap().len() >= before + 20
+        writer.acked().len() >= before + 20
     });
-    stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    let failures = writer.failures();
+    let acked = writer.stop();
     watching.store(false, Ordering::SeqCst);
     watcher.join().unwrap();
     assert!(
@@ -169,7 +94,6 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
         "writes did not resume; monitor log:\n{}",
         lab.monitor_log()
     );
-    let acked = acked.lock().unwrap().clone();
     let first_after = acked
         .iter()
         .find(|(_, t)| *t > killed_at)
@@ -178,7 +102,7 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
     eprintln!(
         "unavailability after kill -9: {:?} ({} failed attempts)",
         first_after - killed_at,
-        failures.load(Ordering::SeqCst)
+        failures
     );
 
     // Every acknowledged write is on the new master and on the slave.

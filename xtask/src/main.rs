@@ -5,7 +5,8 @@
 //! - `build-ebpf [--release]`: the XDP program, into `target/ebpf/mmm-ebpf.o` (the agent embeds it);
 //! - `test`: everything CI checks, in order: fmt, eBPF build, clippy (user space, eBPF), all tests;
 //! - `demo [--keep]`: the product on a throw-away lab: the seed's HA test, narrated;
-//! - `lab [--prefix P] up|down|status|ctl|exec|mysql|sql`: a cluster left running.
+//! - `lab [--prefix P] up|down|status|ctl|exec|mysql|sql`: a cluster left running;
+//! - `bench [--trials N] [NAME…]`: benchmarks, tables into BENCHMARKS.md.
 
 mod demo;
 mod ebpf;
@@ -46,6 +47,14 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Benchmarks (failover, vip-move, arp, overhead, keepalived); tables into BENCHMARKS.md.
+    Bench {
+        /// Trials per failover variant and VIP moves.
+        #[arg(long, default_value_t = 20)]
+        trials: u64,
+        /// Which benchmarks (default: all).
+        names: Vec<String>,
+    },
     /// A whole cluster on this machine: up, down, status, ctl, exec, mysql, sql.
     Lab {
         /// Prefix of every namespace, interface pin and directory of this lab.
@@ -74,5 +83,16 @@ fn main() -> Result<()> {
         Cmd::Test { fuzz_frames } => test::run(fuzz_frames),
         Cmd::Demo { keep } => demo::run(keep),
         Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
+        Cmd::Bench { trials, names } => {
+            lab::build_all()?;
+            let _ = mmm_tests::lab::Lab::down("mmmbench");
+            setup::run(
+                std::process::Command::new("cargo")
+                    .current_dir(root())
+                    .args(["run", "--release", "-p", "mmm-bench", "--", "--trials"])
+                    .arg(trials.to_string())
+                    .args(&names),
+            )
+        }
     }
 }

@@ -35,42 +35,44 @@ pub fn frames(mac: [u8; 6], vip: Ipv4Addr) -> [[u8; FRAME_LEN]; 2] {
     out
 }
 
-/// Sends `rounds` rounds of gratuitous ARP for `vip` out of interface `ifindex`, `interval` apart.
-/// Blocking; the first round leaves immediately.
-pub fn announce(
-    ifindex: u32,
-    mac: [u8; 6],
-    vip: Ipv4Addr,
-    rounds: u32,
-    interval: Duration,
-) -> io::Result<()> {
-    // SAFETY: plain socket(2) call; the fd is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_ARP.to_be()),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh, valid descriptor we own.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    // SAFETY: zeroed sockaddr_ll is a valid value; fields set below.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex = ifindex as i32;
-    addr.sll_halen = 6;
-    addr.sll_addr[..6].copy_from_slice(&BROADCAST);
-    let frames = frames(mac, vip);
-    for round in 0..rounds {
-        if round > 0 {
-            std::thread::sleep(interval);
+/// An `AF_PACKET` socket on one interface for sending gratuitous ARP. Opened with protocol 0
+/// (no receive hook: it never queues a copy of the segment's ARP traffic). Closing such a
+/// socket waits for an RCU grace period in the kernel (~10 ms), so the agent sends the first
+/// round and closes it off the critical path.
+pub struct Announcer {
+    fd: std::os::fd::OwnedFd,
+    addr: libc::sockaddr_ll,
+    frames: [[u8; FRAME_LEN]; 2],
+}
+
+impl Announcer {
+    /// Opens the socket for announcing `vip` at `mac` out of interface `ifindex`.
+    pub fn open(ifindex: u32, mac: [u8; 6], vip: Ipv4Addr) -> io::Result<Announcer> {
+        // SAFETY: plain socket(2) call; the fd is owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
         }
-        for f in &frames {
+        // SAFETY: fd is a fresh, valid descriptor we own.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: zeroed sockaddr_ll is a valid value; fields set below.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = ETH_P_ARP.to_be();
+        addr.sll_ifindex = ifindex as i32;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&BROADCAST);
+        Ok(Announcer {
+            fd,
+            addr,
+            frames: frames(mac, vip),
+        })
+    }
+
+    /// Sends one round (request form and reply form).
+    pub fn round(&self) -> io::Result<()> {
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&self.fd);
+        for f in &self.frames {
             // SAFETY: buffer and address are valid for the given lengths.
             let n = unsafe {
                 libc::sendto(
@@ -78,7 +80,7 @@ pub fn announce(
                     f.as_ptr().cast(),
                     f.len(),
                     0,
-                    (&addr as *const libc::sockaddr_ll).cast(),
+                    (&self.addr as *const libc::sockaddr_ll).cast(),
                     std::mem::size_of::<libc::sockaddr_ll>() as u32,
                 )
             };
@@ -86,8 +88,34 @@ pub fn announce(
                 return Err(io::Error::last_os_error());
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Sends `rounds` more rounds, `interval` apart (blocking), then closes the socket.
+    pub fn rest(self, rounds: u32, interval: Duration) -> io::Result<()> {
+        for _ in 0..rounds {
+            std::thread::sleep(interval);
+            self.round()?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends `rounds` rounds of gratuitous ARP for `vip` out of interface `ifindex`, `interval`
+/// apart, blocking; the first round leaves immediately.
+pub fn announce(
+    ifindex: u32,
+    mac: [u8; 6],
+    vip: Ipv4Addr,
+    rounds: u32,
+    interval: Duration,
+) -> io::Result<()> {
+    if rounds == 0 {
+        return Ok(());
+    }
+    let a = Announcer::open(ifindex, mac, vip)?;
+    a.round()?;
+    a.rest(rounds - 1, interval)
 }
 
 #[cfg(test)]

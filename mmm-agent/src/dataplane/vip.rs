@@ -30,28 +30,32 @@ pub async fn acquire(
     let link = nl.link(dp.iface()).await?;
     nl.add_vip_address(vip).await?;
     dp.set(vip, Action::Local, link.mac)?;
-    let iface = dp.iface().to_string();
-    let send = move |rounds: u32| garp::announce(link.index, link.mac, vip, rounds, garp_interval);
     if garp_rounds == 0 {
         return Ok(());
     }
-    let first = if wait_all { garp_rounds } else { 1 };
-    let r = tokio::task::spawn_blocking(move || send(first)).await;
-    let r = r
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|r| r);
-    r.map_err(|source| DataPlaneError::Garp {
+    let iface = dp.iface().to_string();
+    let garp_err = |source| DataPlaneError::Garp {
         iface: iface.clone(),
         source,
-    })?;
-    if !wait_all && garp_rounds > 1 {
-        tokio::task::spawn_blocking(move || {
-            std::thread::sleep(garp_interval);
-            if let Err(e) = send(garp_rounds - 1) {
-                tracing::warn!(iface = %iface, %vip, "gratuitous ARP: {e}");
-            }
-        });
+    };
+    if wait_all {
+        let r = tokio::task::spawn_blocking(move || {
+            garp::announce(link.index, link.mac, vip, garp_rounds, garp_interval)
+        })
+        .await;
+        return r
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(garp_err);
     }
+    // First round now; the later rounds and the socket's (slow) close in the background.
+    let a = garp::Announcer::open(link.index, link.mac, vip).map_err(garp_err)?;
+    a.round().map_err(garp_err)?;
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = a.rest(garp_rounds - 1, garp_interval) {
+            tracing::warn!(%vip, "gratuitous ARP: {e}");
+        }
+    });
     Ok(())
 }
 

@@ -1,0 +1,257 @@
+//! Failover benchmark: a client writes through the writer VIP as fast as it can; the writer's
+//! mysqld is killed (`kill -9`), stopped cleanly, or its whole host goes down (link down and
+//! mysqld killed). Unavailability = last acknowledged write before → first acknowledged write
+//! after; lost = acknowledged writes missing on the new master. Stages come from the monitor's
+//! Watch stream: detection (kill → HARD_OFFLINE), decision (→ writer role moved), and
+//! switch + first write (role moved → first acknowledged write).
+
+use crate::stats::{ms, Table, DIST_HEAD};
+use anyhow::{bail, Context, Result};
+use mmm_proto::v1 as pb;
+use mmm_tests::{
+    lab::Lab,
+    load::Writer,
+    netns::in_ns_blocking,
+    walkthrough::{roles_of, state_of},
+};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Variant {
+    Kill9,
+    CleanStop,
+    HostDown,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Kill9 => "kill -9 mysqld",
+            Variant::CleanStop => "clean stop of mysqld",
+            Variant::HostDown => "host down (link down + mysqld killed)",
+        }
+    }
+}
+
+type Events = Arc<Mutex<Vec<(Instant, pb::ClusterEvent)>>>;
+
+fn watch(lab: &Lab) -> Events {
+    let events: Events = Arc::default();
+    let (e, ns) = (events.clone(), lab.ns("monitor"));
+    let addr = format!("http://{}:{}", lab.cfg.monitor.ip, lab.cfg.monitor.port);
+    std::thread::spawn(move || {
+        let _ = in_ns_blocking(&ns, move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(mut c) = pb::monitor_client::MonitorClient::connect(addr).await else {
+                    return;
+                };
+                let Ok(s) = c.watch(pb::WatchRequest {}).await else {
+                    return;
+                };
+                let mut s = s.into_inner();
+                while let Ok(Some(ev)) = s.message().await {
+                    if let Ok(mut v) = e.lock() {
+                        v.push((Instant::now(), ev));
+                    }
+                }
+            });
+        });
+    });
+    events
+}
+
+fn writer_host(lab: &Lab) -> Result<String> {
+    let show = lab.ctl(&["show"])?.0;
+    ["db1", "db2"]
+        .iter()
+        .find(|h| roles_of(&show, h).contains("writer"))
+        .map(|h| h.to_string())
+        .context("no writer")
+}
+
+/// One trial's figures.
+struct Trial {
+    window: Duration,
+    detection: Option<Duration>,
+    decision: Option<Duration>,
+    switch: Option<Duration>,
+    lost: usize,
+}
+
+fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
+    let vip = lab.cfg.role("writer").context("writer role")?.ips[0];
+    let old = writer_host(lab)?;
+    let new = if old == "db1" { "db2" } else { "db1" };
+    let w = Writer::start(&lab.ns("client"), vip, "bench", n * 1_000_000)?;
+    std::thread::sleep(Duration::from_millis(300));
+    w.pause();
+    for h in [new, "db3"] {
+        lab.servers[h].sync_with(&lab.servers[&old], Duration::from_secs(20))?;
+    }
+    w.resume();
+    std::thread::sleep(Duration::from_millis(200));
+    let iface = lab
+        .cfg
+        .host(&old)
+        .context("host")?
+        .cluster_interface
+        .clone();
+    let t0 = Instant::now();
+    match v {
+        Variant::Kill9 => lab.servers.get_mut(&old).context("server")?.kill(),
+        Variant::CleanStop => lab.servers.get_mut(&old).context("server")?.stop()?,
+        Variant::HostDown => {
+            lab.net
+                .exec(&lab.ns(&old), "ip", &["link", "set", &iface, "down"])?;
+            lab.servers.get_mut(&old).context("server")?.kill();
+        }
+    }
+    let end = t0 + Duration::from_secs(60);
+    while !w.acked().iter().any(|(_, t)| *t > t0) {
+        if Instant::now() > end {
+            bail!("writes did not resume within 60 s after {}", v.name());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let acked = w.stop();
+    let last_before = acked
+        .iter()
+        .rev()
+        .find(|(_, t)| *t <= t0)
+        .map(|(_, t)| *t)
+        .unwrap_or(t0);
+    let first_after = acked
+        .iter()
+        .find(|(_, t)| *t > t0)
+        .map(|(_, t)| *t)
+        .context("no write after")?;
+    let evs = events.lock().map(|e| e.clone()).unwrap_or_default();
+    let after = |pred: &dyn Fn(&pb::ClusterEvent) -> bool| {
+        evs.iter()
+            .find(|(t, e)| *t >= t0 && pred(e))
+            .map(|(t, _)| *t - t0)
+    };
+    let detection = after(
+        &|e| matches!(&e.event, Some(pb::cluster_event::Event::StateChange(s)) if s.host == old && s.to == pb::HostState::HardOffline as i32),
+    );
+    let decision = after(
+        &|e| matches!(&e.event, Some(pb::cluster_event::Event::RoleMove(m)) if m.to_host == new && m.role.as_ref().is_some_and(|r| r.name == "writer")),
+    );
+    let switch = decision.map(|d| (first_after - t0).saturating_sub(d));
+    // Lost: acknowledged writes missing on the new master.
+    let present: BTreeSet<u64> = lab
+        .sql(
+            new,
+            &format!("SELECT seq FROM app.bench WHERE seq >= {}", n * 1_000_000),
+        )?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let lost = acked.iter().filter(|(s, _)| !present.contains(s)).count();
+    // Bring the old writer back as a replica for the next trial.
+    if let Variant::HostDown = v {
+        lab.net
+            .exec(&lab.ns(&old), "ip", &["link", "set", &iface, "up"])?;
+    }
+    lab.servers.get_mut(&old).context("server")?.start_again()?;
+    let bound = Duration::from_secs(60);
+    lab.wait_show(bound, |s| {
+        state_of(s, &old) == "AWAITING_RECOVERY" || state_of(s, &old) == "ONLINE"
+    })?;
+    let _ = lab.ctl(&["set_online", &old])?;
+    lab.wait_show(bound, |s| {
+        state_of(s, &old) == "ONLINE"
+            && !s.contains("# Warning")
+            && roles_of(s, new).contains("writer")
+    })?;
+    lab.servers[&old].sync_with(&lab.servers[new], Duration::from_secs(30))?;
+    Ok(Trial {
+        window: first_after - last_before,
+        detection,
+        decision,
+        switch,
+        lost,
+    })
+}
+
+/// Runs `trials` trials of each variant on a fresh lab.
+pub fn run(trials: u64) -> Result<Vec<Table>> {
+    let mut lab = Lab::up_online("mmmbench")?;
+    let vip = lab.cfg.role("writer").context("writer role")?.ips[0];
+    lab.client_sql(vip, "CREATE TABLE bench (seq BIGINT PRIMARY KEY)")?;
+    let events = watch(&lab);
+    let mut tables = Vec::new();
+    let mut n = 0;
+    for v in [Variant::Kill9, Variant::CleanStop, Variant::HostDown] {
+        let mut t = Table::new(
+            &format!("failover: {} ({trials} trials)", v.name()),
+            DIST_HEAD,
+        );
+        let (mut win, mut det, mut dec, mut sw, mut lost) = (vec![], vec![], vec![], vec![], 0);
+        for _ in 0..trials {
+            n += 1;
+            let r = trial(&mut lab, v, n, &events).with_context(|| {
+                format!(
+                    "trial {n} ({})\n--- monitor log ---\n{}",
+                    v.name(),
+                    lab.monitor_log()
+                )
+            })?;
+            eprintln!(
+                "  {}: trial {n}: unavailable {:.0} ms",
+                v.name(),
+                ms(r.window)
+            );
+            win.push(ms(r.window));
+            det.extend(r.detection.map(ms));
+            dec.extend(r.decision.map(ms));
+            sw.extend(r.switch.map(ms));
+            lost += r.lost;
+        }
+        let target = matches!(v, Variant::Kill9 | Variant::CleanStop);
+        t.dist(
+            "unavailability (last ack before → first ack after)",
+            &win,
+            "ms",
+            target.then_some((1000.0, "p50")),
+        );
+        if target {
+            t.dist(
+                "unavailability, p99 target",
+                &win,
+                "ms",
+                Some((2000.0, "p99")),
+            );
+        }
+        t.dist("stage: detection (kill → HARD_OFFLINE)", &det, "ms", None);
+        t.dist(
+            "stage: decision (kill → writer role moved)",
+            &dec,
+            "ms",
+            None,
+        );
+        t.dist(
+            "stage: switch + first write (role moved → first ack)",
+            &sw,
+            "ms",
+            None,
+        );
+        t.notes.push(format!("Acknowledged writes lost: {lost} (replication was caught up at each failure). Client: connect timeout {:?}, query timeout {:?}, reconnect after every error.", mmm_tests::load::CONNECT_TIMEOUT, mmm_tests::load::QUERY_TIMEOUT));
+        if !target {
+            t.notes.push("With the host's link down its agent cannot report, so detection waits for the monitor's own checks and their trap period (2 s by default).".into());
+        }
+        tables.push(t);
+    }
+    Ok(tables)
+}

@@ -79,6 +79,15 @@ pub enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Print the program's per-decision records (ARP replies, steering, conflicts) as they
+    /// happen: turns logging on, streams, turns it off again on exit.
+    Trace {
+        #[command(flatten)]
+        iface: IfaceArg,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Attach a pass-everything XDP program to the bridge side of a veth pair (lab use: native
     /// `XDP_TX` on veth is only delivered when the peer has an XDP program).
     #[command(hide = true)]
@@ -241,6 +250,39 @@ fn list(cli: &Cli, iface: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Streams aya-log records of the program on `iface` (through the `log` → tracing bridge).
+async fn trace(root: &std::path::Path, iface: &str, seconds: Option<u64>) -> Result<()> {
+    let mut dp = DataPlane::open(root, iface)?;
+    let id = dp.program_id()?;
+    let logger = aya_log::EbpfLogger::init_from_id(id).context("opening the program's log ring")?;
+    // SAFETY: the AsyncFd owns the logger (and so its fd) for its whole life.
+    let mut fd =
+        unsafe { tokio::io::unix::AsyncFd::register(logger) }.context("watching the log ring")?;
+    dp.set_log(true)?;
+    eprintln!("tracing decisions on {iface} (program {id}); logging is off again on exit");
+    let until = async {
+        match seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => mmm_proto::shutdown_signal().await,
+        }
+    };
+    tokio::pin!(until);
+    let r = loop {
+        tokio::select! {
+            _ = &mut until => break Ok(()),
+            g = fd.readable_mut() => match g {
+                Ok(mut g) => {
+                    g.get_inner_mut().flush();
+                    g.clear_ready();
+                }
+                Err(e) => break Err(anyhow::Error::from(e)),
+            }
+        }
+    };
+    dp.set_log(false)?;
+    r
+}
+
 /// Runs one subcommand.
 pub async fn run(cli: Cli) -> Result<()> {
     let root = cli.pin_root.clone();
@@ -309,6 +351,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("attaching the pass program to '{}'", iface.iface))?;
             println!("pass program on {} ({m:?} mode)", iface.iface);
         }
+        Command::Trace { iface, seconds } => trace(&root, &iface.iface, *seconds).await?,
         Command::Log { iface, state } => {
             let mut dp = DataPlane::open(&root, &iface.iface)?;
             dp.set_log(*state == OnOff::On)?;

@@ -20,7 +20,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuHashMap},
     programs::XdpContext,
 };
-use aya_log_ebpf::debug;
+use aya_log_ebpf::info;
 use core::mem;
 use mmm_common::{Action, IfaceInfo, VipEntry, VipStats, IFACE_FLAG_LOG, MAX_VIPS};
 use network_types::{
@@ -134,7 +134,7 @@ fn arp(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
         if e.action == Action::Local as u8 && a.sha != me.mac {
             bump(spa, |s| s.conflicts += 1);
             if me.flags & IFACE_FLAG_LOG != 0 {
-                debug!(
+                info!(
                     ctx,
                     "conflict: {:mac} claims our VIP {:i}",
                     a.sha,
@@ -166,7 +166,7 @@ fn arp(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
     a.spa = tpa.to_ne_bytes();
     bump(tpa, |s| s.arp_replies += 1);
     if me.flags & IFACE_FLAG_LOG != 0 {
-        debug!(
+        info!(
             ctx,
             "arp reply: {:i} is-at {:mac} to {:mac}",
             u32::from_be(tpa),
@@ -212,7 +212,7 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
             eth.src_addr = me.mac;
             bump(dst, |s| s.steered += 1);
             if me.flags & IFACE_FLAG_LOG != 0 {
-                debug!(ctx, "steer: {:i} to {:mac}", u32::from_be(dst), e.owner_mac);
+                info!(ctx, "steer: {:i} to {:mac}", u32::from_be(dst), e.owner_mac);
             }
             Ok(xdp_action::XDP_TX)
         }

@@ -136,11 +136,7 @@ impl Server {
                 "--innodb-log-file-size=8M",
                 "--performance-schema=0",
             ])
-            .args([
-                "--skip-slave-start",
-                "--max-connections=60",
-                "--slave-net-timeout=5",
-            ]);
+            .args(["--max-connections=60", "--slave-net-timeout=5"]);
         if let Some((inc, off)) = o.auto_increment {
             cmd.arg(format!("--auto-increment-increment={inc}"))
                 .arg(format!("--auto-increment-offset={off}"));

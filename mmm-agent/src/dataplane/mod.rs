@@ -312,6 +312,16 @@ impl DataPlane {
         self.info.get(&0, 0).map_err(map_err(MAP_IFACE))
     }
 
+    /// The kernel's id of the pinned XDP program (for aya-log's reader).
+    pub fn program_id(&self) -> Result<u32> {
+        aya::programs::ProgramInfo::from_pin(self.pins.prog())
+            .map(|i| i.id())
+            .map_err(|source| DataPlaneError::Program {
+                name: PROG_MAIN,
+                source,
+            })
+    }
+
     /// Turns per-decision logging of the program on or off.
     pub fn set_log(&mut self, on: bool) -> Result<()> {
         let mut i = self.iface_info()?;

@@ -14,6 +14,7 @@
 pub mod checks;
 mod commands;
 mod roles;
+mod startup;
 mod states;
 pub mod status_file;
 #[cfg(test)]
@@ -168,8 +169,12 @@ pub struct AgentView {
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.
     pub writable: Option<bool>,
-    /// The role IPs it has configured.
+    /// The role IPs it has configured (`/32`s).
     pub configured_ips: Vec<Ipv4Addr>,
+    /// The role IPs its data plane answers for (LOCAL).
+    pub owned_ips: Vec<Ipv4Addr>,
+    /// The address its replication reads from.
+    pub source_ip: Option<Ipv4Addr>,
     /// Its interface MAC.
     pub mac: Option<[u8; 6]>,
 }
@@ -193,6 +198,8 @@ pub struct Host {
     uptime_when_online: Option<u64>,
     /// Demoted with roles removed: kill it if the agent cannot be told.
     kill_pending: bool,
+    /// Its agent answered or failed at least once since start-up.
+    agent_seen: bool,
 }
 
 impl Host {
@@ -331,6 +338,10 @@ pub struct Cluster {
     auto_set_online: Duration,
     wait_for_other_master: Duration,
     wait_since: Time,
+    /// Until this time (or until every agent was heard from) roles are not distributed:
+    /// the start-up vote needs the agents' view first.
+    startup_until: Option<Time>,
+    careful_startup: bool,
     last_table: Option<RoleTable>,
     out: Vec<Action>,
 }
@@ -364,6 +375,7 @@ impl Cluster {
                     agent: AgentView::default(),
                     uptime_when_online: None,
                     kill_pending: false,
+                    agent_seen: false,
                 })
                 .collect(),
             roles: cfg
@@ -392,6 +404,8 @@ impl Cluster {
             auto_set_online: cfg.monitor.auto_set_online,
             wait_for_other_master: cfg.monitor.wait_for_other_master,
             wait_since: Time::ZERO,
+            startup_until: Some(cfg.monitor.agent_timeout * 2),
+            careful_startup: cfg.monitor.careful_startup,
             last_table: None,
             out: Vec::new(),
         }
@@ -462,11 +476,13 @@ impl Cluster {
                         mysqld_down: down,
                         ..view
                     };
+                    self.hosts[i].agent_seen = true;
                 }
             }
             Input::AgentUnreachable { host } => {
                 if let Some(i) = self.idx(&host) {
                     self.hosts[i].agent.reachable = false;
+                    self.hosts[i].agent_seen = true;
                 }
             }
             Input::Pushed { host, ok } => {
@@ -541,6 +557,13 @@ impl Cluster {
             return;
         }
         self.check_states(now);
+        if let Some(until) = self.startup_until {
+            if now < until && !self.hosts.iter().all(|h| h.agent_seen) {
+                return;
+            }
+            self.startup_until = None;
+            self.startup_vote(now);
+        }
         self.update_wait_mode(now);
         if self.mode != Mode::Passive {
             self.distribute(now);

@@ -39,6 +39,14 @@ impl Sim {
         Sim::with(extra, "")
     }
     fn with(extra: &str, checks: &str) -> Sim {
+        let mut s = Sim::cold(extra, checks);
+        for h in ["db1", "db2", "db3"] {
+            s.agent(h, 1000);
+        }
+        s
+    }
+    /// No agent has reported yet (start-up pending).
+    fn cold(extra: &str, checks: &str) -> Sim {
         let mut s = Sim {
             c: Cluster::new(&config_with(extra, checks), 0),
             now: Time::ZERO,
@@ -48,10 +56,13 @@ impl Sim {
             confirms: vec![],
         };
         s.step(Input::Network { up: true });
-        for h in ["db1", "db2", "db3"] {
-            s.agent(h, 1000);
-        }
         s
+    }
+    fn view(&mut self, host: &str, v: AgentView) {
+        self.step(Input::AgentStatus {
+            host: host.into(),
+            view: v,
+        });
     }
     fn step(&mut self, i: Input) -> Option<Result<String, CommandError>> {
         let mut reply = None;
@@ -765,4 +776,102 @@ proptest! {
             check_invariants(&s.c, &mut epoch)?;
         }
     }
+}
+
+// ------------------------------------------------------------------ start-up (§5)
+
+fn serving(ips: &[&str], writable: bool) -> AgentView {
+    AgentView {
+        writable: Some(writable),
+        configured_ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        owned_ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        uptime_s: Some(1000),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn startup_waits_for_the_agents_then_keeps_the_running_writer() {
+    // No status file; db2 is the running writer (writable, holds the writer IP, db3 reads
+    // from it). Roles wait for the agents' reports, then db2 keeps the role and is ONLINE.
+    let mut s = Sim::cold("", "");
+    for h in ["db1", "db2", "db3"] {
+        s.all_ok(h);
+    }
+    s.view("db1", serving(&[], false));
+    assert!(
+        s.pushes.is_empty(),
+        "distributed before every agent reported"
+    );
+    s.view("db2", serving(&["192.168.8.30"], true));
+    s.view(
+        "db3",
+        AgentView {
+            source_ip: Some("192.168.8.33".parse().unwrap()),
+            uptime_s: Some(5),
+            ..Default::default()
+        },
+    );
+    assert!(
+        s.logs
+            .iter()
+            .any(|l| l.starts_with("Start-up vote for the active master: db1=0, db2=8")),
+        "{:#?}",
+        s.logs
+    );
+    assert_eq!(s.state("db2"), HostState::Online);
+    assert!(
+        s.roles("db2").contains("writer(192.168.8.30)"),
+        "{}",
+        s.roles("db2")
+    );
+    assert_eq!(s.state("db1"), HostState::AwaitingRecovery);
+    assert_eq!(
+        s.pushes.last().unwrap().active_master.as_deref(),
+        Some("db2")
+    );
+}
+
+#[test]
+fn startup_without_evidence_assigns_nothing_and_after_the_window_goes_on() {
+    let mut s = Sim::cold("", "");
+    for h in ["db1", "db2", "db3"] {
+        s.all_ok(h);
+    }
+    s.view("db1", serving(&[], false));
+    // db2 and db3 never answer: the start-up window (2 × agent_timeout) ends the wait.
+    s.advance(Duration::from_secs(5));
+    assert!(
+        s.logs.iter().any(|l| l.contains("no host serves it")),
+        "{:#?}",
+        s.logs
+    );
+    for h in ["db1", "db2", "db3"] {
+        assert_eq!(s.state(h), HostState::AwaitingRecovery);
+    }
+}
+
+#[test]
+fn startup_conflict_goes_passive_with_careful_startup() {
+    let mut s = Sim::cold("", "");
+    for h in ["db1", "db2", "db3"] {
+        s.all_ok(h);
+    }
+    s.view("db1", serving(&["192.168.8.30"], true));
+    s.view("db2", serving(&["192.168.8.30"], true));
+    s.view("db3", serving(&[], false));
+    assert_eq!(s.c.mode, Mode::Passive);
+    assert_eq!(s.c.passive_cause.as_deref(), Some("Conflicting roles at start-up (careful_startup): 192.168.8.30 is configured on db1 and db2"));
+    assert!(s.pushes.is_empty());
+    // Without careful_startup the vote decides (db1: earlier in the list on a tie).
+    let mut s = Sim::cold("careful_startup 0", "");
+    for h in ["db1", "db2", "db3"] {
+        s.all_ok(h);
+    }
+    s.view("db1", serving(&["192.168.8.30"], true));
+    s.view("db2", serving(&["192.168.8.30"], true));
+    s.view("db3", serving(&[], false));
+    assert_eq!(s.c.mode, Mode::Active);
+    assert_eq!(s.roles("db1"), "writer(192.168.8.30)");
+    assert_eq!(s.roles("db2"), "");
 }

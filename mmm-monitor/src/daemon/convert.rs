@@ -88,6 +88,16 @@ pub fn agent_view(st: &pb::AgentStatus) -> core::AgentView {
             .iter()
             .filter_map(|v| v.parse().ok())
             .collect(),
+        owned_ips: st
+            .vips_owned
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+        source_ip: st
+            .replication_source
+            .split(':')
+            .next()
+            .and_then(|h| h.parse().ok()),
         mac: (st.mac.len() == 6).then(|| {
             let mut m = [0u8; 6];
             m.copy_from_slice(&st.mac);

@@ -75,6 +75,13 @@ impl Status {
         self.effective == Some(Outcome::Ok)
     }
 
+    /// Passing with no failure pending: the last result was OK too. Recovery decisions use
+    /// this, not [`Status::ok`]: a check failing for less than its trap period still counts as
+    /// OK for keeping a host, but must not bring one back.
+    pub fn healthy(&self) -> bool {
+        self.ok() && self.failing_since.is_none()
+    }
+
     /// Whether the check counts as failing.
     pub fn failed(&self) -> bool {
         self.effective == Some(Outcome::Error)

@@ -215,9 +215,9 @@ impl Host {
     fn failed(&self, k: CheckKind) -> bool {
         self.check(k).failed()
     }
-    /// ping and mysql both pass.
+    /// ping and mysql both pass, with no failure pending (see [`checks::Status::healthy`]).
     fn alive(&self) -> bool {
-        self.ok(CheckKind::Ping) && self.ok(CheckKind::Mysql)
+        self.check(CheckKind::Ping).healthy() && self.check(CheckKind::Mysql).healthy()
     }
     /// ping or mysql counts as failed.
     fn down(&self) -> bool {

@@ -875,3 +875,39 @@ fn startup_conflict_goes_passive_with_careful_startup() {
     assert_eq!(s.roles("db1"), "writer(192.168.8.30)");
     assert_eq!(s.roles("db2"), "");
 }
+
+#[test]
+fn a_check_failing_within_its_trap_period_does_not_bring_a_host_back() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.keep("db3", CheckKind::Mysql, Report::error("ERROR: Timeout"), 3);
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+    // mysqld is back, but the last ping failed (for less than the trap period).
+    s.now += SEC;
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping 192.168.8.40"),
+    );
+    s.check("db3", CheckKind::Mysql, Report::ok("OK"));
+    assert_eq!(
+        s.state("db3"),
+        HostState::HardOffline,
+        "recovered on a failing ping"
+    );
+    s.check("db3", CheckKind::Ping, Report::ok("OK"));
+    assert_eq!(s.state("db3"), HostState::AwaitingRecovery);
+    // set_online is refused while a failure is pending.
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping 192.168.8.40"),
+    );
+    let e = s
+        .cmd(Command::SetOnline("db3".into()))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "ERROR: Checks ping and/or mysql are not ok for host 'db3'. It can't be switched to ONLINE.");
+    s.check("db3", CheckKind::Ping, Report::ok("OK"));
+    s.cmd(Command::SetOnline("db3".into())).unwrap();
+}

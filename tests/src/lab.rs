@@ -140,8 +140,9 @@ pub fn ctl_command(prefix: &str, bins: &Bins, args: &[String]) -> Result<Command
 
 /// Reads and checks a config directory (mmm_common.conf + mmm_mon.conf) before anything is made.
 pub fn check_config(dir: &Path) -> Result<Config> {
-    let tmp = std::env::temp_dir().join(format!("mmm-lab-check-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
+    // One directory per call: tests in one process check configs concurrently.
+    let guard = tempdir_guard::Guard::new()?;
+    let tmp = guard.0.clone();
     let r = (|| {
         for f in ["mmm_common.conf", "mmm_mon.conf"] {
             let text = std::fs::read_to_string(dir.join(f))
@@ -173,7 +174,7 @@ pub fn check_config(dir: &Path) -> Result<Config> {
         }
         Ok(cfg)
     })();
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(guard);
     r
 }
 

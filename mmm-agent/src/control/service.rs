@@ -196,13 +196,45 @@ impl Agent for AgentService {
         &self,
         _req: Request<pb::HealthRequest>,
     ) -> Result<Response<Self::HealthStream>, Status> {
-        let s = WatchStream::new(self.health.clone()).map(|h| {
-            Ok(pb::HealthEvent {
-                at_unix_ms: h.at_unix_ms,
-                mysqld_up: h.up,
-                detail: h.detail,
-            })
-        });
-        Ok(Response::new(Box::pin(s)))
+        Ok(Response::new(Box::pin(health_events(self.health.clone()))))
+    }
+}
+
+/// The health stream: the current state, then every change; nothing before the first real
+/// check ("not checked yet" is not "down": saying so would make the monitor suspect a
+/// healthy server at every agent start).
+pub fn health_events(
+    rx: watch::Receiver<Health>,
+) -> impl Stream<Item = Result<pb::HealthEvent, Status>> + Send {
+    WatchStream::new(rx).filter(|h| h.checked).map(|h| {
+        Ok(pb::HealthEvent {
+            at_unix_ms: h.at_unix_ms,
+            mysqld_up: h.up,
+            detail: h.detail,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_says_nothing_before_the_first_check() {
+        let h = |checked, up| Health {
+            checked,
+            up,
+            detail: String::new(),
+            at_unix_ms: 0,
+        };
+        let (tx, rx) = watch::channel(h(false, false));
+        let mut s = Box::pin(health_events(rx));
+        let first = tokio::time::timeout(std::time::Duration::from_millis(50), s.next()).await;
+        assert!(first.is_err(), "an unchecked state was streamed: {first:?}");
+        tx.send_replace(h(true, true));
+        let ev = s.next().await.unwrap().unwrap();
+        assert!(ev.mysqld_up);
+        tx.send_replace(h(true, false));
+        assert!(!s.next().await.unwrap().unwrap().mysqld_up);
     }
 }

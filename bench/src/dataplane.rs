@@ -38,17 +38,9 @@ fn in_ns<T: Send + 'static, F: std::future::Future<Output = T>>(
     ns: &str,
     f: impl FnOnce() -> F + Send + 'static,
 ) -> Result<T> {
-    in_ns_blocking(ns, move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| anyhow!(e))?;
-        let r = rt.block_on(f());
-        // Later gratuitous ARP rounds run on the blocking pool: do not wait for them (the
-        // agent's runtime lives on; only this helper's would block here).
-        rt.shutdown_background();
-        Ok(r)
-    })?
+    // Later gratuitous ARP rounds run on the blocking pool: block_on_in does not wait for them
+    // (the agent's runtime lives on; only a helper's runtime would block on them).
+    mmm_tests::netns::block_on_in(ns, f)
 }
 
 fn attach(net: &Net, h: &Host) -> Result<()> {

@@ -11,7 +11,7 @@ use mmm_proto::v1 as pb;
 use mmm_tests::{
     lab::Lab,
     load::Writer,
-    netns::in_ns_blocking,
+    netns::block_on_in,
     walkthrough::{roles_of, state_of},
 };
 use std::{
@@ -44,27 +44,19 @@ fn watch(lab: &Lab) -> Events {
     let (e, ns) = (events.clone(), lab.ns("monitor"));
     let addr = format!("http://{}:{}", lab.cfg.monitor.ip, lab.cfg.monitor.port);
     std::thread::spawn(move || {
-        let _ = in_ns_blocking(&ns, move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        let _ = block_on_in(&ns, move || async move {
+            let Ok(mut c) = pb::monitor_client::MonitorClient::connect(addr).await else {
                 return;
             };
-            rt.block_on(async move {
-                let Ok(mut c) = pb::monitor_client::MonitorClient::connect(addr).await else {
-                    return;
-                };
-                let Ok(s) = c.watch(pb::WatchRequest {}).await else {
-                    return;
-                };
-                let mut s = s.into_inner();
-                while let Ok(Some(ev)) = s.message().await {
-                    if let Ok(mut v) = e.lock() {
-                        v.push((Instant::now(), ev));
-                    }
+            let Ok(s) = c.watch(pb::WatchRequest {}).await else {
+                return;
+            };
+            let mut s = s.into_inner();
+            while let Ok(Some(ev)) = s.message().await {
+                if let Ok(mut v) = e.lock() {
+                    v.push((Instant::now(), ev));
                 }
-            });
+            }
         });
     });
     events

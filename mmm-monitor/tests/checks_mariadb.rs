@@ -68,18 +68,11 @@ impl Lab {
     /// Runs one check from the monitor's namespace.
     fn check(&self, kind: CheckKind, t: Target, cfg: CheckConfig) -> Report {
         let ns = self.net.host("mon").ns.clone();
-        self.net
-            .in_ns(&ns, move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    let pinger = Pinger::new();
-                    checks::run(kind, &t, &cfg, &pinger).await
-                })
-            })
-            .unwrap()
+        mmm_tests::netns::block_on_in(&ns, move || async move {
+            let pinger = Pinger::new();
+            checks::run(kind, &t, &cfg, &pinger).await
+        })
+        .unwrap()
     }
     fn mon(&self, kind: CheckKind, ip: Ipv4Addr) -> Report {
         self.check(

@@ -52,63 +52,55 @@ impl Writer {
             format!("INSERT INTO {table} (seq) VALUES (?)"),
         );
         let thread = std::thread::spawn(move || {
-            let _ = crate::netns::in_ns_blocking(&ns, move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async move {
-                    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
-                        .ip_or_hostname(ip.to_string())
-                        .user(Some("app"))
-                        .pass(Some("app"))
-                        .db_name(Some("app"))
-                        .prefer_socket(Some(false))
-                        .into();
-                    let mut conn: Option<mysql_async::Conn> = None;
-                    let mut seq = first;
-                    while !stop.load(Ordering::SeqCst) {
-                        if hold.load(Ordering::SeqCst) {
-                            held.store(true, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                            continue;
-                        }
-                        held.store(false, Ordering::SeqCst);
-                        let c = match conn.as_mut() {
-                            Some(c) => c,
-                            None => match tokio::time::timeout(
-                                CONNECT_TIMEOUT,
-                                mysql_async::Conn::new(opts.clone()),
-                            )
-                            .await
-                            {
-                                Ok(Ok(c)) => conn.insert(c),
-                                _ => {
-                                    failures.fetch_add(1, Ordering::SeqCst);
-                                    tokio::time::sleep(Duration::from_millis(10)).await;
-                                    continue;
-                                }
-                            },
-                        };
-                        match tokio::time::timeout(QUERY_TIMEOUT, c.exec_drop(sql.as_str(), (seq,)))
-                            .await
+            let _ = crate::netns::block_on_in(&ns, move || async move {
+                let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+                    .ip_or_hostname(ip.to_string())
+                    .user(Some("app"))
+                    .pass(Some("app"))
+                    .db_name(Some("app"))
+                    .prefer_socket(Some(false))
+                    .into();
+                let mut conn: Option<mysql_async::Conn> = None;
+                let mut seq = first;
+                while !stop.load(Ordering::SeqCst) {
+                    if hold.load(Ordering::SeqCst) {
+                        held.store(true, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        continue;
+                    }
+                    held.store(false, Ordering::SeqCst);
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => match tokio::time::timeout(
+                            CONNECT_TIMEOUT,
+                            mysql_async::Conn::new(opts.clone()),
+                        )
+                        .await
                         {
-                            Ok(Ok(())) => {
-                                if let Ok(mut a) = acked.lock() {
-                                    a.push((seq, Instant::now()));
-                                }
-                                seq += 1;
-                            }
+                            Ok(Ok(c)) => conn.insert(c),
                             _ => {
                                 failures.fetch_add(1, Ordering::SeqCst);
-                                seq += 1;
-                                conn = None;
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
                             }
+                        },
+                    };
+                    match tokio::time::timeout(QUERY_TIMEOUT, c.exec_drop(sql.as_str(), (seq,)))
+                        .await
+                    {
+                        Ok(Ok(())) => {
+                            if let Ok(mut a) = acked.lock() {
+                                a.push((seq, Instant::now()));
+                            }
+                            seq += 1;
+                        }
+                        _ => {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            seq += 1;
+                            conn = None;
                         }
                     }
-                });
+                }
             });
         });
         w.thread = Some(thread);

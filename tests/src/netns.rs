@@ -294,6 +294,23 @@ impl Net {
     }
 }
 
+/// Runs the future `f()` to completion on a current-thread tokio runtime, on a thread inside
+/// network namespace `ns` (sockets it opens live in `ns`). Blocking-pool work still running at
+/// the end (e.g. later gratuitous ARP rounds) is left to finish in the background.
+pub fn block_on_in<T: Send + 'static, F: std::future::Future<Output = T>>(
+    ns: &str,
+    f: impl FnOnce() -> F + Send + 'static,
+) -> Result<T> {
+    in_ns_blocking(ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let r = rt.block_on(f());
+        rt.shutdown_background();
+        Ok(r)
+    })?
+}
+
 /// Runs `f` on a thread that has entered network namespace `ns`.
 pub fn in_ns_blocking<T: Send + 'static>(
     ns: &str,

@@ -6,7 +6,7 @@
 use mmm_proto::v1::{self as pb, agent_client::AgentClient};
 use mmm_tests::{
     lab::{Bins, Lab},
-    netns::in_ns_blocking,
+    netns::block_on_in,
 };
 use std::time::{Duration, Instant};
 
@@ -89,19 +89,13 @@ fn apply(
     t: pb::RoleTable,
 ) -> (Result<pb::AgentReport, tonic::Status>, Duration) {
     let ip = lab.cfg.host(host).unwrap().ip;
-    in_ns_blocking(&lab.ns("monitor"), move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let mut c = AgentClient::connect(format!("http://{ip}:9989"))
-                    .await
-                    .unwrap();
-                let t0 = Instant::now();
-                let r = c.apply_roles(t).await.map(|r| r.into_inner());
-                (r, t0.elapsed())
-            })
+    block_on_in(&lab.ns("monitor"), move || async move {
+        let mut c = AgentClient::connect(format!("http://{ip}:9989"))
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let r = c.apply_roles(t).await.map(|r| r.into_inner());
+        (r, t0.elapsed())
     })
     .unwrap()
 }

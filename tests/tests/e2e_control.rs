@@ -5,7 +5,6 @@
 
 use mmm_tests::{
     lab::{self, Bins, Lab},
-    netns::in_ns_blocking,
     walkthrough::{roles_of, state_of},
 };
 use prost::Message;
@@ -22,14 +21,7 @@ fn in_monitor<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
     lab: &Lab,
     f: impl FnOnce() -> F + Send + 'static,
 ) -> T {
-    in_ns_blocking(&lab.ns("monitor"), move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f())
-    })
-    .unwrap()
+    mmm_tests::netns::block_on_in(&lab.ns("monitor"), f).unwrap()
 }
 
 /// A codec that passes message bytes through, for calls built from reflected descriptors.

@@ -71,6 +71,16 @@ fn writer_host(lab: &Lab) -> Result<String> {
         .context("no writer")
 }
 
+/// The outage around a failure at `t0`: the longest gap between consecutive acknowledged
+/// writes that ends after `t0` (a write in flight at `t0` may still be acknowledged).
+pub fn outage(acked: &[(u64, Instant)], t0: Instant) -> Option<(Instant, Instant)> {
+    acked
+        .windows(2)
+        .filter(|p| p[1].1 > t0)
+        .map(|p| (p[0].1, p[1].1))
+        .max_by_key(|(a, b)| *b - *a)
+}
+
 /// One trial's figures.
 struct Trial {
     window: Duration,
@@ -132,12 +142,7 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
     let acked = w.stop();
     // Unavailability: the longest gap between consecutive acknowledged writes that ends after
     // the failure began (a write in flight at that moment may still be acknowledged).
-    let (before, first_after) = acked
-        .windows(2)
-        .filter(|p| p[1].1 > t0)
-        .map(|p| (p[0].1, p[1].1))
-        .max_by_key(|(a, b)| *b - *a)
-        .context("no write after the failure")?;
+    let (before, first_after) = outage(&acked, t0).context("no write after the failure")?;
     let window = first_after - before;
     let evs = events.lock().map(|e| e.clone()).unwrap_or_default();
     let after = |pred: &dyn Fn(&pb::ClusterEvent) -> bool| {
@@ -201,13 +206,14 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
 }
 
 /// Runs `trials` trials of each variant on a fresh lab.
-pub fn run(trials: u64) -> Result<Vec<Table>> {
+pub fn run(trials: u64) -> Result<(Vec<Table>, Vec<f64>)> {
     let mut lab = Lab::up_online("mmmbench")?;
     let vip = lab.cfg.role("writer").context("writer role")?.ips[0];
     lab.client_sql(vip, "CREATE TABLE bench (seq BIGINT PRIMARY KEY)")?;
     let events = watch(&lab);
     let mut tables = Vec::new();
     let mut n = 0;
+    let mut kill9 = Vec::new();
     for v in [Variant::Kill9, Variant::CleanStop, Variant::HostDown] {
         let mut t = Table::new(
             &format!("failover: {} ({trials} trials)", v.name()),
@@ -233,6 +239,9 @@ pub fn run(trials: u64) -> Result<Vec<Table>> {
             dec.extend(r.decision.map(ms));
             sw.extend(r.switch.map(ms));
             lost += r.lost;
+        }
+        if matches!(v, Variant::Kill9) {
+            kill9 = win.clone();
         }
         let target = matches!(v, Variant::Kill9 | Variant::CleanStop);
         t.dist(
@@ -268,5 +277,5 @@ pub fn run(trials: u64) -> Result<Vec<Table>> {
         }
         tables.push(t);
     }
-    Ok(tables)
+    Ok((tables, kill9))
 }

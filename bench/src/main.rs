@@ -4,6 +4,7 @@
 
 mod dataplane;
 mod failover;
+mod keepalived;
 mod stats;
 
 use anyhow::{bail, Result};
@@ -64,9 +65,12 @@ fn main() -> Result<()> {
         cli.trials
     );
     let mut tables = Vec::new();
+    let mut kill9 = Vec::new();
     if names.contains(&"failover") {
         eprintln!("failover: {} trials per variant…", cli.trials);
-        tables.extend(failover::run(cli.trials)?);
+        let (t, k) = failover::run(cli.trials)?;
+        tables.extend(t);
+        kill9 = k;
     }
     let dp: Vec<&str> = names
         .iter()
@@ -84,9 +88,11 @@ fn main() -> Result<()> {
         doc += "\n";
     }
     if names.contains(&"keepalived") {
-        let note = "### keepalived\n\nNot measured yet: the side-by-side run of keepalived (Debian package) moving the same writer VIP between the two masters with a mysqld check script is still to be written (see the open benchmark issue).\n";
-        println!("{note}");
-        doc += note;
+        eprintln!("keepalived: {} trials per setting…", cli.trials);
+        let t = keepalived::run(cli.trials, &kill9)?;
+        let r = t.render();
+        println!("{r}");
+        doc += &r;
     }
     std::fs::write(&cli.out, doc)?;
     eprintln!("written to {}", cli.out.display());

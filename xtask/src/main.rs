@@ -85,6 +85,7 @@ fn main() -> Result<()> {
         Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
         Cmd::Bench { trials, names } => {
             lab::build_all()?;
+            setup::apt(&["keepalived"])?;
             let _ = mmm_tests::lab::Lab::down("mmmbench");
             setup::run(
                 std::process::Command::new("cargo")

@@ -178,18 +178,8 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
         state_of(s, &old) == "AWAITING_RECOVERY" || state_of(s, &old) == "ONLINE"
     })?;
     // set_online may be refused for a moment (e.g. the peer's replication check still
-    // failing while the host reconnects): retry within the bound.
-    let end = Instant::now() + bound;
-    loop {
-        let (out, code) = lab.ctl(&["set_online", &old])?;
-        if code == 0 {
-            break;
-        }
-        if Instant::now() > end {
-            bail!("set_online {old} kept failing: {out}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // failing while the host reconnects): retried within the bound.
+    lab.set_online(&old, bound)?;
     lab.wait_show(bound, |s| {
         state_of(s, &old) == "ONLINE"
             && !s.contains("# Warning")

@@ -496,13 +496,11 @@ impl Lab {
         let names: Vec<String> = lab.cfg.hosts.iter().map(|h| h.name.clone()).collect();
         let bound = Duration::from_secs(30);
         lab.wait_show(bound, |s| {
-            s.matches("AWAITING_RECOVERY").count() == names.len()
+            // …and every agent heard from: set_online needs a reachable agent.
+            s.matches("AWAITING_RECOVERY").count() == names.len() && !s.contains("# Warning")
         })?;
         for h in &names {
-            let (out, code) = lab.ctl(&["set_online", h])?;
-            if code != 0 {
-                bail!("set_online {h}: {out}");
-            }
+            lab.set_online(h, bound)?;
         }
         lab.wait_show(bound, |s| {
             use crate::walkthrough::roles_of;
@@ -511,6 +509,22 @@ impl Lab {
                 && roles_of(s, "db3").contains("reader")
         })?;
         Ok(lab)
+    }
+
+    /// `set_online host`, retried while refused (e.g. its agent not heard from yet) within
+    /// `bound`; the last refusal is the error.
+    pub fn set_online(&self, host: &str, bound: Duration) -> Result<String> {
+        let end = std::time::Instant::now() + bound;
+        loop {
+            let (out, code) = self.ctl(&["set_online", host])?;
+            if code == 0 {
+                return Ok(out);
+            }
+            if std::time::Instant::now() > end {
+                bail!("set_online {host}: {out}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The lab's example configuration with extra `<monitor>` lines (e.g. `mode passive`),

@@ -108,11 +108,17 @@ pub fn run(lab: &mut Lab, n: &mut dyn Narrator) -> Result<Vec<String>> {
     let mut mark = log_mark;
 
     n.step("(8) The monitor checks every host");
-    show(lab, n, "every host AWAITING_RECOVERY", &|s| {
-        ["db1", "db2", "db3"]
-            .iter()
-            .all(|h| state_of(s, h) == "AWAITING_RECOVERY")
-    })?;
+    show(
+        lab,
+        n,
+        "every host AWAITING_RECOVERY, every agent heard from",
+        &|s| {
+            ["db1", "db2", "db3"]
+                .iter()
+                .all(|h| state_of(s, h) == "AWAITING_RECOVERY")
+                && !s.contains("# Warning")
+        },
+    )?;
     ctl(lab, n, &["checks", "all"])?;
 
     n.step("(9)-(10) A first start leaves every host AWAITING_RECOVERY: set them online");

@@ -106,12 +106,13 @@ impl Steps {
             detail,
         });
     }
-    fn fail(mut self, name: &str, t0: Instant, detail: String) -> ApplyError {
+    /// Records the failed step and turns everything recorded into the apply's error.
+    fn fail(&mut self, name: &str, t0: Instant, detail: String) -> ApplyError {
         self.record(name, t0, false, detail.clone());
         ApplyError::Step {
             step: name.into(),
             detail,
-            steps: self.done,
+            steps: std::mem::take(&mut self.done),
         }
     }
 }
@@ -394,8 +395,7 @@ impl Applier {
                             match other { Err(e) => e.to_string(), _ => "timeout".into() }
                         );
                         if self.cfg.catchup_strict {
-                            let s = std::mem::replace(steps, Steps { done: vec![] });
-                            return Err(s.fail(
+                            return Err(steps.fail(
                                 "catch-up",
                                 t0,
                                 format!("{detail}; catchup_strict: promotion refused"),
@@ -427,8 +427,7 @@ impl Applier {
         let t0 = Instant::now();
         for sql in d.allow_writes() {
             if let Err(e) = self.db.exec(sql).await {
-                let s = std::mem::replace(steps, Steps { done: vec![] });
-                return Err(s.fail("writable", t0, e.to_string()));
+                return Err(steps.fail("writable", t0, e.to_string()));
             }
         }
         steps.record("writable", t0, true, d.allow_writes().join("; "));
@@ -443,15 +442,11 @@ impl Applier {
         let me = self.cfg.host(&self.me).cloned();
         let Some(me) = me else { return Ok(()) };
         let t0 = Instant::now();
-        let fail = |steps: &mut Steps, name: &str, t0, e: String| {
-            let s = std::mem::replace(steps, Steps { done: vec![] });
-            s.fail(name, t0, e)
-        };
         let row = self
             .db
             .replica_status(d)
             .await
-            .map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+            .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
         let current = row
             .as_ref()
             .and_then(|r| col(r, &["Master_Host", "Source_Host"]))
@@ -510,7 +505,7 @@ impl Applier {
             let pos = peer
                 .binlog_position()
                 .await
-                .map_err(|e| fail(steps, "repoint", t0, e.to_string()))?;
+                .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
             tracing::warn!(
                 "repointing without GTID, MMM's coordinate method: events can be lost or repeated"
             );
@@ -530,7 +525,7 @@ impl Applier {
                 } else {
                     sql
                 };
-                fail(steps, "repoint", t0, format!("{shown}: {e}"))
+                steps.fail("repoint", t0, format!("{shown}: {e}"))
             })?;
         }
         // Verify both threads run (Connecting is fine: the new master may still be starting).

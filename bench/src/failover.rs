@@ -124,19 +124,8 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
         }
     }
     w.resume();
-    let end = t0 + Duration::from_secs(60);
-    // Writes resumed: several acknowledged well after the failure.
-    while w
-        .acked()
-        .iter()
-        .filter(|(_, t)| *t > t0 + Duration::from_millis(50))
-        .count()
-        < 20
-    {
-        if Instant::now() > end {
-            bail!("writes did not resume within 60 s after {}", v.name());
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if !w.wait_resumed(t0, 20, Duration::from_secs(60)) {
+        bail!("writes did not resume within 60 s after {}", v.name());
     }
     std::thread::sleep(Duration::from_millis(100));
     let acked = w.stop();

@@ -85,7 +85,8 @@ fn run_one(s: &Settings, trials: u64) -> Result<Vec<f64>> {
     let client = net.add_host("client", "eth0", Ipv4Addr::new(198, 18, 0, 50), 0x50)?;
     let h1 = net.add_host("db1", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)?;
     let h2 = net.add_host("db2", "eth0", Ipv4Addr::new(198, 18, 0, 12), 0x12)?;
-    let dir = tempfile_dir()?;
+    let guard = mmm_tests::lab::tempdir_guard::Guard::new()?;
+    let dir = guard.0.clone();
     let start = |h: &Host, id: u32| {
         Server::start(
             &dir.join(&h.name),
@@ -145,18 +146,8 @@ fn run_one(s: &Settings, trials: u64) -> Result<Vec<f64>> {
         let t0 = Instant::now();
         servers[old].kill();
         w.resume();
-        let end = t0 + Duration::from_secs(60);
-        while w
-            .acked()
-            .iter()
-            .filter(|(_, t)| *t > t0 + Duration::from_millis(50))
-            .count()
-            < 20
-        {
-            if Instant::now() > end {
-                bail!("writes did not resume within 60 s with {}", s.name);
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        if !w.wait_resumed(t0, 20, Duration::from_secs(60)) {
+            bail!("writes did not resume within 60 s with {}", s.name);
         }
         let acked = w.stop();
         let (a, b) = outage(&acked, t0).context("no write after the failure")?;
@@ -174,19 +165,8 @@ fn run_one(s: &Settings, trials: u64) -> Result<Vec<f64>> {
     }
     drop(servers);
     drop(net);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(guard);
     Ok(out)
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "mmm-bench-ka-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
 }
 
 /// Runs both keepalived settings; `mmm_kill9` is mmm's kill -9 outage from the same run.

@@ -127,6 +127,26 @@ impl Writer {
         self.acked.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
+    /// Waits (at most `bound`) until writes have resumed after a failure at `t0`: `n` writes
+    /// acknowledged more than 50 ms after it (a write in flight at `t0` does not count).
+    pub fn wait_resumed(&self, t0: Instant, n: usize, bound: Duration) -> bool {
+        let end = t0 + bound;
+        loop {
+            let after = self
+                .acked()
+                .iter()
+                .filter(|(_, t)| *t > t0 + Duration::from_millis(50))
+                .count();
+            if after >= n {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Failed attempts so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)

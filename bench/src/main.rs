@@ -2,12 +2,16 @@
 //! Each prints a table and `BENCHMARKS.md` gets them all with the machine, date and commit.
 //! Performance targets are judged here, never by timed assertions in tests.
 
+mod arp;
+mod cpu;
 mod dataplane;
 mod failover;
 mod keepalived;
+mod progcost;
 mod stats;
+mod veth;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::{path::PathBuf, process::Command};
 
@@ -75,11 +79,15 @@ fn main() -> Result<()> {
     let dp: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| ["vip-move", "arp", "overhead"].contains(n))
+        .filter(|n| ["vip-move", "overhead"].contains(n))
         .collect();
     if !dp.is_empty() {
         eprintln!("data plane: {}…", dp.join(", "));
         tables.extend(dataplane::run(&dp, cli.trials)?);
+    }
+    if names.contains(&"arp") {
+        eprintln!("arp…");
+        tables.push(arp::run().context("arp")?);
     }
     for t in &tables {
         let r = t.render();

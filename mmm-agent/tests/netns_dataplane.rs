@@ -326,3 +326,56 @@ fn bad_input_is_refused_with_a_clear_error() {
         .add_host("x", "eth0", Ipv4Addr::new(10, 0, 0, 1), 1)
         .is_err());
 }
+
+#[test]
+fn counter_slots_and_the_local_filter_follow_the_table() {
+    use mmm_agent::dataplane::{AttachMode, DataPlane, Netlink};
+    use mmm_common::Action;
+    let mut net = Net::new("dpslot").unwrap();
+    let a = net
+        .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
+        .unwrap();
+    let root = pin_root(&net, "a");
+    net.track_pins(root.clone());
+    // 198.18.0.100 and 198.18.16.100 share a filter bit; .101 has its own.
+    let (x, y, z) = (VIP, Ipv4Addr::new(198, 18, 16, 100), VIP2);
+    mmm_tests::netns::block_on_in(&a.ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let (mut dp, _) = DataPlane::attach(&nl, &root, "eth0", AttachMode::Native)
+            .await
+            .unwrap();
+        let mac = [2, 0, 0, 0, 0, 0x12];
+        dp.set(x, Action::Local, mac).unwrap();
+        dp.set(y, Action::Local, mac).unwrap();
+        dp.set(z, Action::Steer, mac).unwrap();
+        let slots: Vec<u32> = [x, y, z]
+            .iter()
+            .map(|v| dp.get(*v).unwrap().unwrap().slot)
+            .collect();
+        assert_eq!(slots, [0, 1, 2]);
+        assert!(dp.may_be_local(x).unwrap() && dp.may_be_local(y).unwrap());
+        assert!(!dp.may_be_local(z).unwrap(), "a STEER VIP sets no bit");
+        // x leaves LOCAL: the bit stays for y; y leaves too: the bit goes.
+        dp.set(x, Action::Steer, mac).unwrap();
+        assert!(dp.may_be_local(y).unwrap());
+        assert_eq!(dp.get(x).unwrap().unwrap().slot, 0, "a VIP keeps its slot");
+        dp.remove(y).unwrap();
+        assert!(!dp.may_be_local(x).unwrap());
+        // The freed slot is reused, with its counters zeroed.
+        dp.set(Ipv4Addr::new(198, 18, 0, 102), Action::Fence, mac)
+            .unwrap();
+        assert_eq!(
+            dp.get(Ipv4Addr::new(198, 18, 0, 102))
+                .unwrap()
+                .unwrap()
+                .slot,
+            1
+        );
+        assert_eq!(
+            dp.stats(Ipv4Addr::new(198, 18, 0, 102)).unwrap(),
+            Default::default()
+        );
+        DataPlane::detach(&nl, &root, "eth0").await.unwrap();
+    })
+    .unwrap();
+}

@@ -6,12 +6,13 @@
 //! `MMM_FUZZ_SEED` replays a run.
 
 use aya::{
-    maps::{Array, HashMap, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray},
     programs::{TestRun, TestRunOptions, Xdp},
     Ebpf,
 };
 use mmm_common::{
-    Action, IfaceInfo, VipEntry, VipStats, MAP_IFACE, MAP_STATS, MAP_VIPS, PROG_MAIN,
+    local_filter_bit, Action, IfaceInfo, VipEntry, VipStats, MAP_IFACE, MAP_LOCALS, MAP_STATS,
+    MAP_VIPS, PROG_BENCH_DROP, PROG_BENCH_TX, PROG_MAIN,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap as StdMap;
@@ -75,28 +76,32 @@ impl Prog {
     }
 
     fn set(&mut self, vip: [u8; 4], a: Action, mac: [u8; 6]) {
+        // As the agent does: a counter slot per VIP, the LOCALS bit set for a LOCAL one (left
+        // set otherwise: the filter is only a hint).
         let key = u32::from_ne_bytes(vip);
+        let slot = self.table.len() as u32;
         let mut vips: HashMap<_, u32, VipEntry> =
             HashMap::try_from(self.ebpf.map_mut(MAP_VIPS).unwrap()).unwrap();
-        vips.insert(key, VipEntry::new(a, mac), 0).unwrap();
-        let mut stats: PerCpuHashMap<_, u32, VipStats> =
-            PerCpuHashMap::try_from(self.ebpf.map_mut(MAP_STATS).unwrap()).unwrap();
-        let n = aya::util::nr_cpus().unwrap();
-        stats
-            .insert(
-                key,
-                aya::maps::PerCpuValues::try_from(vec![VipStats::default(); n]).unwrap(),
-                0,
-            )
-            .unwrap();
+        let slot = vips.get(&key, 0).map_or(slot, |e| e.slot);
+        vips.insert(key, VipEntry::new(a, mac, slot), 0).unwrap();
+        if a == Action::Local {
+            let (word, mask) = local_filter_bit(key);
+            let mut locals: Array<_, u64> =
+                Array::try_from(self.ebpf.map_mut(MAP_LOCALS).unwrap()).unwrap();
+            let w = locals.get(&word, 0).unwrap();
+            locals.set(word, w | mask, 0).unwrap();
+        }
         self.table.insert(vip, (a, mac));
     }
 
     fn stats(&self, vip: [u8; 4]) -> VipStats {
-        let stats: PerCpuHashMap<_, u32, VipStats> =
-            PerCpuHashMap::try_from(self.ebpf.map(MAP_STATS).unwrap()).unwrap();
+        let vips: HashMap<_, u32, VipEntry> =
+            HashMap::try_from(self.ebpf.map(MAP_VIPS).unwrap()).unwrap();
+        let slot = vips.get(&u32::from_ne_bytes(vip), 0).unwrap().slot;
+        let stats: PerCpuArray<_, VipStats> =
+            PerCpuArray::try_from(self.ebpf.map(MAP_STATS).unwrap()).unwrap();
         stats
-            .get(&u32::from_ne_bytes(vip), 0)
+            .get(&slot, 0)
             .unwrap()
             .iter()
             .fold(VipStats::default(), |a, s| a.add(*s))
@@ -495,4 +500,48 @@ fn random_frames_match_the_reference_model() {
         );
     }
     eprintln!("{n} random frames, seed {seed}, verdicts {seen:?}");
+}
+
+/// Runs harness program `name` (loaded into `ebpf`) on `frame`.
+fn run_harness(ebpf: &mut Ebpf, name: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+    let prog: &mut Xdp = ebpf.program_mut(name).unwrap().try_into().unwrap();
+    if prog.fd().is_err() {
+        prog.load().expect("verifier accepts the program");
+    }
+    let mut out = vec![0u8; frame.len() + 256];
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.data_out = Some(&mut out);
+    let r = prog.test_run(opts).expect("test run");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+#[test]
+fn benchmark_harness_programs() {
+    require_root();
+    let mut ebpf = Ebpf::load(mmm_agent::EBPF_OBJECT).expect("load the embedded object");
+    let req = arp_request(CLIENT_IP, VIP_LOCAL);
+    let mut reply = eth(CLIENT, ME, 0x0806);
+    reply.extend(arp(2, ME, VIP_LOCAL, CLIENT, CLIENT_IP));
+    let other = ipv4(ME, CLIENT_IP, OTHER_IP);
+    // The generator sends everything back out, a reply turned back into its request.
+    assert_eq!(
+        run_harness(&mut ebpf, PROG_BENCH_TX, &req),
+        (XDP_TX, req.clone())
+    );
+    assert_eq!(
+        run_harness(&mut ebpf, PROG_BENCH_TX, &reply),
+        (XDP_TX, req.clone())
+    );
+    assert_eq!(
+        run_harness(&mut ebpf, PROG_BENCH_TX, &other),
+        (XDP_TX, other.clone())
+    );
+    assert_eq!(
+        run_harness(&mut ebpf, PROG_BENCH_TX, &req[..20]),
+        (XDP_TX, req[..20].to_vec())
+    );
+    // The sink drops everything.
+    assert_eq!(run_harness(&mut ebpf, PROG_BENCH_DROP, &reply).0, XDP_DROP);
 }

@@ -22,13 +22,20 @@ pub use user::*;
 pub const MAP_VIPS: &str = "VIPS";
 /// Name of the interface table: `Array<IfaceInfo>` with one entry, index 0.
 pub const MAP_IFACE: &str = "IFACE";
-/// Name of the per-CPU counters: `PerCpuHashMap<u32 (IPv4, network order), VipStats>`.
+/// Name of the per-CPU counters: `PerCpuArray<VipStats>`, indexed by [`VipEntry::slot`].
 pub const MAP_STATS: &str = "STATS";
+/// Name of the filter of `LOCAL` VIPs: `Array<u64>` of [`LOCAL_FILTER_WORDS`] words, see
+/// [`local_filter_bit`].
+pub const MAP_LOCALS: &str = "LOCALS";
 /// Name of the XDP program that implements the data plane.
 pub const PROG_MAIN: &str = "mmm_xdp";
 /// Name of a trivial `XDP_PASS` program, for the far side of a veth pair: native-mode
 /// `XDP_TX` on a veth is only delivered when the peer has an XDP program attached.
 pub const PROG_PASS: &str = "mmm_pass";
+/// Name of the benchmark's packet generator (`XDP_TX` on everything, run in live-frames mode).
+pub const PROG_BENCH_TX: &str = "mmm_bench_tx";
+/// Name of the benchmark's sink (`XDP_DROP` on everything).
+pub const PROG_BENCH_DROP: &str = "mmm_bench_drop";
 /// Most VIPs one interface can carry.
 pub const MAX_VIPS: u32 = 1024;
 
@@ -66,17 +73,33 @@ pub struct VipEntry {
     pub action: u8,
     /// Padding, always zero.
     pub _pad: u8,
+    /// Index of the VIP's counters in the `STATS` per-CPU array (below [`MAX_VIPS`]).
+    pub slot: u32,
 }
 
 impl VipEntry {
-    /// An entry with the given action and owner.
-    pub const fn new(action: Action, owner_mac: [u8; 6]) -> Self {
+    /// An entry with the given action, owner and counter slot.
+    pub const fn new(action: Action, owner_mac: [u8; 6], slot: u32) -> Self {
         VipEntry {
             owner_mac,
             action: action as u8,
             _pad: 0,
+            slot,
         }
     }
+}
+
+/// Words of the `LOCALS` filter (64 bits each: 4,096 bits).
+pub const LOCAL_FILTER_WORDS: u32 = 64;
+
+/// Where a VIP key falls in the `LOCALS` filter: `(word index, bit mask)`. The filter has the
+/// bit of every `LOCAL` VIP set (and possibly others: it is only ever a hint), so a clear bit
+/// proves an address is no `LOCAL` VIP without a hash lookup. The low 12 bits of the address
+/// select the bit: the VIPs of one subnet never share one.
+#[inline(always)]
+pub const fn local_filter_bit(key: u32) -> (u32, u64) {
+    let bit = u32::from_be(key) & (LOCAL_FILTER_WORDS * 64 - 1);
+    (bit / 64, 1u64 << (bit % 64))
 }
 
 /// Flag in [`IfaceInfo::flags`]: emit aya-log records for every decision (debugging only).

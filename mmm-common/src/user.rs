@@ -1,5 +1,7 @@
 //! User-space additions (feature `user`): `aya::Pod` impls and helpers for the map types.
 
+#[cfg(test)]
+use crate::{local_filter_bit, LOCAL_FILTER_WORDS};
 use crate::{Action, IfaceInfo, VipEntry, VipStats};
 use std::net::Ipv4Addr;
 
@@ -56,9 +58,25 @@ mod tests {
 
     #[test]
     fn layouts_are_what_the_program_expects() {
-        assert_eq!(std::mem::size_of::<VipEntry>(), 8);
+        assert_eq!(std::mem::size_of::<VipEntry>(), 12);
         assert_eq!(std::mem::size_of::<IfaceInfo>(), 16);
         assert_eq!(std::mem::size_of::<VipStats>(), 40);
+    }
+
+    #[test]
+    fn local_filter_bits_spread_a_subnet_and_stay_in_range() {
+        let mut seen = std::collections::HashSet::new();
+        for last in 0..=255u8 {
+            let (w, m) = local_filter_bit(vip_key(Ipv4Addr::new(198, 18, 0, last)));
+            assert!(w < LOCAL_FILTER_WORDS);
+            assert_eq!(m.count_ones(), 1);
+            assert!(seen.insert((w, m)), "two VIPs of one /24 share a bit");
+        }
+        // 4,096 bits: addresses 4,096 apart share one.
+        assert_eq!(
+            local_filter_bit(vip_key(Ipv4Addr::new(198, 18, 0, 7))),
+            local_filter_bit(vip_key(Ipv4Addr::new(198, 18, 16, 7)))
+        );
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub struct Host {
     pub ip: Ipv4Addr,
     /// Its MAC address.
     pub mac: [u8; 6],
-    /// The bridge-side end of its veth pair (in the bridge namespace).
+    /// The other end of its veth pair: on the bridge (in the bridge namespace), or the other
+    /// host's interface for a pair made by [`Net::add_pair`].
     pub peer: String,
 }
 
@@ -146,30 +147,16 @@ impl Net {
         ip_addr: Ipv4Addr,
         mac_last: u8,
     ) -> Result<Host> {
-        if !in_lab_range(ip_addr) {
-            bail!("{ip_addr} is outside 198.18.0.0/15: the lab uses no other addresses");
-        }
-        let ns = format!("{}-{name}", self.prefix);
         let peer = format!("v{}", self.hosts.len());
-        let mac = [0x02, 0x00, 0x00, 0x00, 0x00, mac_last];
-        ip(&["netns", "add", &ns])?;
-        let host = Host {
-            name: name.into(),
-            ns: ns.clone(),
-            iface: iface.into(),
-            ip: ip_addr,
-            mac,
-            peer: peer.clone(),
-        };
-        self.hosts.push(host.clone());
+        let host = self.new_host(name, iface, ip_addr, mac_last, &peer)?;
         ip(&[
             "link",
             "add",
             iface,
             "address",
-            &fmt_mac(&mac),
+            &fmt_mac(&host.mac),
             "netns",
-            &ns,
+            &host.ns,
             "type",
             "veth",
             "peer",
@@ -188,24 +175,90 @@ impl Net {
             "br0",
             "up",
         ])?;
+        self.configure(&host)?;
+        Ok(host)
+    }
+
+    /// Adds two hosts joined by one veth pair of their own, off the bridge (a point-to-point
+    /// wire: both ends `eth0`, addresses /24, MACs ending in the given bytes). Each host's
+    /// `peer` names the other host's interface.
+    pub fn add_pair(
+        &mut self,
+        a: (&str, Ipv4Addr, u8),
+        b: (&str, Ipv4Addr, u8),
+    ) -> Result<(Host, Host)> {
+        let ha = self.new_host(a.0, "eth0", a.1, a.2, "eth0")?;
+        let hb = self.new_host(b.0, "eth0", b.1, b.2, "eth0")?;
+        ip(&[
+            "link",
+            "add",
+            "eth0",
+            "address",
+            &fmt_mac(&ha.mac),
+            "netns",
+            &ha.ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "address",
+            &fmt_mac(&hb.mac),
+            "netns",
+            &hb.ns,
+        ])?;
+        self.configure(&ha)?;
+        self.configure(&hb)?;
+        Ok((ha, hb))
+    }
+
+    /// Creates the namespace of a new host (torn down on drop).
+    fn new_host(
+        &mut self,
+        name: &str,
+        iface: &str,
+        ip_addr: Ipv4Addr,
+        mac_last: u8,
+        peer: &str,
+    ) -> Result<Host> {
+        if !in_lab_range(ip_addr) {
+            bail!("{ip_addr} is outside 198.18.0.0/15: the lab uses no other addresses");
+        }
+        let ns = format!("{}-{name}", self.prefix);
+        ip(&["netns", "add", &ns])?;
+        let host = Host {
+            name: name.into(),
+            ns,
+            iface: iface.into(),
+            ip: ip_addr,
+            mac: [0x02, 0x00, 0x00, 0x00, 0x00, mac_last],
+            peer: peer.into(),
+        };
+        self.hosts.push(host.clone());
+        Ok(host)
+    }
+
+    /// Address, links up, and a real wire's checksums on a new host's interface.
+    fn configure(&self, h: &Host) -> Result<()> {
+        let (ns, iface) = (&h.ns, &h.iface);
         ip(&[
             "-n",
-            &ns,
+            ns,
             "addr",
             "add",
-            &format!("{ip_addr}/24"),
+            &format!("{}/24", h.ip),
             "dev",
             iface,
         ])?;
-        ip(&["-n", &ns, "link", "set", iface, "up"])?;
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", ns, "link", "set", iface, "up"])?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
         // A frame a veth sends with a partial (offloaded) checksum loses that state when XDP
         // re-transmits it (XDP_TX), and arrives with a bad checksum. Frames from a real wire
         // always carry finished checksums; turning TX offload off makes the lab's wire real.
         run(self
-            .command(&ns, "ethtool")?
+            .command(ns, "ethtool")?
             .args(["-K", iface, "tx", "off"]))?;
-        Ok(host)
+        Ok(())
     }
 
     /// Every host.

@@ -91,10 +91,11 @@ impl Announcer {
         Ok(())
     }
 
-    /// Sends `rounds` more rounds, `interval` apart (blocking), then closes the socket.
-    pub fn rest(self, rounds: u32, interval: Duration) -> io::Result<()> {
-        for _ in 0..rounds {
-            std::thread::sleep(interval);
+    /// Sends `rounds` more rounds (blocking), the first after `first`, the others `interval`
+    /// apart, then closes the socket.
+    pub fn rest(self, first: Duration, rounds: u32, interval: Duration) -> io::Result<()> {
+        for i in 0..rounds {
+            std::thread::sleep(if i == 0 { first } else { interval });
             self.round()?;
         }
         Ok(())
@@ -115,7 +116,7 @@ pub fn announce(
     }
     let a = Announcer::open(ifindex, mac, vip)?;
     a.round()?;
-    a.rest(rounds - 1, interval)
+    a.rest(interval, rounds - 1, interval)
 }
 
 #[cfg(test)]

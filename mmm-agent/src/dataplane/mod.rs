@@ -18,13 +18,13 @@ mod sysctl;
 mod vip;
 
 use aya::{
-    maps::{Array, HashMap, Map, MapData, PerCpuHashMap},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues},
     programs::{links::FdLink, links::PinnedLink, Xdp, XdpMode},
     EbpfLoader,
 };
 use mmm_common::{
-    key_vip, vip_key, Action, IfaceInfo, VipEntry, VipStats, IFACE_FLAG_LOG, MAP_IFACE, MAP_STATS,
-    MAP_VIPS, PROG_MAIN, PROG_PASS,
+    key_vip, local_filter_bit, vip_key, Action, IfaceInfo, VipEntry, VipStats, IFACE_FLAG_LOG,
+    MAP_IFACE, MAP_LOCALS, MAP_STATS, MAP_VIPS, MAX_VIPS, PROG_MAIN, PROG_PASS,
 };
 use std::{
     net::Ipv4Addr,
@@ -173,8 +173,9 @@ pub struct DataPlane {
     iface: String,
     pins: Pins,
     vips: HashMap<MapData, u32, VipEntry>,
-    stats: PerCpuHashMap<MapData, u32, VipStats>,
+    stats: PerCpuArray<MapData, VipStats>,
     info: Array<MapData, IfaceInfo>,
+    locals: Array<MapData, u64>,
 }
 
 /// One row of [`DataPlane::list`].
@@ -238,7 +239,7 @@ impl DataPlane {
 
     fn load_and_pin(pins: &Pins, iface: &str, link: &Link, mode: AttachMode) -> Result<XdpMode> {
         let mut ebpf = EbpfLoader::new().load(crate::EBPF_OBJECT)?;
-        for name in [MAP_VIPS, MAP_IFACE, MAP_STATS] {
+        for name in [MAP_VIPS, MAP_IFACE, MAP_STATS, MAP_LOCALS] {
             let path = pins.map(name);
             let map = ebpf.map(name).ok_or(DataPlaneError::Map {
                 name: "object",
@@ -279,14 +280,17 @@ impl DataPlane {
         }
         let vips = HashMap::try_from(pinned_map(&pins, MAP_VIPS)?).map_err(map_err(MAP_VIPS))?;
         let stats =
-            PerCpuHashMap::try_from(pinned_map(&pins, MAP_STATS)?).map_err(map_err(MAP_STATS))?;
+            PerCpuArray::try_from(pinned_map(&pins, MAP_STATS)?).map_err(map_err(MAP_STATS))?;
         let info = Array::try_from(pinned_map(&pins, MAP_IFACE)?).map_err(map_err(MAP_IFACE))?;
+        let locals =
+            Array::try_from(pinned_map(&pins, MAP_LOCALS)?).map_err(map_err(MAP_LOCALS))?;
         Ok(DataPlane {
             iface: iface.into(),
             pins,
             vips,
             stats,
             info,
+            locals,
         })
     }
 
@@ -334,32 +338,96 @@ impl DataPlane {
     }
 
     /// The one map write of a role switch: what the program does with `vip` from now on.
-    /// Creates the VIP's counters on first use.
+    /// A new VIP gets a free counter slot (zeroed). The `LOCALS` filter bit is set before an
+    /// entry becomes `LOCAL` and cleared after one stops being, so the program never skips the
+    /// conflict check of a `LOCAL` VIP.
     pub fn set(&mut self, vip: Ipv4Addr, action: Action, owner_mac: [u8; 6]) -> Result<()> {
         let key = vip_key(vip);
-        if self.stats.get(&key, 0).is_err() {
-            let zero = aya::maps::PerCpuValues::try_from(vec![
-                VipStats::default();
-                aya::util::nr_cpus().map_err(
-                    |(path, source)| DataPlaneError::Io {
-                        what: "counting CPUs",
-                        path: path.into(),
-                        source
-                    }
-                )?
-            ])
-            .map_err(|source| DataPlaneError::Io {
+        let slot = match self.get(vip)? {
+            Some(e) => e.slot,
+            None => {
+                let slot = self.free_slot()?;
+                self.zero_stats(slot)?;
+                slot
+            }
+        };
+        if action == Action::Local {
+            self.filter_update(key, true)?;
+        }
+        self.vips
+            .insert(key, VipEntry::new(action, owner_mac, slot), 0)
+            .map_err(|e| self.full_or(MAP_VIPS, e))?;
+        if action != Action::Local {
+            self.filter_refresh(key)?;
+        }
+        Ok(())
+    }
+
+    /// The lowest counter slot no entry uses.
+    fn free_slot(&self) -> Result<u32> {
+        let mut used = vec![false; MAX_VIPS as usize];
+        for item in self.vips.iter() {
+            let (_, e) = item.map_err(map_err(MAP_VIPS))?;
+            if let Some(u) = used.get_mut(e.slot as usize) {
+                *u = true;
+            }
+        }
+        used.iter()
+            .position(|u| !u)
+            .map(|i| i as u32)
+            .ok_or_else(|| DataPlaneError::TableFull {
+                iface: self.iface.clone(),
+                max: MAX_VIPS,
+            })
+    }
+
+    fn zero_stats(&mut self, slot: u32) -> Result<()> {
+        let cpus = aya::util::nr_cpus().map_err(|(path, source)| DataPlaneError::Io {
+            what: "counting CPUs",
+            path: path.into(),
+            source,
+        })?;
+        let zero = PerCpuValues::try_from(vec![VipStats::default(); cpus]).map_err(|source| {
+            DataPlaneError::Io {
                 what: "per-CPU values",
                 path: self.pins.dir().into(),
                 source,
-            })?;
-            self.stats
-                .insert(key, zero, 0)
-                .map_err(|e| self.full_or(MAP_STATS, e))?;
+            }
+        })?;
+        self.stats.set(slot, zero, 0).map_err(map_err(MAP_STATS))
+    }
+
+    /// Sets or clears `key`'s bit in the `LOCALS` filter.
+    fn filter_update(&mut self, key: u32, on: bool) -> Result<()> {
+        let (word, mask) = local_filter_bit(key);
+        let w = self.locals.get(&word, 0).map_err(map_err(MAP_LOCALS))?;
+        let new = if on { w | mask } else { w & !mask };
+        if new != w {
+            self.locals.set(word, new, 0).map_err(map_err(MAP_LOCALS))?;
         }
-        self.vips
-            .insert(key, VipEntry::new(action, owner_mac), 0)
-            .map_err(|e| self.full_or(MAP_VIPS, e))
+        Ok(())
+    }
+
+    /// Whether the `LOCALS` filter lets `ip` through to the conflict check (true for every
+    /// `LOCAL` VIP; possibly for others sharing a bit).
+    pub fn may_be_local(&self, ip: Ipv4Addr) -> Result<bool> {
+        let (word, mask) = local_filter_bit(vip_key(ip));
+        Ok(self.locals.get(&word, 0).map_err(map_err(MAP_LOCALS))? & mask != 0)
+    }
+
+    /// Clears `key`'s filter bit unless a `LOCAL` VIP still needs it.
+    fn filter_refresh(&mut self, key: u32) -> Result<()> {
+        let (word, mask) = local_filter_bit(key);
+        if self.locals.get(&word, 0).map_err(map_err(MAP_LOCALS))? & mask == 0 {
+            return Ok(());
+        }
+        for item in self.vips.iter() {
+            let (k, e) = item.map_err(map_err(MAP_VIPS))?;
+            if e.action == Action::Local as u8 && local_filter_bit(k) == (word, mask) {
+                return Ok(());
+            }
+        }
+        self.filter_update(key, false)
     }
 
     fn full_or(&self, name: &'static str, e: aya::maps::MapError) -> DataPlaneError {
@@ -399,20 +467,20 @@ impl DataPlane {
                 })
             }
         }
-        let _ = self.stats.remove(&key);
-        Ok(())
+        self.filter_refresh(key)
     }
 
     /// Counters of one VIP, summed over CPUs (zero when it has none).
     pub fn stats(&self, vip: Ipv4Addr) -> Result<VipStats> {
-        match self.stats.get(&vip_key(vip), 0) {
-            Ok(per_cpu) => Ok(per_cpu.iter().fold(VipStats::default(), |a, s| a.add(*s))),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(VipStats::default()),
-            Err(e) => Err(DataPlaneError::Map {
-                name: MAP_STATS,
-                source: e,
-            }),
+        match self.get(vip)? {
+            Some(e) => self.slot_stats(e.slot),
+            None => Ok(VipStats::default()),
         }
+    }
+
+    fn slot_stats(&self, slot: u32) -> Result<VipStats> {
+        let per_cpu = self.stats.get(&slot, 0).map_err(map_err(MAP_STATS))?;
+        Ok(per_cpu.iter().fold(VipStats::default(), |a, s| a.add(*s)))
     }
 
     /// Every VIP in the table with its counters, sorted by address.
@@ -425,7 +493,7 @@ impl DataPlane {
                 vip,
                 action: Action::from_u8(e.action),
                 owner_mac: e.owner_mac,
-                stats: self.stats(vip)?,
+                stats: self.slot_stats(e.slot)?,
             });
         }
         rows.sort_by_key(|r| r.vip);

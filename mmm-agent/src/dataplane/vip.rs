@@ -48,11 +48,26 @@ pub async fn acquire(
             .and_then(|r| r)
             .map_err(garp_err);
     }
-    // First round now; the later rounds and the socket's (slow) close in the background.
-    let a = garp::Announcer::open(link.index, link.mac, vip).map_err(garp_err)?;
-    a.round().map_err(garp_err)?;
+    // First round now; the later rounds and the socket's (slow) close in the background. The
+    // VIP is ours already (address and map): a failed announcement is a warning, never a
+    // failed acquisition — XDP answers the neighbours' ARP requests either way — and a first
+    // round that failed (say ENOBUFS on a congested queue) is sent again 1 ms later.
+    let a = match garp::Announcer::open(link.index, link.mac, vip) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(%vip, %iface, "gratuitous ARP not sent: {}", garp_err(e));
+            return Ok(());
+        }
+    };
+    let (first_delay, rounds) = match a.round() {
+        Ok(()) => (garp_interval, garp_rounds - 1),
+        Err(e) => {
+            tracing::warn!(%vip, "{} (sending again in 1 ms)", garp_err(e));
+            (Duration::from_millis(1), garp_rounds)
+        }
+    };
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = a.rest(garp_rounds - 1, garp_interval) {
+        if let Err(e) = a.rest(first_delay, rounds, garp_interval) {
             tracing::warn!(%vip, "gratuitous ARP: {e}");
         }
     });

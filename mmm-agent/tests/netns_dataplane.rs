@@ -379,3 +379,35 @@ fn counter_slots_and_the_local_filter_follow_the_table() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_failed_gratuitous_arp_does_not_fail_the_acquire() {
+    use mmm_agent::dataplane::{acquire, AttachMode, DataPlane, Netlink};
+    use mmm_common::Action;
+    let mut net = Net::new("dpgarp").unwrap();
+    let a = net
+        .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
+        .unwrap();
+    let root = pin_root(&net, "a");
+    net.track_pins(root.clone());
+    let ns = a.ns.clone();
+    mmm_tests::netns::block_on_in(&a.ns, move || async move {
+        let nl = Netlink::new().unwrap();
+        let (mut dp, _) = DataPlane::attach(&nl, &root, "eth0", AttachMode::Native)
+            .await
+            .unwrap();
+        // A link that is down refuses every frame (ENETDOWN): the announcement fails.
+        let out = mmm_tests::netns::command_in(&ns, "ip")
+            .unwrap()
+            .args(["link", "set", "eth0", "down"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        acquire(&mut dp, &nl, VIP, 2, Duration::from_millis(10), false)
+            .await
+            .expect("the VIP is ours even when the announcement fails");
+        assert_eq!(dp.get(VIP).unwrap().unwrap().action, Action::Local as u8);
+        DataPlane::detach(&nl, &root, "eth0").await.unwrap();
+    })
+    .unwrap();
+}

@@ -32,7 +32,7 @@ struct Bed {
     b: Host,
 }
 
-fn root(net: &Net, h: &str) -> PathBuf {
+pub(crate) fn root(net: &Net, h: &str) -> PathBuf {
     PathBuf::from(format!("/sys/fs/bpf/mmm/{}-{h}", net.prefix()))
 }
 
@@ -46,7 +46,8 @@ fn in_ns<T: Send + 'static, F: std::future::Future<Output = T>>(
     mmm_tests::netns::block_on_in(ns, f)
 }
 
-fn attach(net: &Net, h: &Host) -> Result<()> {
+/// Attaches mmm's data plane to `eth0` of `h` (pins under [`root`]).
+pub(crate) fn attach(net: &Net, h: &Host) -> Result<()> {
     let r = root(net, &h.name);
     in_ns(&h.ns, move || async move {
         let nl = Netlink::new()?;
@@ -57,7 +58,8 @@ fn attach(net: &Net, h: &Host) -> Result<()> {
     })?
 }
 
-fn detach(net: &Net, h: &Host) -> Result<()> {
+/// Detaches it again (and removes the VIP addresses it owned).
+pub(crate) fn detach(net: &Net, h: &Host) -> Result<()> {
     let r = root(net, &h.name);
     in_ns(&h.ns, move || async move {
         let nl = Netlink::new()?;

@@ -327,16 +327,22 @@ fn bad_input_is_refused_with_a_clear_error() {
         .is_err());
 }
 
-#[test]
-fn counter_slots_and_the_local_filter_follow_the_table() {
-    use mmm_agent::dataplane::{AttachMode, DataPlane, Netlink};
-    use mmm_common::Action;
-    let mut net = Net::new("dpslot").unwrap();
+/// One host with nothing attached yet, and where its pins go.
+fn lone_host(tag: &str) -> (Net, Host, PathBuf) {
+    let mut net = Net::new(tag).unwrap();
     let a = net
         .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
         .unwrap();
     let root = pin_root(&net, "a");
     net.track_pins(root.clone());
+    (net, a, root)
+}
+
+#[test]
+fn counter_slots_and_the_local_filter_follow_the_table() {
+    use mmm_agent::dataplane::{AttachMode, DataPlane, Netlink};
+    use mmm_common::Action;
+    let (_net, a, root) = lone_host("dpslot");
     // 198.18.0.100 and 198.18.16.100 share a filter bit; .101 has its own.
     let (x, y, z) = (VIP, Ipv4Addr::new(198, 18, 16, 100), VIP2);
     mmm_tests::netns::block_on_in(&a.ns, move || async move {
@@ -384,12 +390,7 @@ fn counter_slots_and_the_local_filter_follow_the_table() {
 fn a_failed_gratuitous_arp_does_not_fail_the_acquire() {
     use mmm_agent::dataplane::{acquire, AttachMode, DataPlane, Netlink};
     use mmm_common::Action;
-    let mut net = Net::new("dpgarp").unwrap();
-    let a = net
-        .add_host("a", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)
-        .unwrap();
-    let root = pin_root(&net, "a");
-    net.track_pins(root.clone());
+    let (_net, a, root) = lone_host("dpgarp");
     let ns = a.ns.clone();
     mmm_tests::netns::block_on_in(&a.ns, move || async move {
         let nl = Netlink::new().unwrap();

@@ -219,15 +219,56 @@ fn show_json(r: &pb::ShowReply) -> serde_json::Value {
     })
 }
 
-/// Runs `cmd` against the monitor at `addr`; returns what to print and the exit status.
-pub async fn run(addr: &str, cmd: ControlCmd, json: bool) -> (String, i32) {
+/// Where `mmm_control` connects: the monitor's address and, with `<socket> type ssl`, the TLS
+/// files (the same as the monitor's).
+pub struct Target {
+    pub addr: String,
+    pub tls: Option<mmm_proto::TlsFiles>,
+}
+
+impl Target {
+    /// The address from `explicit` or else from the monitor's `config` (or else the default
+    /// port on localhost); TLS from `config` whenever it can be read. A TLS file that cannot
+    /// be used is an error (the text to print).
+    pub fn resolve(config: &std::path::Path, explicit: Option<String>) -> Result<Target, String> {
+        let cfg = mmm_common::config::Config::load(config).ok();
+        let addr = explicit
+            .or_else(|| {
+                cfg.as_ref()
+                    .map(|c| format!("{}:{}", c.monitor.ip, c.monitor.port))
+            })
+            .unwrap_or_else(|| format!("127.0.0.1:{}", crate::DEFAULT_MONITOR_PORT));
+        let tls = match &cfg {
+            Some(c) => mmm_proto::TlsFiles::for_socket(&c.socket)
+                .map_err(|e| format!("ERROR: {}: {e}\n", config.display()))?,
+            None => None,
+        };
+        Ok(Target { addr, tls })
+    }
+}
+
+/// Runs `cmd` against the monitor at `target`; returns what to print and the exit status.
+pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) {
     if cmd == ControlCmd::Help {
         return (HELP.into(), 0);
     }
+    let addr = &target.addr;
     let unreachable = || ("ERROR: Can't connect to monitor daemon!\n".to_string(), 1);
-    let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+    let scheme = if target.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let Ok(mut ep) = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}")) else {
         return unreachable();
     };
+    if let Some(t) = &target.tls {
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        ep = match ep.tls_config(t.client(host.trim_matches(|c| c == '[' || c == ']'))) {
+            Ok(ep) => ep,
+            Err(e) => return (format!("ERROR: TLS: {e}\n"), 1),
+        };
+    }
     let ep = ep
         .connect_timeout(std::time::Duration::from_secs(3))
         .timeout(std::time::Duration::from_secs(30));

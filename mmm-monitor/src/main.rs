@@ -58,16 +58,6 @@ enum ConfigCmd {
     Check { file: PathBuf },
 }
 
-fn monitor_addr(config: &std::path::Path, explicit: Option<String>) -> String {
-    if let Some(a) = explicit {
-        return a;
-    }
-    match Config::load(config) {
-        Ok(c) => format!("{}:{}", c.monitor.ip, c.monitor.port),
-        Err(_) => format!("127.0.0.1:{}", mmm_monitor::DEFAULT_MONITOR_PORT),
-    }
-}
-
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MMM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -92,6 +82,10 @@ async fn main() -> Result<()> {
         Cmd::Config(ConfigCmd::Check { file }) => {
             match Config::load(&file).and_then(|c| c.validate_for_monitor().map(|_| c)) {
                 Ok(c) => {
+                    if let Err(e) = mmm_proto::TlsFiles::for_socket(&c.socket) {
+                        eprintln!("ERROR: <socket> type ssl: {e}");
+                        std::process::exit(1);
+                    }
                     print!("{}", mmm_monitor::summary(&c));
                     Ok(())
                 }
@@ -109,8 +103,14 @@ async fn main() -> Result<()> {
                     std::process::exit(2);
                 }
             };
-            let (out, code) =
-                control::run(&monitor_addr(&cli.config, cli.monitor), cmd, cli.json).await;
+            let target = match control::Target::resolve(&cli.config, cli.monitor) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprint!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let (out, code) = control::run(&target, cmd, cli.json).await;
             print!("{out}");
             std::process::exit(code);
         }

@@ -2,6 +2,10 @@
 //! and the encoded file descriptor set that the servers hand to gRPC reflection.
 //! Only this crate and the gRPC adapters see prost types.
 
+pub mod tls;
+
+pub use tls::{TlsError, TlsFiles};
+
 /// Generated code of package `mmm.v1`.
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
@@ -14,9 +18,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mmm_
 /// A gRPC server router with the standard services every mmm daemon serves: gRPC reflection
 /// (v1 and v1alpha, describing `mmm.v1` and `grpc.health.v1`, so that `grpcurl list` and
 /// `describe` work with no .proto at hand) and `grpc.health.v1` reporting `service` SERVING.
+/// With `tls`, every connection is mutual TLS (see [`tls`]).
 pub async fn standard_router(
     service: &str,
-) -> Result<tonic::transport::server::Router, tonic_reflection::server::Error> {
+    tls: Option<&TlsFiles>,
+) -> Result<tonic::transport::server::Router, RouterError> {
     let v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -29,10 +35,23 @@ pub async fn standard_router(
     reporter
         .set_service_status(service, tonic_health::ServingStatus::Serving)
         .await;
-    Ok(tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = tls {
+        builder = builder.tls_config(t.server()).map_err(RouterError::Tls)?;
+    }
+    Ok(builder
         .add_service(health)
         .add_service(v1)
         .add_service(v1alpha))
+}
+
+/// Why [`standard_router`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("building gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("TLS: certificate or key not usable: {0}")]
+    Tls(#[source] tonic::transport::Error),
 }
 
 /// Resolves on SIGINT or SIGTERM: the daemons' graceful-shutdown signal.

@@ -492,7 +492,13 @@ impl Lab {
     /// (writer on db1, a reader on db2 and one on db3).
     pub fn up_online(prefix: &str) -> Result<Lab> {
         let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-        let lab = Lab::up(prefix, &cfg, Bins::workspace())?;
+        Lab::up_online_with(prefix, &cfg)
+    }
+
+    /// [`Lab::up_online`] with the configuration in `config_dir` (hosts and roles as in
+    /// examples/lab).
+    pub fn up_online_with(prefix: &str, config_dir: &Path) -> Result<Lab> {
+        let lab = Lab::up(prefix, config_dir, Bins::workspace())?;
         let names: Vec<String> = lab.cfg.hosts.iter().map(|h| h.name.clone()).collect();
         let bound = Duration::from_secs(30);
         lab.wait_show(bound, |s| {

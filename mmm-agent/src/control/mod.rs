@@ -88,9 +88,10 @@ pub async fn serve(
     };
     let addr = listen.unwrap_or(SocketAddr::from((me.ip, me.agent_port)));
     tracing::info!(%addr, host = %me.name, "agent serving");
-    mmm_proto::standard_router("mmm.v1.Agent")
+    let tls = mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
+    mmm_proto::standard_router("mmm.v1.Agent", tls.as_ref())
         .await
-        .context("building gRPC reflection")?
+        .context("starting the gRPC server")?
         .add_service(mmm_proto::v1::agent_server::AgentServer::new(svc))
         .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await

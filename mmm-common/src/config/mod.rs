@@ -635,6 +635,24 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let inv = |m: String| Err(ConfigError::Invalid(m));
+        if self.socket.ssl {
+            let s = &self.socket;
+            let missing: Vec<&str> = [
+                ("cert_file", s.cert_file.is_none()),
+                ("key_file", s.key_file.is_none()),
+                ("ca_file", s.ca_file.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| *k)
+            .collect();
+            if !missing.is_empty() {
+                return inv(format!(
+                    "<socket> type ssl needs cert_file, key_file and ca_file; missing: {}",
+                    missing.join(", ")
+                ));
+            }
+        }
         let mut seen_ips = BTreeMap::new();
         for h in &self.hosts {
             if let Some(p) = &h.peer {

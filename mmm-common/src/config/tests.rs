@@ -304,3 +304,21 @@ fn more_than_two_master_candidates_are_refused_for_the_monitor() {
         "{e}"
     );
 }
+
+#[test]
+fn ssl_sockets_need_all_three_files() {
+    let e = err(&format!(
+        "{MIN}\n<socket>\n    type ssl\n    cert_file /etc/mmm/cert.pem\n</socket>\n"
+    ));
+    assert!(
+        e.contains("<socket> type ssl needs") && e.contains("missing: key_file, ca_file"),
+        "{e}"
+    );
+    let d = dir_with(&[(
+        "x.conf",
+        &format!("{MIN}\n<socket>\n    type ssl\n    cert_file /c.pem\n    key_file /k.pem\n    ca_file /a.pem\n</socket>\n"),
+    )]);
+    let c = Config::load(&d.path().join("x.conf")).unwrap();
+    assert!(c.socket.ssl);
+    assert_eq!(c.socket.ca_file.as_deref(), Some(Path::new("/a.pem")));
+}

@@ -2,7 +2,6 @@
 //! The monitor's address comes from `/etc/mysql-mmm/mmm_mon[_cluster].conf` (or `$MMM_MONITOR`,
 //! or `--monitor host:port`, or `--config FILE`); `--json` prints JSON.
 
-use mmm_common::config::Config;
 use mmm_monitor::control;
 use std::path::PathBuf;
 
@@ -42,17 +41,18 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let addr = monitor.unwrap_or_else(|| {
-        let path = config.unwrap_or_else(|| match &cluster {
-            Some(c) => PathBuf::from(format!("/etc/mysql-mmm/mmm_mon_{c}.conf")),
-            None => PathBuf::from("/etc/mysql-mmm/mmm_mon.conf"),
-        });
-        match Config::load(&path) {
-            Ok(c) => format!("{}:{}", c.monitor.ip, c.monitor.port),
-            Err(_) => format!("127.0.0.1:{}", mmm_monitor::DEFAULT_MONITOR_PORT),
-        }
+    let path = config.unwrap_or_else(|| match &cluster {
+        Some(c) => PathBuf::from(format!("/etc/mysql-mmm/mmm_mon_{c}.conf")),
+        None => PathBuf::from("/etc/mysql-mmm/mmm_mon.conf"),
     });
-    let (out, code) = control::run(&addr, cmd, json).await;
+    let target = match control::Target::resolve(&path, monitor) {
+        Ok(t) => t,
+        Err(e) => {
+            eprint!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let (out, code) = control::run(&target, cmd, json).await;
     print!("{out}");
     std::process::exit(code);
 }

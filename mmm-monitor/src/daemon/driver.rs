@@ -118,16 +118,32 @@ impl Driver {
         snap: watch::Sender<Snapshot>,
         events: broadcast::Sender<Published>,
         status_path: PathBuf,
+        tls: Option<mmm_proto::TlsFiles>,
     ) -> Driver {
         let clients = cfg
             .hosts
             .iter()
             .filter_map(|h| {
-                let ep = tonic::transport::Endpoint::from_shared(format!(
-                    "http://{}:{}",
-                    h.ip, h.agent_port
-                ))
-                .ok()?;
+                let url = match tls {
+                    Some(_) => format!("https://{}:{}", h.ip, h.agent_port),
+                    None => format!("http://{}:{}", h.ip, h.agent_port),
+                };
+                let mut ep = match tonic::transport::Endpoint::from_shared(url) {
+                    Ok(ep) => ep,
+                    Err(e) => {
+                        tracing::error!(host = %h.name, "agent address: {e}");
+                        return None;
+                    }
+                };
+                if let Some(t) = &tls {
+                    ep = match ep.tls_config(t.client(&h.ip.to_string())) {
+                        Ok(ep) => ep,
+                        Err(e) => {
+                            tracing::error!(host = %h.name, "TLS to the agent: {e}");
+                            return None;
+                        }
+                    };
+                }
                 let ch = ep.connect_timeout(cfg.monitor.agent_timeout).connect_lazy();
                 Some((h.name.clone(), AgentClient::new(ch)))
             })

@@ -47,6 +47,7 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let cfg = Config::load(config).with_context(|| format!("reading {}", config.display()))?;
     cfg.validate_for_monitor()
         .context("monitor configuration")?;
+    let tls = mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
     let cfg = Arc::new(cfg);
     let status_path = cfg.monitor.status_path.clone();
     let mut cluster = Cluster::new(&cfg, 0);
@@ -68,6 +69,7 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         snap_tx,
         events.clone(),
         status_path,
+        tls.clone(),
     );
     d.spawn_inputs();
     tokio::spawn(d.run(rx));
@@ -79,9 +81,9 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     };
     let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
     tracing::info!(%addr, "monitor serving");
-    mmm_proto::standard_router("mmm.v1.Monitor")
+    mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
         .await
-        .context("building gRPC reflection")?
+        .context("starting the gRPC server")?
         .add_service(mmm_proto::v1::monitor_server::MonitorServer::new(svc))
         .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await

@@ -136,3 +136,26 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
         "{show}"
     );
 }
+
+#[test]
+fn a_whole_host_down_is_confirmed_by_the_other_hosts_agents() {
+    use mmm_tests::walkthrough::{roles_of, state_of};
+    let mut lab = lab("hd");
+    let iface = lab.cfg.host("db1").unwrap().cluster_interface.clone();
+    // The host vanishes: link down (its agent can no longer report) and mysqld gone.
+    lab.net
+        .exec(&lab.ns("db1"), "ip", &["link", "set", &iface, "down"])
+        .unwrap();
+    lab.servers.get_mut("db1").unwrap().kill();
+    lab.wait_show(Duration::from_secs(30), |s| {
+        state_of(s, "db1") == "HARD_OFFLINE" && roles_of(s, "db2").contains("writer")
+    })
+    .unwrap();
+    let log = lab.monitor_log();
+    assert!(log.contains("cannot reach 'db1'"), "{log}");
+    // The monitor's own failing check and a peer's report agreed: no trap period waited.
+    assert!(
+        log.contains("on 'db1' has failed (confirmed by the agent on 'db"),
+        "{log}"
+    );
+}

@@ -1,9 +1,13 @@
 //! Instant local health: the agent watches its mysqld and publishes "down"/"up" the moment it
 //! happens — a pidfd on the server's pid fires when the process exits (crash, kill -9, clean
-//! stop), and a short local ping catches a hung server.
+//! stop), and a short local ping catches a hung server. It also pings the other hosts of the
+//! cluster (ICMP, every 200 ms) and publishes which it cannot reach: when a whole host goes
+//! down its own agent is silent, and the peers' reports are the monitor's second observer.
+//! ICMP, not the peers' mysqld port: connections that never finish the handshake count
+//! against MySQL's `max_connect_errors` and would end with the prober's host blocked.
 
 use super::mysql::Db;
-use std::{os::fd::FromRawFd, time::Duration};
+use std::{net::Ipv4Addr, os::fd::FromRawFd, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// The current health of the local mysqld.
@@ -14,6 +18,15 @@ pub struct Health {
     pub up: bool,
     pub detail: String,
     pub at_unix_ms: i64,
+    /// Other hosts this agent cannot reach, sorted.
+    pub peers_down: Vec<String>,
+}
+
+/// Another host of the cluster, pinged by the agent.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub name: String,
+    pub ip: Ipv4Addr,
 }
 
 fn now_ms() -> i64 {
@@ -43,14 +56,22 @@ async fn server_pid(db: &Db) -> Option<i32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
-/// Starts the watcher; the receiver always holds the latest health.
-pub fn spawn(db: Db) -> watch::Receiver<Health> {
+/// Peer ping period, timeout, and the consecutive failures that count as unreachable.
+const PEER_PERIOD: Duration = Duration::from_millis(200);
+const PEER_TIMEOUT: Duration = Duration::from_millis(200);
+const PEER_FAILURES: u32 = 2;
+
+/// Starts the watcher and the peer prober; the receiver always holds the latest health.
+pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
     let (tx, rx) = watch::channel(Health {
         checked: false,
         up: false,
         detail: "not checked yet".into(),
         at_unix_ms: now_ms(),
+        peers_down: vec![],
     });
+    let tx = Arc::new(tx);
+    spawn_peers(tx.clone(), peers);
     tokio::spawn(async move {
         let quick = Db {
             timeout: Duration::from_millis(300),
@@ -113,12 +134,59 @@ fn publish(tx: &watch::Sender<Health>, up: bool, detail: &str) {
         } else {
             tracing::warn!("local mysqld is down: {detail}");
         }
-        *h = Health {
-            checked: true,
-            up,
-            detail: detail.into(),
-            at_unix_ms: now_ms(),
-        };
+        h.checked = true;
+        h.up = up;
+        h.detail = detail.into();
+        h.at_unix_ms = now_ms();
         true
     });
+}
+
+/// One task per peer: a ping every [`PEER_PERIOD`]; the peer's name joins `peers_down` after
+/// [`PEER_FAILURES`] failures in a row and leaves it at the first answer.
+fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
+    if peers.is_empty() {
+        return;
+    }
+    let client = match surge_ping::Client::new(&surge_ping::Config::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("no ICMP socket, peers are not watched: {e}");
+            return;
+        }
+    };
+    for (n, peer) in peers.into_iter().enumerate() {
+        let (tx, client) = (tx.clone(), client.clone());
+        tokio::spawn(async move {
+            let id = surge_ping::PingIdentifier((std::process::id() as u16).wrapping_add(n as u16));
+            let mut pinger = client.pinger(peer.ip.into(), id).await;
+            pinger.timeout(PEER_TIMEOUT);
+            let (mut failures, mut seq) = (0u32, 0u16);
+            loop {
+                tokio::time::sleep(PEER_PERIOD).await;
+                seq = seq.wrapping_add(1);
+                let ok = pinger
+                    .ping(surge_ping::PingSequence(seq), &[0u8; 16])
+                    .await
+                    .is_ok();
+                failures = if ok { 0 } else { failures + 1 };
+                let down = failures >= PEER_FAILURES;
+                tx.send_if_modified(|h| {
+                    let listed = h.peers_down.contains(&peer.name);
+                    if down == listed {
+                        return false;
+                    }
+                    if down {
+                        tracing::warn!(peer = %peer.name, ip = %peer.ip, "peer does not answer ping");
+                        h.peers_down.push(peer.name.clone());
+                        h.peers_down.sort();
+                    } else {
+                        tracing::info!(peer = %peer.name, "peer answers ping again");
+                        h.peers_down.retain(|p| p != &peer.name);
+                    }
+                    true
+                });
+            }
+        });
+    }
 }

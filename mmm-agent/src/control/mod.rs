@@ -63,7 +63,16 @@ pub async fn serve(
         Err(e) => return Err(e).context("reading the agent state"),
     };
     tracing::info!(epoch = st.epoch, path = %state_path.display(), "agent state loaded");
-    let health = health::spawn(db.clone());
+    let peers = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.name != me.name)
+        .map(|h| health::Peer {
+            name: h.name.clone(),
+            ip: h.ip,
+        })
+        .collect();
+    let health = health::spawn(db.clone(), peers);
     let (applied, _) = tokio::sync::watch::channel(st.clone());
     let applier = apply::Applier {
         cfg: cfg.clone(),

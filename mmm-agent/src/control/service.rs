@@ -211,6 +211,7 @@ pub fn health_events(
             at_unix_ms: h.at_unix_ms,
             mysqld_up: h.up,
             detail: h.detail,
+            peers_down: h.peers_down,
         })
     })
 }
@@ -226,6 +227,7 @@ mod tests {
             up,
             detail: String::new(),
             at_unix_ms: 0,
+            peers_down: vec![],
         };
         let (tx, rx) = watch::channel(h(false, false));
         let mut s = Box::pin(health_events(rx));

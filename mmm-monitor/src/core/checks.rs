@@ -55,6 +55,8 @@ pub struct Status {
     pub last_change: Time,
     failing_since: Option<Time>,
     last_raw: Option<Outcome>,
+    /// The message of the last failing result (while a failure is pending).
+    last_error: String,
 }
 
 impl Default for Status {
@@ -65,6 +67,7 @@ impl Default for Status {
             last_change: Time::ZERO,
             failing_since: None,
             last_raw: None,
+            last_error: String::new(),
         }
     }
 }
@@ -87,15 +90,47 @@ impl Status {
         self.effective == Some(Outcome::Error)
     }
 
-    /// Applies a raw result at `now`. `confirmed` means another observer (the host's agent)
-    /// already reports the failure, so the trap period is skipped. Returns log lines.
+    /// A second observer (`by`) reports the failure this check sees but still holds back for
+    /// its trap period: the failure counts now. Returns log lines (none when nothing is
+    /// pending).
+    pub fn confirm_pending(
+        &mut self,
+        host: &str,
+        check: CheckKind,
+        by: &str,
+        now: Time,
+    ) -> Vec<Log> {
+        if self.failing_since.is_none()
+            || self.last_raw != Some(Outcome::Error)
+            || self.effective == Some(Outcome::Error)
+        {
+            return vec![];
+        }
+        self.effective = Some(Outcome::Error);
+        self.last_change = now;
+        self.message = self.last_error.clone();
+        vec![Log::error(format!(
+            "Check '{}' on '{host}' has failed (confirmed by {by})! Message: {}",
+            check.name(),
+            self.message
+        ))]
+    }
+
+    /// Whether a failure is pending or counted (the last result failed).
+    pub fn failing(&self) -> bool {
+        self.last_raw == Some(Outcome::Error)
+    }
+
+    /// Applies a raw result at `now`. `confirmed` names another observer that already reports
+    /// the failure (the host's agent, a peer's agent), so the trap period is skipped. Returns
+    /// log lines.
     pub fn apply(
         &mut self,
         host: &str,
         check: CheckKind,
         r: &Report,
         trap: Duration,
-        confirmed: bool,
+        confirmed: Option<&str>,
         now: Time,
     ) -> Vec<Log> {
         let mut logs = Vec::new();
@@ -127,19 +162,19 @@ impl Status {
                 }
             }
             Outcome::Error => {
+                self.last_error = r.message.clone();
                 let since = *self.failing_since.get_or_insert(now);
                 let failed_for = now.saturating_sub(since);
                 if self.effective != Some(Outcome::Error)
-                    && (first || confirmed || failed_for >= trap)
+                    && (first || confirmed.is_some() || failed_for >= trap)
                 {
                     self.effective = Some(Outcome::Error);
                     self.last_change = now;
-                    let how = if confirmed && failed_for < trap {
-                        "has failed (confirmed by the host's agent)".to_string()
-                    } else {
-                        format!("has failed for {} seconds", failed_for.as_secs())
+                    let how = match confirmed {
+                        Some(by) if failed_for < trap => format!("has failed (confirmed by {by})"),
+                        _ => format!("has failed for {} seconds", failed_for.as_secs()),
                     };
-                    if !first || confirmed {
+                    if !first || confirmed.is_some() {
                         logs.push(Log::error(format!(
                             "Check '{name}' on '{host}' {how}! Message: {}",
                             r.message
@@ -175,7 +210,7 @@ mod tests {
                 CheckKind::Mysql,
                 &Report::error("ERROR: x"),
                 TRAP,
-                false,
+                None,
                 t(0)
             )
             .is_empty());
@@ -185,21 +220,14 @@ mod tests {
     #[test]
     fn errors_need_the_trap_period_oks_count_at_once() {
         let mut s = Status::default();
-        s.apply(
-            "db1",
-            CheckKind::Mysql,
-            &Report::ok("OK"),
-            TRAP,
-            false,
-            t(0),
-        );
+        s.apply("db1", CheckKind::Mysql, &Report::ok("OK"), TRAP, None, t(0));
         for sec in [1, 5, 10] {
             s.apply(
                 "db1",
                 CheckKind::Mysql,
                 &Report::error("ERROR: Timeout"),
                 TRAP,
-                false,
+                None,
                 t(sec),
             );
             assert!(s.ok(), "failed after {} s only", sec - 1);
@@ -209,7 +237,7 @@ mod tests {
             CheckKind::Mysql,
             &Report::error("ERROR: Timeout"),
             TRAP,
-            false,
+            None,
             t(11),
         );
         assert!(s.failed());
@@ -223,7 +251,7 @@ mod tests {
             CheckKind::Mysql,
             &Report::ok("OK"),
             TRAP,
-            false,
+            None,
             t(12),
         );
         assert!(s.ok());
@@ -233,27 +261,13 @@ mod tests {
     #[test]
     fn an_ok_in_between_restarts_the_trap() {
         let mut s = Status::default();
-        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, false, t(0));
-        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, false, t(1));
-        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, false, t(8));
-        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, false, t(9));
-        s.apply(
-            "h",
-            CheckKind::Ping,
-            &Report::error("E"),
-            TRAP,
-            false,
-            t(15),
-        );
+        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, None, t(0));
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, None, t(1));
+        s.apply("h", CheckKind::Ping, &Report::ok("OK"), TRAP, None, t(8));
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, None, t(9));
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, None, t(15));
         assert!(s.ok());
-        s.apply(
-            "h",
-            CheckKind::Ping,
-            &Report::error("E"),
-            TRAP,
-            false,
-            t(19),
-        );
+        s.apply("h", CheckKind::Ping, &Report::error("E"), TRAP, None, t(19));
         assert!(s.failed());
     }
 
@@ -265,7 +279,7 @@ mod tests {
             CheckKind::RepThreads,
             &Report::ok("OK"),
             TRAP,
-            false,
+            None,
             t(0),
         );
         let l = s.apply(
@@ -273,7 +287,7 @@ mod tests {
             CheckKind::RepThreads,
             &Report::unknown("UNKNOWN: Connect error"),
             TRAP,
-            false,
+            None,
             t(1),
         );
         assert_eq!(
@@ -286,7 +300,7 @@ mod tests {
                 CheckKind::RepThreads,
                 &Report::unknown("UNKNOWN: x"),
                 TRAP,
-                false,
+                None,
                 t(2)
             )
             .is_empty());
@@ -296,13 +310,13 @@ mod tests {
     #[test]
     fn a_confirmed_error_skips_the_trap() {
         let mut s = Status::default();
-        s.apply("h", CheckKind::Mysql, &Report::ok("OK"), TRAP, false, t(0));
+        s.apply("h", CheckKind::Mysql, &Report::ok("OK"), TRAP, None, t(0));
         let l = s.apply(
             "h",
             CheckKind::Mysql,
             &Report::error("ERROR: Connect error"),
             TRAP,
-            true,
+            Some("the host\'s agent"),
             t(1),
         );
         assert!(s.failed());

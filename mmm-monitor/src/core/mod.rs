@@ -165,6 +165,8 @@ pub struct AgentView {
     pub uptime_s: Option<u64>,
     /// The agent reports its mysqld down (fast path).
     pub mysqld_down: bool,
+    /// The other hosts this agent cannot reach (their mysqld port refuses or times out).
+    pub peers_down: Vec<String>,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.
@@ -244,8 +246,13 @@ pub enum Input {
         check: CheckKind,
         report: Report,
     },
-    /// The host's agent reports its mysqld down (`up == false`) or back up.
-    AgentHealth { host: String, up: bool },
+    /// The host's agent reports its mysqld down (`up == false`) or back up, and which other
+    /// hosts it cannot reach.
+    AgentHealth {
+        host: String,
+        up: bool,
+        peers_down: Vec<String>,
+    },
     /// A successful status call to the agent.
     AgentStatus { host: String, view: AgentView },
     /// A call to the agent failed.
@@ -456,7 +463,11 @@ impl Cluster {
                 check,
                 report,
             } => self.on_check(&host, check, &report, now),
-            Input::AgentHealth { host, up } => {
+            Input::AgentHealth {
+                host,
+                up,
+                peers_down,
+            } => {
                 if let Some(i) = self.idx(&host) {
                     let was = self.hosts[i].agent.mysqld_down;
                     self.hosts[i].agent.mysqld_down = !up;
@@ -464,16 +475,29 @@ impl Cluster {
                         self.log(Log::warn(format!(
                             "Agent on '{host}' reports its mysqld down"
                         )));
-                        self.out.push(Action::ConfirmMysql { host });
+                        self.out.push(Action::ConfirmMysql { host: host.clone() });
+                    }
+                    let before = std::mem::replace(&mut self.hosts[i].agent.peers_down, peers_down);
+                    let newly: Vec<String> = self.hosts[i]
+                        .agent
+                        .peers_down
+                        .iter()
+                        .filter(|p| !before.contains(p) && **p != host)
+                        .cloned()
+                        .collect();
+                    for target in newly {
+                        self.peer_reports_down(&host, &target, now);
                     }
                 }
             }
             Input::AgentStatus { host, view } => {
                 if let Some(i) = self.idx(&host) {
                     let down = self.hosts[i].agent.mysqld_down;
+                    let peers_down = std::mem::take(&mut self.hosts[i].agent.peers_down);
                     self.hosts[i].agent = AgentView {
                         reachable: true,
                         mysqld_down: down,
+                        peers_down,
                         ..view
                     };
                     self.hosts[i].agent_seen = true;
@@ -538,16 +562,69 @@ impl Cluster {
             .get(&check)
             .map(|c| c.trap_period)
             .unwrap_or_default();
-        // Two observers agree: the agent saw mysqld die and our own check fails.
-        let confirmed = check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down;
+        // Two observers agree: our own check fails and the agent saw mysqld die, or another
+        // host's agent cannot reach this host either.
+        let confirmed = if check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down {
+            Some("the host's agent".to_string())
+        } else if matches!(check, CheckKind::Ping | CheckKind::Mysql) {
+            self.peer_reporter(i).map(|r| format!("the agent on '{r}'"))
+        } else {
+            None
+        };
         let h = &mut self.hosts[i];
-        let logs = h
-            .checks
-            .entry(check)
-            .or_default()
-            .apply(host, check, report, trap, confirmed, now);
+        let logs = h.checks.entry(check).or_default().apply(
+            host,
+            check,
+            report,
+            trap,
+            confirmed.as_deref(),
+            now,
+        );
         for l in logs {
             self.log(l);
+        }
+    }
+
+    /// A reachable agent on another host that reports host `i` unreachable, if any.
+    fn peer_reporter(&self, i: usize) -> Option<&str> {
+        let name = &self.hosts[i].name;
+        self.hosts
+            .iter()
+            .enumerate()
+            .find(|(j, h)| *j != i && h.agent.reachable && h.agent.peers_down.contains(name))
+            .map(|(_, h)| h.name.as_str())
+    }
+
+    /// The agent on `reporter` cannot reach `target`: a failure our own ping or mysql check
+    /// sees but holds back for its trap period counts now (two observers agree); with none
+    /// pending, a mysql check is run at once to look for ourselves.
+    fn peer_reports_down(&mut self, reporter: &str, target: &str, now: Time) {
+        let Some(t) = self.idx(target) else { return };
+        let reachable = self
+            .idx(reporter)
+            .is_some_and(|r| self.hosts[r].agent.reachable);
+        self.log(Log::warn(format!(
+            "Agent on '{reporter}' cannot reach '{target}'"
+        )));
+        if !reachable {
+            return;
+        }
+        let by = format!("the agent on '{reporter}'");
+        let mut logs = vec![];
+        let mut pending = false;
+        for check in [CheckKind::Ping, CheckKind::Mysql] {
+            if let Some(st) = self.hosts[t].checks.get_mut(&check) {
+                pending |= st.failing();
+                logs.extend(st.confirm_pending(target, check, &by, now));
+            }
+        }
+        for l in logs {
+            self.log(l);
+        }
+        if !pending {
+            self.out.push(Action::ConfirmMysql {
+                host: target.to_string(),
+            });
         }
     }
 

@@ -220,6 +220,7 @@ fn fast_path_needs_two_observers() {
     s.step(Input::AgentHealth {
         host: "db1".into(),
         up: false,
+        peers_down: vec![],
     });
     assert_eq!(s.confirms, ["db1"]);
     assert_eq!(s.state("db1"), HostState::Online);
@@ -248,8 +249,67 @@ fn fast_path_needs_two_observers() {
     s.step(Input::AgentHealth {
         host: "db1".into(),
         up: false,
+        peers_down: vec![],
     });
     s.check("db1", CheckKind::Mysql, Report::ok("OK"));
+    assert_eq!(s.state("db1"), HostState::Online);
+}
+
+#[test]
+fn a_host_down_is_confirmed_by_a_peer_agent() {
+    let peer_says = |s: &mut Sim, reporter: &str, down: &[&str]| {
+        s.step(Input::AgentHealth {
+            host: reporter.into(),
+            up: true,
+            peers_down: down.iter().map(|d| d.to_string()).collect(),
+        });
+    };
+    // Our own ping fails first (pending its trap period), then db2's agent cannot reach db1
+    // either: HARD_OFFLINE at once, the writer moves.
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    assert_eq!(s.state("db1"), HostState::Online);
+    peer_says(&mut s, "db2", &["db1"]);
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert!(s.roles("db2").contains("writer"), "{}", s.roles("db2"));
+    // The peer's report first: a confirming check is asked for, and our first failing result
+    // counts at once.
+    let mut s = Sim::new("");
+    s.online_all();
+    peer_says(&mut s, "db3", &["db1"]);
+    assert_eq!(s.confirms, ["db1"]);
+    assert_eq!(s.state("db1"), HostState::Online);
+    s.now += Duration::from_millis(200);
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    // A peer that cannot reach db1 while our own checks pass changes nothing.
+    let mut s = Sim::new("");
+    s.online_all();
+    peer_says(&mut s, "db2", &["db1"]);
+    s.check("db1", CheckKind::Ping, Report::ok("OK"));
+    s.check("db1", CheckKind::Mysql, Report::ok("OK"));
+    assert_eq!(s.state("db1"), HostState::Online);
+    // A report from an agent the monitor cannot reach does not count as an observer.
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::AgentUnreachable { host: "db2".into() });
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    peer_says(&mut s, "db2", &["db1"]);
     assert_eq!(s.state("db1"), HostState::Online);
 }
 
@@ -764,7 +824,7 @@ proptest! {
                     let r = match out { 0 => Report::ok("OK"), 1 => Report::error("ERROR: x"), _ => Report::unknown("UNKNOWN: x") };
                     s.check(names[h], CheckKind::ALL[k], r);
                 }
-                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up }); }
+                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up, peers_down: vec![] }); }
                 Op::Reach(h, ok) => {
                     if ok { s.agent(names[h], 1000) } else { s.step(Input::AgentUnreachable { host: names[h].into() }); }
                 }

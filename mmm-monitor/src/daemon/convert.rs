@@ -81,6 +81,8 @@ pub fn agent_view(st: &pb::AgentStatus) -> core::AgentView {
         // of the server (or a reboot) resets it, a network blip does not.
         uptime_s: (st.mysqld_uptime_s > 0).then_some(st.mysqld_uptime_s),
         mysqld_down: !st.mysqld_up,
+        // Reported on the health stream, not in the status; the core keeps its own copy.
+        peers_down: vec![],
         progress,
         writable: Some(st.writable),
         configured_ips: st

@@ -237,6 +237,7 @@ impl Driver {
                                     .send(Msg::Input(Input::AgentHealth {
                                         host: host.clone(),
                                         up: ev.mysqld_up,
+                                        peers_down: ev.peers_down,
                                     }))
                                     .await
                                     .is_err()

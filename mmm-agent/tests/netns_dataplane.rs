@@ -412,3 +412,57 @@ fn a_failed_gratuitous_arp_does_not_fail_the_acquire() {
     })
     .unwrap();
 }
+
+#[test]
+fn two_hosts_steering_to_each_other_never_loop_a_frame() {
+    // The moment of a failover when the new owner still steers to the old one (it has not
+    // taken the VIP yet) while the old owner already steers to it.
+    let (net, client, a, b) = setup("loop");
+    let vip = VIP.to_string();
+    for (h, other) in [(&a, &b), (&b, &a)] {
+        agent_ok(
+            &net,
+            h,
+            &["vip", "acquire", "-i", "eth0", &vip, "--garp-rounds", "0"],
+        );
+        agent_ok(
+            &net,
+            h,
+            &[
+                "vip",
+                "release",
+                "-i",
+                "eth0",
+                &vip,
+                "--steer",
+                &fmt_mac(&other.mac),
+            ],
+        );
+    }
+    net.exec(
+        &client.ns,
+        "ip",
+        &[
+            "neigh",
+            "replace",
+            &vip,
+            "lladdr",
+            &fmt_mac(&a.mac),
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )
+    .unwrap();
+    // Nobody owns the VIP: the connection fails, after A steered its SYNs to B once each.
+    assert!(net
+        .tcp_get(&client.ns, VIP, PORT, Duration::from_millis(1500))
+        .is_err());
+    let (sa, sb) = (
+        counter(&net, &a, VIP, "steered"),
+        counter(&net, &b, VIP, "steered"),
+    );
+    assert!((1..=4).contains(&sa), "A steered {sa} frames");
+    assert_eq!(sb, 0, "B sent A's frames back");
+}

@@ -227,7 +227,7 @@ fn model(table: &StdMap<[u8; 4], (Action, [u8; 6])>, f: &[u8]) -> (u32, Vec<u8>)
                 Some((Action::Local, _)) | None => pass,
                 Some((Action::Fence, _)) => (XDP_DROP, f.to_vec()),
                 Some((Action::Steer, owner)) => {
-                    if f[0..6] != ME || owner == [0; 6] {
+                    if f[0..6] != ME || owner == [0; 6] || f[6..12] == owner {
                         return pass;
                     }
                     let mut o = f.to_vec();
@@ -385,6 +385,17 @@ fn steer_rewrites_only_frames_sent_to_us() {
 }
 
 #[test]
+fn a_frame_from_the_owner_is_never_steered_back_to_it() {
+    let p = Prog::new();
+    // The owner itself still steers to us (it has not taken the VIP yet): passing the frame
+    // to our stack ends what would be a loop between the two hosts.
+    let mut f = ipv4(ME, CLIENT_IP, VIP_STEER);
+    f[6..12].copy_from_slice(&OWNER_B);
+    assert_eq!(p.run(&f).unwrap(), (XDP_PASS, f.clone()));
+    assert_eq!(p.stats(VIP_STEER).steered, 0);
+}
+
+#[test]
 fn fence_drops_and_local_passes() {
     let p = Prog::new();
     let f = ipv4(ME, CLIENT_IP, VIP_FENCE);
@@ -435,7 +446,9 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
         3 | 4 => {
             let dst = macs[rng.random_range(0..macs.len())];
             let ip = ips[rng.random_range(0..ips.len())];
-            ipv4(dst, CLIENT_IP, ip)
+            let mut f = ipv4(dst, CLIENT_IP, ip);
+            f[6..12].copy_from_slice(&macs[rng.random_range(0..macs.len())]);
+            f
         }
         _ => {
             let mut f = eth(macs[rng.random_range(0..macs.len())], CLIENT, 0x0806);

@@ -6,7 +6,8 @@
 //!    (spa 0.0.0.0) are never answered; an ARP frame from another MAC whose sender address is one
 //!    of our `LOCAL` VIPs is counted as a conflict;
 //! 2. IPv4 to a VIP: `LOCAL` → pass; `STEER` and the frame was sent to our MAC (a client with a
-//!    stale ARP cache) → re-address to the owner and `XDP_TX`; `FENCE` → drop;
+//!    stale ARP cache) by anyone but the owner → re-address to the owner and `XDP_TX`;
+//!    `FENCE` → drop;
 //! 3. anything else → `XDP_PASS`, untouched.
 //!
 //! Malformed or truncated frames always pass untouched: the program never returns `XDP_ABORTED`.
@@ -264,7 +265,10 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
             };
             // SAFETY: eth was bounds checked by the caller.
             let eth = unsafe { &mut *eth };
-            if eth.dst_addr != me.mac || e.owner_mac == [0; 6] {
+            // Only frames sent to us, and never one the owner itself sent here: two hosts
+            // that each still steer to the other (the new owner before it takes the VIP)
+            // would bounce it between them at line rate.
+            if eth.dst_addr != me.mac || e.owner_mac == [0; 6] || eth.src_addr == e.owner_mac {
                 return Ok(xdp_action::XDP_PASS);
             }
             eth.dst_addr = e.owner_mac;

@@ -321,9 +321,10 @@ pub enum Action {
     KillHost {
         host: String,
     },
-    /// Run the mysql check on `host` now (the agent reported mysqld down).
-    ConfirmMysql {
+    /// Run `check` on `host` now (an agent reported a failure: our own view is wanted).
+    Confirm {
         host: String,
+        check: CheckKind,
     },
     /// The answer to the last command.
     Reply(Result<String, CommandError>),
@@ -475,7 +476,10 @@ impl Cluster {
                         self.log(Log::warn(format!(
                             "Agent on '{host}' reports its mysqld down"
                         )));
-                        self.out.push(Action::ConfirmMysql { host: host.clone() });
+                        self.out.push(Action::Confirm {
+                            host: host.clone(),
+                            check: CheckKind::Mysql,
+                        });
                     }
                     let before = std::mem::replace(&mut self.hosts[i].agent.peers_down, peers_down);
                     let newly: Vec<String> = self.hosts[i]
@@ -597,7 +601,7 @@ impl Cluster {
 
     /// The agent on `reporter` cannot reach `target`: a failure our own ping or mysql check
     /// sees but holds back for its trap period counts now (two observers agree); with none
-    /// pending, a mysql check is run at once to look for ourselves.
+    /// pending, our ping and mysql checks are run at once to look for ourselves.
     fn peer_reports_down(&mut self, reporter: &str, target: &str, now: Time) {
         let Some(t) = self.idx(target) else { return };
         let reachable = self
@@ -622,9 +626,13 @@ impl Cluster {
             self.log(l);
         }
         if !pending {
-            self.out.push(Action::ConfirmMysql {
-                host: target.to_string(),
-            });
+            // Whichever answers first: a host that vanished fails the ping sooner.
+            for check in [CheckKind::Ping, CheckKind::Mysql] {
+                self.out.push(Action::Confirm {
+                    host: target.to_string(),
+                    check,
+                });
+            }
         }
     }
 

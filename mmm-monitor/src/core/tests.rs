@@ -71,7 +71,9 @@ impl Sim {
                 Action::Log(l) => self.logs.push(l.message),
                 Action::Push(t) => self.pushes.push(t),
                 Action::KillHost { host } => self.kills.push(host),
-                Action::ConfirmMysql { host } => self.confirms.push(host),
+                Action::Confirm { host, check } => {
+                    self.confirms.push(format!("{host}/{}", check.name()))
+                }
                 Action::Reply(r) => reply = Some(r),
                 Action::Event(_) | Action::Persist(_) => {}
             }
@@ -222,7 +224,7 @@ fn fast_path_needs_two_observers() {
         up: false,
         peers_down: vec![],
     });
-    assert_eq!(s.confirms, ["db1"]);
+    assert_eq!(s.confirms, ["db1/mysql"]);
     assert_eq!(s.state("db1"), HostState::Online);
     // Our own check agrees: HARD_OFFLINE at once, no trap period.
     s.now += Duration::from_millis(30);
@@ -283,7 +285,7 @@ fn a_host_down_is_confirmed_by_a_peer_agent() {
     let mut s = Sim::new("");
     s.online_all();
     peer_says(&mut s, "db3", &["db1"]);
-    assert_eq!(s.confirms, ["db1"]);
+    assert_eq!(s.confirms, ["db1/ping", "db1/mysql"]);
     assert_eq!(s.state("db1"), HostState::Online);
     s.now += Duration::from_millis(200);
     s.check(

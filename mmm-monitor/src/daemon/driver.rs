@@ -359,7 +359,7 @@ impl Driver {
                     }
                 }
                 Action::KillHost { host } => self.kill_host(&host),
-                Action::ConfirmMysql { host } => {
+                Action::Confirm { host, check } => {
                     if let Some(h) = self.cfg.host(&host) {
                         let t = Target {
                             ip: h.ip,
@@ -367,17 +367,14 @@ impl Driver {
                             user: h.monitor_user.clone(),
                             password: h.monitor_password.clone(),
                         };
-                        let (tx, cfg, pinger) = (
-                            self.tx.clone(),
-                            self.cfg.check(CheckKind::Mysql),
-                            self.pinger.clone(),
-                        );
+                        let (tx, cfg, pinger) =
+                            (self.tx.clone(), self.cfg.check(check), self.pinger.clone());
                         tokio::spawn(async move {
-                            let report = checks::run(CheckKind::Mysql, &t, &cfg, &pinger).await;
+                            let report = checks::run(check, &t, &cfg, &pinger).await;
                             let _ = tx
                                 .send(Msg::Input(Input::Check {
                                     host,
-                                    check: CheckKind::Mysql,
+                                    check,
                                     report,
                                 }))
                                 .await;

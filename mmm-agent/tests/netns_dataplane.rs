@@ -93,6 +93,26 @@ fn counter(net: &Net, h: &Host, vip: Ipv4Addr, field: &str) -> u64 {
     rest.split([',', '}']).next().unwrap().parse().unwrap()
 }
 
+/// `client` keeps `owner`'s MAC for `vip`, whatever happens next (a stale ARP cache).
+fn stale_arp_cache(net: &Net, client: &Host, vip: Ipv4Addr, owner: &Host) {
+    net.exec(
+        &client.ns,
+        "ip",
+        &[
+            "neigh",
+            "replace",
+            &vip.to_string(),
+            "lladdr",
+            &fmt_mac(&owner.mac),
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )
+    .unwrap();
+}
+
 fn ping(net: &Net, from: &Host, to: Ipv4Addr) -> bool {
     net.exec_status(&from.ns, "ping", &["-c", "1", "-W", "1", &to.to_string()])
         .unwrap()
@@ -169,22 +189,7 @@ fn tcp_follows_the_vip_steering_serves_stale_clients_and_fence_blocks() {
     assert!(counter(&net, &a, VIP, "passed") >= 1);
 
     // The client keeps A's MAC for the VIP, whatever happens next (a stale ARP cache).
-    net.exec(
-        &client.ns,
-        "ip",
-        &[
-            "neigh",
-            "replace",
-            &VIP.to_string(),
-            "lladdr",
-            &fmt_mac(&a.mac),
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )
-    .unwrap();
+    stale_arp_cache(&net, &client, VIP, &a);
 
     // Move A -> B by map writes: B takes it (no GARP), A steers to B.
     agent_ok(
@@ -439,22 +444,7 @@ fn two_hosts_steering_to_each_other_never_loop_a_frame() {
             ],
         );
     }
-    net.exec(
-        &client.ns,
-        "ip",
-        &[
-            "neigh",
-            "replace",
-            &vip,
-            "lladdr",
-            &fmt_mac(&a.mac),
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    )
-    .unwrap();
+    stale_arp_cache(&net, &client, VIP, &a);
     // Nobody owns the VIP: the connection fails, after A steered its SYNs to B once each.
     assert!(net
         .tcp_get(&client.ns, VIP, PORT, Duration::from_millis(1500))

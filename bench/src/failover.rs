@@ -125,7 +125,21 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
     }
     w.resume();
     if !w.wait_resumed(t0, 20, Duration::from_secs(60)) {
-        bail!("writes did not resume within 60 s after {}", v.name());
+        let mut logs = String::new();
+        for h in &lab.cfg.hosts {
+            let l = std::fs::read_to_string(lab.run.join(&h.name).join("agent.log"))
+                .unwrap_or_default();
+            let tail: Vec<&str> = l.lines().rev().take(40).collect();
+            logs += &format!("--- {} agent.log (last 40 lines)\n", h.name);
+            for line in tail.into_iter().rev() {
+                logs += line;
+                logs += "\n";
+            }
+        }
+        bail!(
+            "writes did not resume within 60 s after {}\n{logs}",
+            v.name()
+        );
     }
     std::thread::sleep(Duration::from_millis(100));
     let acked = w.stop();

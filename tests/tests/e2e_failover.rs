@@ -135,6 +135,13 @@ fn writes_resume_through_the_vip_after_the_writer_is_killed() {
             && mmm_tests::walkthrough::roles_of(&show, "db2").contains("writer"),
         "{show}"
     );
+    // The old writer handed the VIP over: it steered stale clients to db2 only once db2 had
+    // it (until then its own kernel refused them at once).
+    let log = std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default();
+    assert!(
+        log.contains("writer(198.18.0.100) released, steering to db2 once the new owner had it"),
+        "{log}"
+    );
 }
 
 #[test]

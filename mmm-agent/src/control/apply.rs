@@ -16,7 +16,7 @@ use super::{
     sql::{kill_plan, Dialect},
     state::AgentState,
 };
-use crate::dataplane::{self, DataPlane, DataPlaneError, Netlink, Release};
+use crate::dataplane::{self, garp, DataPlane, DataPlaneError, Netlink, Release};
 use mmm_common::config::{Config, HostMode};
 use std::{
     net::Ipv4Addr,
@@ -160,10 +160,17 @@ impl Applier {
             .collect();
         let dialect = self.db.dialect().await.ok();
 
-        // 1. Give up what we lost: the map first, so this host stops answering at once; then
-        //    (writer) read-only and clients killed; then the /32s.
+        // 1. Give up what we lost. A VIP with a new owner is handed over (step 5): it stays
+        //    LOCAL here until the new owner has it (see `hand_over`), bounded by
+        //    catchup_timeout; steering earlier would send clients' SYNs to a host that cannot
+        //    take them yet (it is still catching up), and they would wait for their
+        //    retransmission. A VIP with no new owner is fenced at once. A writer losing its
+        //    role is read-only at once; its clients are killed after the redirect, so that
+        //    they reconnect to the new owner; the /32s go last.
+        let lost_writer = lost.iter().any(|(r, _)| *r == writer);
+        let has_writer = mine.roles.iter().any(|(r, _)| *r == writer);
+        let mut handover = Vec::new();
         for (role, ip) in &lost {
-            let t0 = Instant::now();
             let owner = t
                 .hosts
                 .iter()
@@ -172,33 +179,30 @@ impl Applier {
                 Some(mac) => Release::Steer(mac),
                 None => Release::Fence,
             };
-            // The map only: the /32 stays until the clients are gone, so that the server's
-            // FIN/RST to them can still leave from the VIP.
-            if let Err(e) = dataplane::redirect(&mut self.dp, *ip, how) {
-                return Err(steps.fail("release", t0, dp_err(e)));
-            }
             let to = match (how, owner) {
                 (Release::Steer(_), Some(o)) => format!("steering to {}", o.host),
                 _ => "fenced".into(),
             };
+            let local = self.dp.get(*ip).ok().flatten().map(|e| e.action)
+                == Some(mmm_common::Action::Local as u8);
+            if matches!(how, Release::Steer(_)) && local {
+                let claims = self.dp.stats(*ip).map(|s| s.conflicts).unwrap_or(0);
+                handover.push((role.clone(), *ip, how, to, claims));
+                continue;
+            }
+            let t0 = Instant::now();
+            if let Err(e) = dataplane::redirect(&mut self.dp, *ip, how) {
+                return Err(steps.fail("release", t0, dp_err(e)));
+            }
             steps.record("release", t0, true, format!("{role}({ip}) released, {to}"));
         }
         // Only the writer may be writable: a host without the role is made read-only (checked
         // first, so this converges cheaply), and one that just lost it also drops its clients.
-        let lost_writer = lost.iter().any(|(r, _)| *r == writer);
-        let has_writer = mine.roles.iter().any(|(r, _)| *r == writer);
-        if !has_writer && (lost_writer || !matches!(self.db.read_only().await, Ok(true))) {
-            self.demote(dialect.unwrap_or(Dialect::MariaDb), &mut steps, lost_writer)
-                .await?;
+        let demote = !has_writer && (lost_writer || !matches!(self.db.read_only().await, Ok(true)));
+        let d = dialect.unwrap_or(Dialect::MariaDb);
+        if demote {
+            self.deny_writes(d, &mut steps).await;
         }
-        for (_, ip) in &lost {
-            let t0 = Instant::now();
-            if let Err(e) = self.nl.del_vip_address(*ip).await {
-                return Err(steps.fail("release", t0, dp_err(e)));
-            }
-            steps.record("release", t0, true, format!("{ip}/32 removed"));
-        }
-
         // 2. Replica of a changed active master: repoint.
         if let (Some(am), Some(d)) = (t.active_master.as_deref(), dialect) {
             let is_slave = self
@@ -241,7 +245,17 @@ impl Applier {
             }
             steps.record("acquire", t0, true, format!("{role}({ip}) is local"));
         }
-        // Re-assert what we keep (converges after a crash between steps).
+        // Re-assert what we keep (converges after a crash between steps): a kept writer role
+        // on a read-only server (the agent stopped between making it read-only and giving the
+        // role up) is promoted again.
+        if has_writer
+            && !gained.iter().any(|(r, _)| *r == writer)
+            && matches!(self.db.read_only().await, Ok(true))
+        {
+            self.promote(dialect.unwrap_or(Dialect::MariaDb), &mut steps)
+                .await?;
+        }
+        // Re-assert the data plane of what we keep.
         for (_, ip) in mine.roles.iter().filter(|r| !gained.contains(r)) {
             if self.dp.get(*ip).ok().flatten().map(|e| e.action)
                 != Some(mmm_common::Action::Local as u8)
@@ -254,7 +268,23 @@ impl Applier {
             }
         }
 
-        // 5. Persist.
+        // 5. Hand over what we lost, after our own acquisitions: two hosts swapping VIPs
+        //    each wait for the other's announcement, which comes from those acquisitions.
+        if !handover.is_empty() {
+            self.hand_over(handover, &mut steps).await?;
+        }
+        if demote && lost_writer {
+            self.kill_clients(&mut steps).await;
+        }
+        for (_, ip) in &lost {
+            let t0 = Instant::now();
+            if let Err(e) = self.nl.del_vip_address(*ip).await {
+                return Err(steps.fail("release", t0, dp_err(e)));
+            }
+            steps.record("release", t0, true, format!("{ip}/32 removed"));
+        }
+
+        // 6. Persist.
         let t0 = Instant::now();
         self.state = AgentState {
             epoch: t.epoch,
@@ -276,21 +306,88 @@ impl Applier {
         dataplane::acquire(&mut self.dp, &self.nl, ip, rounds, gap, false).await
     }
 
-    /// read_only (+super_read_only), then (`kill`) kill client connections, bounded by
-    /// kill_timeout: running writes get until the deadline, everything else goes at once.
-    async fn demote(&self, d: Dialect, steps: &mut Steps, kill: bool) -> Result<(), ApplyError> {
+    /// Redirects each VIP of `handover` once its new owner has it, bounded by catchup_timeout:
+    /// every 2 ms this host asks who has the VIP (from its own address); the new owner's XDP
+    /// answers once the VIP is LOCAL there, and that answer — or the new owner's gratuitous
+    /// ARP — reaches our XDP as a claim on a VIP still LOCAL here (its `conflicts` counter).
+    /// Until then this host keeps the VIP, so clients are refused here at once (server down or
+    /// read-only) instead of being steered to a host that drops them.
+    async fn hand_over(
+        &mut self,
+        handover: Vec<(String, Ipv4Addr, Release, String, u64)>,
+        steps: &mut Steps,
+    ) -> Result<(), ApplyError> {
+        let t0 = Instant::now();
+        let deadline = t0 + self.cfg.catchup_timeout;
+        let me_ip = self.cfg.host(&self.me).map(|h| h.ip);
+        let link = self.nl.link(self.dp.iface()).await.ok();
+        let mut waiting = Vec::new();
+        for (role, ip, how, to, claims) in handover {
+            let prober = match (&link, me_ip) {
+                (Some(l), Some(_)) => garp::Announcer::open(l.index, l.mac, ip).ok(),
+                _ => None,
+            };
+            waiting.push((role, ip, how, to, claims, prober));
+        }
+        while !waiting.is_empty() {
+            let now = Instant::now();
+            let mut still = Vec::new();
+            for (role, ip, how, to, claims, prober) in waiting {
+                let announced = self
+                    .dp
+                    .stats(ip)
+                    .map(|s| s.conflicts > claims)
+                    .unwrap_or(true);
+                if !announced && now < deadline {
+                    if let (Some(p), Some(me)) = (&prober, me_ip) {
+                        let _ = p.probe(me);
+                    }
+                    still.push((role, ip, how, to, claims, prober));
+                    continue;
+                }
+                if let Err(e) = dataplane::redirect(&mut self.dp, ip, how) {
+                    return Err(steps.fail("release", t0, dp_err(e)));
+                }
+                let when = if announced {
+                    "once the new owner had it"
+                } else {
+                    "without word from the new owner (timeout)"
+                };
+                steps.record(
+                    "release",
+                    t0,
+                    true,
+                    format!("{role}({ip}) released, {to} {when}"),
+                );
+                // Closing a packet socket waits for an RCU grace period: not on this path.
+                if let Some(p) = prober {
+                    tokio::task::spawn_blocking(move || drop(p));
+                }
+            }
+            waiting = still;
+            if !waiting.is_empty() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// read_only (+super_read_only). A server that cannot be reached cannot take writes
+    /// either: recorded, not an error.
+    async fn deny_writes(&self, d: Dialect, steps: &mut Steps) {
         let t0 = Instant::now();
         for sql in d.deny_writes() {
             if let Err(e) = self.db.exec(sql).await {
-                // A dead server cannot take writes anyway: record and go on.
                 steps.record("read_only", t0, false, format!("{sql}: {e}"));
-                return Ok(());
+                return;
             }
         }
         steps.record("read_only", t0, true, d.deny_writes().join("; "));
-        if !kill {
-            return Ok(());
-        }
+    }
+
+    /// Kills client connections, bounded by kill_timeout: running writes get until the
+    /// deadline, everything else goes at once.
+    async fn kill_clients(&self, steps: &mut Steps) {
         let t0 = Instant::now();
         let deadline = t0 + self.cfg.kill_timeout;
         let mut killed = 0;
@@ -300,7 +397,7 @@ impl Applier {
                 Ok(p) => p,
                 Err(e) => {
                     steps.record("kill", t0, false, e.to_string());
-                    return Ok(());
+                    return;
                 }
             };
             let ids = kill_plan(&procs, &self.db.user, last);
@@ -321,7 +418,6 @@ impl Applier {
             true,
             format!("{killed} client connection(s) killed"),
         );
-        Ok(())
     }
 
     /// Bounded wait for the relay log, then writable.

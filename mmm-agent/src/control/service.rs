@@ -96,24 +96,35 @@ impl Agent for AgentService {
         req: Request<pb::RoleTable>,
     ) -> Result<Response<pb::AgentReport>, Status> {
         let table = table_from_pb(req.into_inner())?;
-        let mut a = self.applier.lock().await;
-        tracing::info!(epoch = table.epoch, "applying role table");
-        match a.apply(&table).await {
-            Ok(steps) => {
-                self.applied.send_replace(a.state.clone());
-                Ok(Response::new(pb::AgentReport {
-                    epoch: table.epoch,
-                    steps: steps
-                        .into_iter()
-                        .map(|s| pb::Step {
-                            name: s.name,
-                            micros: s.micros,
-                            ok: s.ok,
-                            detail: s.detail,
-                        })
-                        .collect(),
-                }))
+        // A table is applied to the end even when the caller gives up (its deadline, or a
+        // newer table superseding it): stopping half-way would leave the server, the data
+        // plane and the persisted state disagreeing.
+        let (applier, applied, epoch) = (self.applier.clone(), self.applied.clone(), table.epoch);
+        let run = tokio::spawn(async move {
+            let mut a = applier.lock().await;
+            tracing::info!(epoch, "applying role table");
+            let r = a.apply(&table).await;
+            if r.is_ok() {
+                applied.send_replace(a.state.clone());
             }
+            r
+        });
+        let r = run
+            .await
+            .map_err(|e| Status::internal(format!("applying the table failed: {e}")))?;
+        match r {
+            Ok(steps) => Ok(Response::new(pb::AgentReport {
+                epoch,
+                steps: steps
+                    .into_iter()
+                    .map(|s| pb::Step {
+                        name: s.name,
+                        micros: s.micros,
+                        ok: s.ok,
+                        detail: s.detail,
+                    })
+                    .collect(),
+            })),
             Err(e @ ApplyError::Stale { .. }) => Err(Status::failed_precondition(e.to_string())),
             Err(e @ ApplyError::NotInTable(_)) => Err(Status::invalid_argument(e.to_string())),
             Err(e @ ApplyError::Step { .. }) => Err(Status::aborted(e.to_string())),

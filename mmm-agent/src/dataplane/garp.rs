@@ -1,4 +1,6 @@
-//! Gratuitous ARP: after acquiring a VIP, tell the segment its new MAC at once.
+//! Gratuitous ARP: after acquiring a VIP, tell the segment its new MAC at once. Also the
+//! hand-over probe: a host giving a VIP up asks who has it, and learns from the answer (which
+//! its XDP counts as a claim on a VIP it still holds) that the new owner took it.
 //!
 //! Each round sends two broadcast frames, the request form (op 1) and the reply form (op 2) of a
 //! gratuitous ARP (sender and target protocol address both the VIP), as MMM did; Linux hosts
@@ -33,6 +35,15 @@ pub fn frames(mac: [u8; 6], vip: Ipv4Addr) -> [[u8; FRAME_LEN]; 2] {
         f[38..42].copy_from_slice(&vip.octets());
     }
     out
+}
+
+/// An ARP request "who has `vip`? tell `ip`" from `mac`: the new owner's XDP answers it once the
+/// VIP is LOCAL there. The sender address is the host's own, never the VIP (that would be a
+/// claim on it).
+pub fn probe(mac: [u8; 6], ip: Ipv4Addr, vip: Ipv4Addr) -> [u8; FRAME_LEN] {
+    let mut f = frames(mac, vip)[0];
+    f[28..32].copy_from_slice(&ip.octets());
+    f
 }
 
 /// An `AF_PACKET` socket on one interface for sending gratuitous ARP. Opened with protocol 0
@@ -71,22 +82,36 @@ impl Announcer {
 
     /// Sends one round (request form and reply form).
     pub fn round(&self) -> io::Result<()> {
-        let raw = std::os::fd::AsRawFd::as_raw_fd(&self.fd);
         for f in &self.frames {
-            // SAFETY: buffer and address are valid for the given lengths.
-            let n = unsafe {
-                libc::sendto(
-                    raw,
-                    f.as_ptr().cast(),
-                    f.len(),
-                    0,
-                    (&self.addr as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            self.send(f)?;
+        }
+        Ok(())
+    }
+
+    /// Sends [`probe`] for this VIP from `ip`.
+    pub fn probe(&self, ip: Ipv4Addr) -> io::Result<()> {
+        let f = &self.frames[0];
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&f[6..12]);
+        let vip = Ipv4Addr::new(f[38], f[39], f[40], f[41]);
+        self.send(&probe(mac, ip, vip))
+    }
+
+    fn send(&self, f: &[u8; FRAME_LEN]) -> io::Result<()> {
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&self.fd);
+        // SAFETY: buffer and address are valid for the given lengths.
+        let n = unsafe {
+            libc::sendto(
+                raw,
+                f.as_ptr().cast(),
+                f.len(),
+                0,
+                (&self.addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
         }
         Ok(())
     }
@@ -122,6 +147,22 @@ pub fn announce(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probe_asks_for_the_vip_from_the_host_address() {
+        let (mac, ip, vip) = (
+            [2, 0, 0, 0, 0, 0x11],
+            Ipv4Addr::new(198, 18, 0, 11),
+            Ipv4Addr::new(198, 18, 0, 100),
+        );
+        let f = probe(mac, ip, vip);
+        assert_eq!(&f[0..6], &BROADCAST);
+        assert_eq!(&f[20..22], &[0, 1], "a request");
+        assert_eq!(&f[22..28], &mac);
+        assert_eq!(&f[28..32], &ip.octets(), "never the VIP as sender");
+        assert_eq!(&f[32..38], &[0; 6]);
+        assert_eq!(&f[38..42], &vip.octets());
+    }
 
     #[test]
     fn frames_are_gratuitous_request_and_reply() {

@@ -160,8 +160,15 @@ fn epochs_are_fenced_and_survive_an_agent_restart() {
             .trim(),
         "1"
     );
+    // A writer left read-only (an agent stopped half-way through a demotion that a newer table
+    // undid) is made writable again by the next table that keeps the role.
+    lab.sql("db1", "SET GLOBAL read_only = 1").unwrap();
+    let (r, _) = apply(&lab, "db1", table(&lab, 12, "db1", pb::HostState::Online));
+    let r = r.unwrap();
+    assert!(steps(&r).contains("writable:true"), "{}", steps(&r));
+    assert_eq!(lab.sql("db1", "SELECT @@read_only").unwrap().trim(), "0");
     // A malformed table is INVALID_ARGUMENT.
-    let mut bad = table(&lab, 11, "db1", pb::HostState::Online);
+    let mut bad = table(&lab, 13, "db1", pb::HostState::Online);
     bad.hosts[0].roles[0].ip = "not-an-ip".into();
     assert_eq!(
         apply(&lab, "db1", bad).0.unwrap_err().code(),

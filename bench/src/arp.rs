@@ -349,12 +349,26 @@ pub fn run() -> Result<Table> {
     } else {
         vec![("one CPU: every stage in turn", false)]
     };
+    // A round whose responder was not kept busy measured the harness (its ping-pong lost the
+    // frames faster than the injector refilled them — seen now and then on veth after heavy
+    // runs): such a setup is measured again once, and never judged.
+    let saturated = |s: &Setup| {
+        [&s.xdp, &s.kernel]
+            .iter()
+            .all(|rs| median(rs.iter().map(Round::busy).collect()) >= 0.8)
+    };
     for (name, threaded) in setups {
-        let s = measure(threaded).with_context(|| name.to_string())?;
+        let mut s = measure(threaded).with_context(|| name.to_string())?;
+        if !saturated(&s) {
+            s = measure(threaded).with_context(|| name.to_string())?;
+        }
+        let valid = saturated(&s);
         let ratio = paired(&s, |x, k| x.replies_per_s() / k.replies_per_s());
         let floor = s.ceiling.cpu_ns();
         let share_ratio = paired(&s, |x, k| (k.cpu_ns() - floor) / (x.cpu_ns() - floor));
-        let verdict = if ratio >= 5.0 {
+        let verdict = if !valid {
+            "not measured: the responder's CPU was not kept busy (twice)".to_string()
+        } else if ratio >= 5.0 {
             "met".to_string()
         } else {
             format!("missed: {ratio:.2}× instead of 5×")

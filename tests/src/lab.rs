@@ -195,6 +195,9 @@ impl Lab {
             bail!("a lab with prefix '{prefix}' already exists: run `cargo xtask lab --prefix {prefix} down` first");
         }
         std::fs::create_dir_all(&run)?;
+        // Whose lab this is: a lab whose owner died without tearing it down (SIGKILL) is
+        // swept by the next `cargo xtask test` ([`sweep_dead`]); `detach` gives it up.
+        std::fs::write(run.join("owner"), std::process::id().to_string())?;
         let net = match Net::with_prefix(prefix) {
             Ok(n) => n,
             Err(e) => {
@@ -558,6 +561,7 @@ impl Lab {
 
     /// Leaves the lab running after this process exits (`lab up`).
     pub fn detach(mut self) {
+        let _ = std::fs::remove_file(self.run.join("owner"));
         for (_, s) in std::mem::take(&mut self.servers) {
             s.leak();
         }
@@ -643,6 +647,56 @@ pub fn existing_namespaces(prefix: &str) -> Result<impl Iterator<Item = String>>
         .filter(|n| n.starts_with(&p))
         .collect();
     Ok(names.into_iter())
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Tears down what test runs that died without cleaning up (SIGKILL, a CI timeout) left: labs
+/// whose `owner` process is gone, and the namespaces (and pins) of `Net::new` segments,
+/// `mmmt<pid>…`, whose process is gone. Labs left running on purpose (`lab up`) have no
+/// owner and are never touched. Returns what was done.
+pub fn sweep_dead() -> Result<Vec<String>> {
+    let mut prefixes = std::collections::BTreeSet::new();
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(prefix) = name.strip_prefix("mmm-lab-") else {
+                continue;
+            };
+            let owner = std::fs::read_to_string(e.path().join("owner"))
+                .ok()
+                .and_then(|o| o.trim().parse::<u32>().ok());
+            if owner.is_some_and(|pid| !alive(pid)) {
+                prefixes.insert(prefix.to_string());
+            }
+        }
+    }
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .stdin(Stdio::null())
+        .output()?;
+    for ns in String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+    {
+        let prefix = ns.split('-').next().unwrap_or_default();
+        let Some(rest) = prefix.strip_prefix("mmmt") else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(pid) = digits.parse::<u32>() {
+            if !alive(pid) {
+                prefixes.insert(prefix.to_string());
+            }
+        }
+    }
+    let mut done = Vec::new();
+    for p in prefixes {
+        done.extend(Lab::down(&p)?);
+    }
+    Ok(done)
 }
 
 /// Waits until `ip:port` accepts TCP connections from inside `ns`.

@@ -20,6 +20,10 @@ pub fn run(fuzz_frames: u64) -> Result<()> {
     if String::from_utf8_lossy(&euid.stdout).trim() != "0" {
         bail!("the tests load XDP programs and build network namespaces: run them as root (they are never skipped)");
     }
+    // What earlier runs that were killed left behind (their teardown never ran).
+    for done in mmm_tests::lab::sweep_dead().context("sweeping dead test runs")? {
+        eprintln!("swept: {done}");
+    }
     setup::run(cargo().args(["fmt", "--all", "--", "--check"]))
         .context("formatting (run `cargo fmt`)")?;
     setup::run(cargo().args([

@@ -33,29 +33,30 @@ fn write_certs(dir: &Path, ips: &[IpAddr]) {
     }
 }
 
-/// The lab's example configuration with `<socket> type ssl`, certificates included.
+/// The lab's example configuration with `<socket> type ssl`, certificates included. Copies
+/// at mode 600: git does not keep file modes, and files holding passwords must be private.
 fn tls_config(dir: &Path) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-    let cfg = mmm_common::config::Config::load(&src.join("mmm_mon.conf")).unwrap();
+    let write = |name: &str, body: String| {
+        let f = dir.join(name);
+        std::fs::write(&f, body).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let common = std::fs::read_to_string(src.join("mmm_common.conf")).unwrap();
+    write("mmm_common.conf", common.clone());
+    write(
+        "mmm_mon.conf",
+        std::fs::read_to_string(src.join("mmm_mon.conf")).unwrap(),
+    );
+    let cfg = mmm_common::config::Config::load(&dir.join("mmm_mon.conf")).unwrap();
     let mut ips: Vec<IpAddr> = cfg.hosts.iter().map(|h| h.ip.into()).collect();
     ips.push(cfg.monitor.ip.into());
     write_certs(dir, &ips);
-    let common = std::fs::read_to_string(src.join("mmm_common.conf")).unwrap();
     let socket = format!(
         "\n<socket>\n    type ssl\n    cert_file {0}/cert.pem\n    key_file {0}/key.pem\n    ca_file {0}/ca.pem\n</socket>\n",
         dir.display()
     );
-    for (name, body) in [
-        ("mmm_common.conf", common + &socket),
-        (
-            "mmm_mon.conf",
-            std::fs::read_to_string(src.join("mmm_mon.conf")).unwrap(),
-        ),
-    ] {
-        let f = dir.join(name);
-        std::fs::write(&f, body).unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    write("mmm_common.conf", common + &socket);
 }
 
 /// A health check of the agent at `ip:port`, from the monitor's namespace, plain or with TLS.

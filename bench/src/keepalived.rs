@@ -85,8 +85,8 @@ fn run_one(s: &Settings, trials: u64) -> Result<Vec<f64>> {
     let client = net.add_host("client", "eth0", Ipv4Addr::new(198, 18, 0, 50), 0x50)?;
     let h1 = net.add_host("db1", "eth0", Ipv4Addr::new(198, 18, 0, 11), 0x11)?;
     let h2 = net.add_host("db2", "eth0", Ipv4Addr::new(198, 18, 0, 12), 0x12)?;
-    let guard = mmm_tests::lab::tempdir_guard::Guard::new()?;
-    let dir = guard.0.clone();
+    let guard = mmm_tests::lab::tempdir()?;
+    let dir = guard.path().to_path_buf();
     let start = |h: &Host, id: u32| {
         Server::start(
             &dir.join(&h.name),

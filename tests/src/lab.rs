@@ -141,8 +141,8 @@ pub fn ctl_command(prefix: &str, bins: &Bins, args: &[String]) -> Result<Command
 /// Reads and checks a config directory (mmm_common.conf + mmm_mon.conf) before anything is made.
 pub fn check_config(dir: &Path) -> Result<Config> {
     // One directory per call: tests in one process check configs concurrently.
-    let guard = tempdir_guard::Guard::new()?;
-    let tmp = guard.0.clone();
+    let guard = tempdir()?;
+    let tmp = guard.path().to_path_buf();
     let r = (|| {
         for f in ["mmm_common.conf", "mmm_mon.conf"] {
             let text = std::fs::read_to_string(dir.join(f))
@@ -538,14 +538,17 @@ impl Lab {
 
     /// The lab's example configuration with extra `<monitor>` lines (e.g. `mode passive`),
     /// written to a private directory that lives as long as the returned guard.
-    pub fn example_with(monitor_extra: &str) -> Result<(tempdir_guard::Guard, PathBuf)> {
+    pub fn example_with(monitor_extra: &str) -> Result<(tempfile::TempDir, PathBuf)> {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-        let g = tempdir_guard::Guard::new()?;
-        std::fs::copy(src.join("mmm_common.conf"), g.0.join("mmm_common.conf"))?;
+        let g = tempdir()?;
+        std::fs::copy(
+            src.join("mmm_common.conf"),
+            g.path().join("mmm_common.conf"),
+        )?;
         let mon = std::fs::read_to_string(src.join("mmm_mon.conf"))?
             .replace("</monitor>", &format!("    {monitor_extra}\n</monitor>"));
-        std::fs::write(g.0.join("mmm_mon.conf"), mon)?;
-        let dir = g.0.clone();
+        std::fs::write(g.path().join("mmm_mon.conf"), mon)?;
+        let dir = g.path().to_path_buf();
         Ok((g, dir))
     }
 
@@ -721,27 +724,7 @@ fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()>
 }
 
 /// A directory removed on drop.
-pub mod tempdir_guard {
-    /// Owns a fresh directory under the temp dir.
-    pub struct Guard(pub std::path::PathBuf);
-
-    impl Guard {
-        pub fn new() -> std::io::Result<Guard> {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "mmm-cfg-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            std::fs::create_dir_all(&p)?;
-            Ok(Guard(p))
-        }
-    }
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+/// A fresh private directory under the temp dir, removed when the returned value is dropped.
+pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("mmm-cfg-").tempdir()
 }

@@ -254,21 +254,11 @@ pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) 
     }
     let addr = &target.addr;
     let unreachable = || ("ERROR: Can't connect to monitor daemon!\n".to_string(), 1);
-    let scheme = if target.tls.is_some() {
-        "https"
-    } else {
-        "http"
+    let ep = match mmm_proto::endpoint(addr, target.tls.as_ref()) {
+        Ok(ep) => ep,
+        Err(mmm_proto::EndpointError::Address(..)) => return unreachable(),
+        Err(e @ mmm_proto::EndpointError::Tls(_)) => return (format!("ERROR: {e}\n"), 1),
     };
-    let Ok(mut ep) = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}")) else {
-        return unreachable();
-    };
-    if let Some(t) = &target.tls {
-        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-        ep = match ep.tls_config(t.client(host.trim_matches(|c| c == '[' || c == ']'))) {
-            Ok(ep) => ep,
-            Err(e) => return (format!("ERROR: TLS: {e}\n"), 1),
-        };
-    }
     let ep = ep
         .connect_timeout(std::time::Duration::from_secs(3))
         .timeout(std::time::Duration::from_secs(30));

@@ -4,7 +4,7 @@
 
 pub mod tls;
 
-pub use tls::{TlsError, TlsFiles};
+pub use tls::{endpoint, EndpointError, TlsError, TlsFiles};
 
 /// Generated code of package `mmm.v1`.
 #[allow(clippy::all, missing_docs)]

@@ -11,7 +11,7 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 
 /// A TLS set-up problem, naming the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +122,29 @@ impl TlsFiles {
             .identity(self.identity.clone())
             .domain_name(server)
     }
+}
+
+/// Why [`endpoint`] could not make an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("address {0}: {1}")]
+    Address(String, #[source] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[source] tonic::transport::Error),
+}
+
+/// A client endpoint for the server at `authority` (`host:port`): plain `http`, or with
+/// `tls` `https` checking the server's certificate against `host`.
+pub fn endpoint(authority: &str, tls: Option<&TlsFiles>) -> Result<Endpoint, EndpointError> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let ep = Endpoint::from_shared(format!("{scheme}://{authority}"))
+        .map_err(|e| EndpointError::Address(authority.into(), e))?;
+    let Some(t) = tls else { return Ok(ep) };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .trim_matches(|c| c == '[' || c == ']');
+    ep.tls_config(t.client(host)).map_err(EndpointError::Tls)
 }
 
 #[cfg(test)]

@@ -62,16 +62,10 @@ fn tls_config(dir: &Path) {
 /// A health check of the agent at `ip:port`, from the monitor's namespace, plain or with TLS.
 fn check(lab: &Lab, ip: IpAddr, port: u16, tls: Option<mmm_proto::TlsFiles>) -> Result<(), String> {
     mmm_tests::netns::block_on_in(&lab.ns("monitor"), move || async move {
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut ep = tonic::transport::Endpoint::from_shared(format!("{scheme}://{ip}:{port}"))
+        let ep = mmm_proto::endpoint(&format!("{ip}:{port}"), tls.as_ref())
             .map_err(|e| e.to_string())?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(2));
-        if let Some(t) = &tls {
-            ep = ep
-                .tls_config(t.client(&ip.to_string()))
-                .map_err(|e| e.to_string())?;
-        }
         let ch = ep.connect().await.map_err(|e| format!("connect: {e}"))?;
         HealthClient::new(ch)
             .check(HealthCheckRequest {

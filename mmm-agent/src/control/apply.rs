@@ -121,6 +121,16 @@ fn dp_err(e: DataPlaneError) -> String {
     e.to_string()
 }
 
+/// A VIP this host gives up to a new owner, redirected once the new owner has it.
+struct Handover {
+    ip: Ipv4Addr,
+    how: Release,
+    /// What the release step says (`role(ip) released, steering to host`).
+    released: String,
+    /// The VIP's `conflicts` counter when the hand-over began.
+    claims: u64,
+}
+
 impl Applier {
     fn writer_role(&self, t: &Table) -> String {
         if t.active_master_role.is_empty() {
@@ -183,11 +193,13 @@ impl Applier {
                 (Release::Steer(_), Some(o)) => format!("steering to {}", o.host),
                 _ => "fenced".into(),
             };
-            let local = self.dp.get(*ip).ok().flatten().map(|e| e.action)
-                == Some(mmm_common::Action::Local as u8);
-            if matches!(how, Release::Steer(_)) && local {
-                let claims = self.dp.stats(*ip).map(|s| s.conflicts).unwrap_or(0);
-                handover.push((role.clone(), *ip, how, to, claims));
+            if matches!(how, Release::Steer(_)) && self.dp.is_local(*ip) {
+                handover.push(Handover {
+                    ip: *ip,
+                    how,
+                    released: format!("{role}({ip}) released, {to}"),
+                    claims: self.dp.stats(*ip).map(|s| s.conflicts).unwrap_or(0),
+                });
                 continue;
             }
             let t0 = Instant::now();
@@ -257,9 +269,7 @@ impl Applier {
         }
         // Re-assert the data plane of what we keep.
         for (_, ip) in mine.roles.iter().filter(|r| !gained.contains(r)) {
-            if self.dp.get(*ip).ok().flatten().map(|e| e.action)
-                != Some(mmm_common::Action::Local as u8)
-            {
+            if !self.dp.is_local(*ip) {
                 let t0 = Instant::now();
                 if let Err(e) = self.take_vip(*ip).await {
                     return Err(steps.fail("acquire", t0, dp_err(e)));
@@ -314,38 +324,43 @@ impl Applier {
     /// read-only) instead of being steered to a host that drops them.
     async fn hand_over(
         &mut self,
-        handover: Vec<(String, Ipv4Addr, Release, String, u64)>,
+        handover: Vec<Handover>,
         steps: &mut Steps,
     ) -> Result<(), ApplyError> {
         let t0 = Instant::now();
         let deadline = t0 + self.cfg.catchup_timeout;
+        // Probes leave from this host's own address; without one (or without the link) the
+        // new owner's gratuitous ARP is the only word we get.
         let me_ip = self.cfg.host(&self.me).map(|h| h.ip);
         let link = self.nl.link(self.dp.iface()).await.ok();
-        let mut waiting = Vec::new();
-        for (role, ip, how, to, claims) in handover {
-            let prober = match (&link, me_ip) {
-                (Some(l), Some(_)) => garp::Announcer::open(l.index, l.mac, ip).ok(),
-                _ => None,
-            };
-            waiting.push((role, ip, how, to, claims, prober));
-        }
+        let mut waiting: Vec<(Handover, Option<(garp::Announcer, Ipv4Addr)>)> = handover
+            .into_iter()
+            .map(|h| {
+                let prober = link.as_ref().zip(me_ip).and_then(|(l, me)| {
+                    garp::Announcer::open(l.index, l.mac, h.ip)
+                        .ok()
+                        .map(|a| (a, me))
+                });
+                (h, prober)
+            })
+            .collect();
         while !waiting.is_empty() {
             let now = Instant::now();
             let mut still = Vec::new();
-            for (role, ip, how, to, claims, prober) in waiting {
+            for (h, prober) in waiting {
                 let announced = self
                     .dp
-                    .stats(ip)
-                    .map(|s| s.conflicts > claims)
+                    .stats(h.ip)
+                    .map(|s| s.conflicts > h.claims)
                     .unwrap_or(true);
                 if !announced && now < deadline {
-                    if let (Some(p), Some(me)) = (&prober, me_ip) {
-                        let _ = p.probe(me);
+                    if let Some((p, me)) = &prober {
+                        let _ = p.probe(*me);
                     }
-                    still.push((role, ip, how, to, claims, prober));
+                    still.push((h, prober));
                     continue;
                 }
-                if let Err(e) = dataplane::redirect(&mut self.dp, ip, how) {
+                if let Err(e) = dataplane::redirect(&mut self.dp, h.ip, h.how) {
                     return Err(steps.fail("release", t0, dp_err(e)));
                 }
                 let when = if announced {
@@ -353,14 +368,9 @@ impl Applier {
                 } else {
                     "without word from the new owner (timeout)"
                 };
-                steps.record(
-                    "release",
-                    t0,
-                    true,
-                    format!("{role}({ip}) released, {to} {when}"),
-                );
+                steps.record("release", t0, true, format!("{} {when}", h.released));
                 // Closing a packet socket waits for an RCU grace period: not on this path.
-                if let Some(p) = prober {
+                if let Some((p, _)) = prober {
                     tokio::task::spawn_blocking(move || drop(p));
                 }
             }

@@ -41,9 +41,13 @@ pub fn frames(mac: [u8; 6], vip: Ipv4Addr) -> [[u8; FRAME_LEN]; 2] {
 /// VIP is LOCAL there. The sender address is the host's own, never the VIP (that would be a
 /// claim on it).
 pub fn probe(mac: [u8; 6], ip: Ipv4Addr, vip: Ipv4Addr) -> [u8; FRAME_LEN] {
-    let mut f = frames(mac, vip)[0];
-    f[28..32].copy_from_slice(&ip.octets());
-    f
+    asked_by(frames(mac, vip)[0], ip)
+}
+
+/// The request form of a gratuitous ARP turned into a question from `ip`.
+fn asked_by(mut request: [u8; FRAME_LEN], ip: Ipv4Addr) -> [u8; FRAME_LEN] {
+    request[28..32].copy_from_slice(&ip.octets());
+    request
 }
 
 /// An `AF_PACKET` socket on one interface for sending gratuitous ARP. Opened with protocol 0
@@ -90,11 +94,7 @@ impl Announcer {
 
     /// Sends [`probe`] for this VIP from `ip`.
     pub fn probe(&self, ip: Ipv4Addr) -> io::Result<()> {
-        let f = &self.frames[0];
-        let mut mac = [0u8; 6];
-        mac.copy_from_slice(&f[6..12]);
-        let vip = Ipv4Addr::new(f[38], f[39], f[40], f[41]);
-        self.send(&probe(mac, ip, vip))
+        self.send(&asked_by(self.frames[0], ip))
     }
 
     fn send(&self, f: &[u8; FRAME_LEN]) -> io::Result<()> {

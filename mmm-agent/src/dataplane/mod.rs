@@ -442,6 +442,11 @@ impl DataPlane {
         DataPlaneError::Map { name, source: e }
     }
 
+    /// Whether this host answers for `vip` (its entry is `LOCAL`); false when it cannot tell.
+    pub fn is_local(&self, vip: Ipv4Addr) -> bool {
+        self.get(vip).ok().flatten().map(|e| e.action) == Some(Action::Local as u8)
+    }
+
     /// The entry of `vip`, if any.
     pub fn get(&self, vip: Ipv4Addr) -> Result<Option<VipEntry>> {
         match self.vips.get(&vip_key(vip), 0) {

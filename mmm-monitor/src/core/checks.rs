@@ -1,8 +1,8 @@
 //! Check results over time: MMM's trap semantics, with the fast path.
 //!
 //! - OK counts at once; UNKNOWN is only logged; ERROR counts once it has repeated for at least
-//!   `trap_period` — or at once when the host's agent has also reported its mysqld down (two
-//!   independent observers agree: the fast path);
+//!   `trap_period` — or at once when a second observer also reports it (the host's agent saw
+//!   its mysqld die, or another host's agent cannot reach it): the fast path;
 //! - the first result after start-up sets the status directly (MMM's synchronous first round).
 
 use super::{Log, Time};
@@ -91,29 +91,21 @@ impl Status {
     }
 
     /// A second observer (`by`) reports the failure this check sees but still holds back for
-    /// its trap period: the failure counts now. Returns log lines (none when nothing is
-    /// pending).
+    /// its trap period: the last failing result is applied again, confirmed, so it counts now.
+    /// Returns log lines (none when nothing is pending).
     pub fn confirm_pending(
         &mut self,
         host: &str,
         check: CheckKind,
         by: &str,
+        trap: Duration,
         now: Time,
     ) -> Vec<Log> {
-        if self.failing_since.is_none()
-            || self.last_raw != Some(Outcome::Error)
-            || self.effective == Some(Outcome::Error)
-        {
+        if !self.failing() || self.failed() {
             return vec![];
         }
-        self.effective = Some(Outcome::Error);
-        self.last_change = now;
-        self.message = self.last_error.clone();
-        vec![Log::error(format!(
-            "Check '{}' on '{host}' has failed (confirmed by {by})! Message: {}",
-            check.name(),
-            self.message
-        ))]
+        let last = Report::error(&self.last_error);
+        self.apply(host, check, &last, trap, Some(by), now)
     }
 
     /// Whether a failure is pending or counted (the last result failed).

@@ -165,7 +165,7 @@ pub struct AgentView {
     pub uptime_s: Option<u64>,
     /// The agent reports its mysqld down (fast path).
     pub mysqld_down: bool,
-    /// The other hosts this agent cannot reach (their mysqld port refuses or times out).
+    /// The other hosts this agent cannot reach (they do not answer its ICMP pings).
     pub peers_down: Vec<String>,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
@@ -559,13 +559,17 @@ impl Cluster {
         std::mem::take(&mut self.out)
     }
 
-    fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
-        let Some(i) = self.idx(host) else { return };
-        let trap = self
-            .checks
+    /// The trap period of `check` (how long a failure is held back alone).
+    fn trap(&self, check: CheckKind) -> Duration {
+        self.checks
             .get(&check)
             .map(|c| c.trap_period)
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
+        let Some(i) = self.idx(host) else { return };
+        let trap = self.trap(check);
         // Two observers agree: our own check fails and the agent saw mysqld die, or another
         // host's agent cannot reach this host either.
         let confirmed = if check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down {
@@ -617,9 +621,10 @@ impl Cluster {
         let mut logs = vec![];
         let mut pending = false;
         for check in [CheckKind::Ping, CheckKind::Mysql] {
+            let trap = self.trap(check);
             if let Some(st) = self.hosts[t].checks.get_mut(&check) {
                 pending |= st.failing();
-                logs.extend(st.confirm_pending(target, check, &by, now));
+                logs.extend(st.confirm_pending(target, check, &by, trap, now));
             }
         }
         for l in logs {

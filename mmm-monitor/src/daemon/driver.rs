@@ -124,26 +124,16 @@ impl Driver {
             .hosts
             .iter()
             .filter_map(|h| {
-                let url = match tls {
-                    Some(_) => format!("https://{}:{}", h.ip, h.agent_port),
-                    None => format!("http://{}:{}", h.ip, h.agent_port),
-                };
-                let mut ep = match tonic::transport::Endpoint::from_shared(url) {
+                let ep = match mmm_proto::endpoint(
+                    &format!("{}:{}", h.ip, h.agent_port),
+                    tls.as_ref(),
+                ) {
                     Ok(ep) => ep,
                     Err(e) => {
-                        tracing::error!(host = %h.name, "agent address: {e}");
+                        tracing::error!(host = %h.name, "agent endpoint: {e}");
                         return None;
                     }
                 };
-                if let Some(t) = &tls {
-                    ep = match ep.tls_config(t.client(&h.ip.to_string())) {
-                        Ok(ep) => ep,
-                        Err(e) => {
-                            tracing::error!(host = %h.name, "TLS to the agent: {e}");
-                            return None;
-                        }
-                    };
-                }
                 let ch = ep.connect_timeout(cfg.monitor.agent_timeout).connect_lazy();
                 Some((h.name.clone(), AgentClient::new(ch)))
             })

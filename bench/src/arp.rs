@@ -18,7 +18,7 @@
 use crate::dataplane::{attach, detach, root};
 use crate::{
     cpu::{busy_ticks, cpus, pin, ticks_per_s},
-    stats::Table,
+    stats::{median, Table},
     veth::rx_counter,
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -139,14 +139,8 @@ fn wire(threaded: bool) -> Result<Wire> {
 
 /// An ARP request from the client for the VIP, padded to Ethernet's 60-byte minimum.
 fn request(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0u8; 60];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&ip.octets());
-    f[38..42].copy_from_slice(&VIP.octets());
+    let mut f = mmm_agent::dataplane::garp::probe(mac, ip, VIP).to_vec();
+    f.resize(60, 0);
     f
 }
 
@@ -290,11 +284,6 @@ fn ceiling_round(w: &Wire) -> Result<Round> {
     r
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 /// One setup's rounds: XDP and kernel alternating, then the ceiling.
 struct Setup {
     xdp: Vec<Round>,
@@ -322,7 +311,13 @@ fn measure(threaded: bool) -> Result<Setup> {
 
 /// Ratios within each pair of rounds, then the median: a drift of the machine cancels.
 fn paired(s: &Setup, f: impl Fn(&Round, &Round) -> f64) -> f64 {
-    median(s.xdp.iter().zip(&s.kernel).map(|(x, k)| f(x, k)).collect())
+    median(
+        &s.xdp
+            .iter()
+            .zip(&s.kernel)
+            .map(|(x, k)| f(x, k))
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub fn run() -> Result<Table> {
@@ -340,7 +335,7 @@ pub fn run() -> Result<Table> {
             "verdict",
         ],
     );
-    let med = |rs: &[Round], f: fn(&Round) -> f64| median(rs.iter().map(f).collect());
+    let med = |rs: &[Round], f: fn(&Round) -> f64| median(&rs.iter().map(f).collect::<Vec<_>>());
     let setups: Vec<(&str, bool)> = if cpus() > 1 {
         vec![
             ("two CPUs: responder alone on one", true),
@@ -355,7 +350,7 @@ pub fn run() -> Result<Table> {
     let saturated = |s: &Setup| {
         [&s.xdp, &s.kernel]
             .iter()
-            .all(|rs| median(rs.iter().map(Round::busy).collect()) >= 0.8)
+            .all(|rs| median(&rs.iter().map(Round::busy).collect::<Vec<_>>()) >= 0.8)
     };
     for (name, threaded) in setups {
         let mut s = measure(threaded).with_context(|| name.to_string())?;

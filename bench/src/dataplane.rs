@@ -5,7 +5,7 @@
 
 use crate::{
     cpu::{busy_ticks, cpus, pin, ticks_per_s},
-    stats::{ms, summary, Table, DIST_HEAD},
+    stats::{median, ms, summary, Table, DIST_HEAD},
     veth::rx_counter,
 };
 use anyhow::{anyhow, Context, Result};
@@ -298,12 +298,6 @@ fn throughput(net: &Net, from: &Host, to: &Host) -> Result<Stream> {
         cpu_us_per_mb: ticks as f64 / hz * 1e6 / (got as f64 / 1e6).max(1e-9),
         rtts,
     })
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// What runs on the two hosts' interfaces during an overhead run.

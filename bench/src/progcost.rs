@@ -36,12 +36,7 @@ pub fn frames() -> Vec<(&'static str, Vec<u8>)> {
         f.extend_from_slice(&ty.to_be_bytes());
         f
     };
-    let mut arp = eth([0xff; 6], 0x0806);
-    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    arp.extend_from_slice(&CLIENT);
-    arp.extend_from_slice(&CLIENT_IP.octets());
-    arp.extend_from_slice(&[0; 6]);
-    arp.extend_from_slice(&vip().octets());
+    let mut arp = mmm_agent::dataplane::garp::probe(CLIENT, CLIENT_IP, vip()).to_vec();
     arp.resize(60, 0);
     let tcp = |dst: Ipv4Addr| {
         let mut f = eth(ME, 0x0800);

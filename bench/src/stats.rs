@@ -13,6 +13,13 @@ pub fn summary(xs: &[f64]) -> Option<[f64; 4]> {
     Some([rank(50.0), rank(90.0), rank(99.0), v[v.len() - 1]])
 }
 
+/// The middle value of `xs` (the upper one of two); NaN for none.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -639,17 +639,20 @@ impl Drop for Lab {
 
 /// Network namespaces whose name starts with `<prefix>-`.
 pub fn existing_namespaces(prefix: &str) -> Result<impl Iterator<Item = String>> {
+    let p = format!("{prefix}-");
+    Ok(namespaces()?.into_iter().filter(move |n| n.starts_with(&p)))
+}
+
+/// Every network namespace's name (`ip netns list`).
+fn namespaces() -> Result<Vec<String>> {
     let out = Command::new("ip")
         .args(["netns", "list"])
         .stdin(Stdio::null())
         .output()?;
-    let p = format!("{prefix}-");
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .filter(|n| n.starts_with(&p))
-        .collect();
-    Ok(names.into_iter())
+        .collect())
 }
 
 fn alive(pid: u32) -> bool {
@@ -676,14 +679,7 @@ pub fn sweep_dead() -> Result<Vec<String>> {
             }
         }
     }
-    let listed = Command::new("ip")
-        .args(["netns", "list"])
-        .stdin(Stdio::null())
-        .output()?;
-    for ns in String::from_utf8_lossy(&listed.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-    {
+    for ns in namespaces()? {
         let prefix = ns.split('-').next().unwrap_or_default();
         let Some(rest) = prefix.strip_prefix("mmmt") else {
             continue;

@@ -12,6 +12,12 @@
 #[cfg(feature = "user")]
 pub mod config;
 #[cfg(feature = "user")]
+pub mod fsutil;
+#[cfg(feature = "user")]
+pub mod replica;
+#[cfg(feature = "user")]
+pub mod roles;
+#[cfg(feature = "user")]
 pub mod sql;
 #[cfg(feature = "user")]
 mod user;

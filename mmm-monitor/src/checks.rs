@@ -4,9 +4,12 @@
 //! MariaDB's and MySQL 8's column names); only [`run`] and its helpers do I/O.
 
 use crate::core::Report;
-use mmm_common::config::{CheckConfig, CheckKind};
+use mmm_common::{
+    config::{CheckConfig, CheckKind},
+    replica::{row_of, ReplicaStatus, Row, ThreadState},
+};
 use mysql_async::prelude::Queryable;
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+use std::{net::Ipv4Addr, time::Duration};
 
 /// Where and as whom to check one host.
 #[derive(Clone, Debug)]
@@ -23,12 +26,12 @@ pub async fn run(kind: CheckKind, t: &Target, cfg: &CheckConfig, pinger: &Pinger
         match kind {
             CheckKind::Ping => pinger.ping(t.ip, cfg.timeout).await,
             CheckKind::Mysql => mysql(t).await,
-            CheckKind::RepThreads => match replica_row(t).await {
-                Ok(row) => threads_verdict(row.as_ref()),
+            CheckKind::RepThreads => match replica_status(t).await {
+                Ok(s) => threads_verdict(s.as_ref()),
                 Err(r) => r,
             },
-            CheckKind::RepBacklog => match replica_row(t).await {
-                Ok(row) => backlog_verdict(row.as_ref(), cfg.max_backlog),
+            CheckKind::RepBacklog => match replica_status(t).await {
+                Ok(s) => backlog_verdict(s.as_ref(), cfg.max_backlog),
                 Err(r) => r,
             },
         }
@@ -139,9 +142,6 @@ async fn mysql(t: &Target) -> Report {
     r
 }
 
-/// A replica-status row by column name (`None` value: SQL NULL).
-pub type Row = HashMap<String, Option<String>>;
-
 /// The statement that lists replica status on a server reporting `version`
 /// (`SELECT VERSION()`): MySQL 8.0.22+ has `SHOW REPLICA STATUS`; MariaDB and older MySQL use
 /// `SHOW SLAVE STATUS`.
@@ -149,20 +149,7 @@ pub fn replica_status_query(version: &str) -> &'static str {
     mmm_common::sql::Dialect::detect(version).replica_status()
 }
 
-fn value_text(v: &mysql_async::Value) -> Option<String> {
-    use mysql_async::Value::*;
-    match v {
-        NULL => None,
-        Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Int(i) => Some(i.to_string()),
-        UInt(u) => Some(u.to_string()),
-        Float(f) => Some(f.to_string()),
-        Double(d) => Some(d.to_string()),
-        other => Some(format!("{other:?}")),
-    }
-}
-
-async fn replica_row(t: &Target) -> Result<Option<Row>, Report> {
+async fn replica_status(t: &Target) -> Result<Option<ReplicaStatus>, Report> {
     let mut c = connect(t)
         .await
         .map_err(|e| Report::unknown(&format!("UNKNOWN: {}", connect_error(t, &e))))?;
@@ -183,53 +170,37 @@ async fn replica_row(t: &Target) -> Result<Option<Row>, Report> {
             Report::error(&format!("ERROR: SQL Query Error: {e}"))
         }
     })?;
-    Ok(rows.into_iter().next().map(|row| {
-        let cols = row.columns_ref();
-        (0..row.len())
-            .map(|i| {
-                let name = cols[i].name_str().into_owned();
-                let v = row.as_ref(i).and_then(value_text);
-                (name, v)
-            })
-            .collect()
-    }))
+    parsed(rows.first().map(row_of).as_ref())
 }
 
-fn col<'a>(row: &'a Row, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| row.get(*n))
-        .and_then(|v| v.as_deref())
+/// The typed status of a replica-status row; a value the server sent that does not parse is
+/// UNKNOWN, naming the column.
+pub fn parsed(row: Option<&Row>) -> Result<Option<ReplicaStatus>, Report> {
+    row.map(ReplicaStatus::from_row)
+        .transpose()
+        .map_err(|e| Report::unknown(&format!("UNKNOWN: {e}")))
 }
 
-/// rep_threads from a replica-status row (`None`: no row, replication not set up).
+/// rep_threads from a replica status (`None`: no row, replication not set up).
 /// `Connecting` counts as running (the master may be the one failing over), except when the
 /// IO thread's last error is an authentication failure (1045): that never heals by itself.
-pub fn threads_verdict(row: Option<&Row>) -> Report {
-    let Some(row) = row else {
+pub fn threads_verdict(s: Option<&ReplicaStatus>) -> Report {
+    let Some(s) = s else {
         return Report::error("ERROR: Replication is not set up");
     };
-    let io = col(row, &["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No");
-    let sql = col(row, &["Slave_SQL_Running", "Replica_SQL_Running"]).unwrap_or("No");
-    let io_errno = col(row, &["Last_IO_Errno"]).unwrap_or("0");
-    let running = |s: &str| s == "Yes" || s == "Connecting";
-    if !running(io) || !running(sql) || (io == "Connecting" && io_errno == "1045") {
+    let bad_password = s.io == ThreadState::Connecting && s.last_io_errno == 1045;
+    if !s.io.running() || !s.sql.running() || bad_password {
         return Report::error("ERROR: Replication is broken");
     }
     Report::ok("OK")
 }
 
-/// rep_backlog from a replica-status row.
-pub fn backlog_verdict(row: Option<&Row>, max_backlog: u64) -> Report {
-    let behind = row.and_then(|r| col(r, &["Seconds_Behind_Master", "Seconds_Behind_Source"]));
-    match behind.map(str::parse::<u64>) {
-        None | Some(Ok(0)) => Report::ok("OK: Backlog is null"),
-        Some(Ok(n)) if n > max_backlog => Report::error("ERROR: Backlog is too big"),
-        Some(Ok(_)) => Report::ok("OK"),
-        Some(Err(_)) => Report::unknown(&format!(
-            "UNKNOWN: Seconds_Behind_Master is not a number: {}",
-            behind.unwrap_or_default()
-        )),
+/// rep_backlog from a replica status.
+pub fn backlog_verdict(s: Option<&ReplicaStatus>, max_backlog: u64) -> Report {
+    match s.and_then(|s| s.seconds_behind) {
+        None | Some(0) => Report::ok("OK: Backlog is null"),
+        Some(n) if n > max_backlog => Report::error("ERROR: Backlog is too big"),
+        Some(_) => Report::ok("OK"),
     }
 }
 
@@ -238,11 +209,12 @@ mod tests {
     use super::*;
     use crate::core::Outcome;
 
-    fn row(pairs: &[(&str, Option<&str>)]) -> Row {
-        pairs
+    fn row(pairs: &[(&str, Option<&str>)]) -> ReplicaStatus {
+        let r: Row = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-            .collect()
+            .collect();
+        ReplicaStatus::from_row(&r).unwrap()
     }
 
     #[test]
@@ -326,9 +298,9 @@ mod tests {
         let m8 = row(&[("Seconds_Behind_Source", Some("500"))]);
         assert_eq!(backlog_verdict(Some(&m8), 60).outcome, Outcome::Error);
         assert_eq!(backlog_verdict(None, 60).message, "OK: Backlog is null");
-        assert_eq!(
-            backlog_verdict(Some(&r(Some("x"))), 60).outcome,
-            Outcome::Unknown
-        );
+        let garbage: Row = [("Seconds_Behind_Master".to_string(), Some("x".to_string()))].into();
+        let e = parsed(Some(&garbage)).unwrap_err();
+        assert_eq!(e.outcome, Outcome::Unknown);
+        assert!(e.message.contains("Seconds_Behind_Master"), "{}", e.message);
     }
 }

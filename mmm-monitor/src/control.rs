@@ -94,14 +94,13 @@ pub fn parse(words: &[String]) -> Result<ControlCmd, String> {
 }
 
 fn state_name(s: i32) -> &'static str {
-    pb::HostState::try_from(s)
-        .map(|h| h.as_str_name().trim_start_matches("HOST_STATE_"))
-        .unwrap_or("UNKNOWN")
+    mmm_proto::convert::host_state(s).name()
 }
 
+/// MMM's name of a mode as the wire carries it (`UNKNOWN` for a number no mode has).
 pub fn mode_name(m: i32) -> &'static str {
-    pb::Mode::try_from(m)
-        .map(|m| m.as_str_name().trim_start_matches("MODE_"))
+    mmm_proto::convert::mode(m)
+        .map(|m| m.name())
         .unwrap_or("UNKNOWN")
 }
 
@@ -295,6 +294,14 @@ pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) 
         ControlCmd::MoveRole { role, host, force } => reply(c.move_role(pb::MoveRoleRequest { role, host, force }).await).map(Output::Text),
         ControlCmd::SetIp { ip, host } => reply(c.set_ip(pb::SetIpRequest { ip, host }).await).map(Output::Text),
     };
+    render(r, json)
+}
+
+/// What `mmm_control` prints for a call's result, and its exit status: an UNAVAILABLE that
+/// the monitor did not answer itself (`mmm_proto::convert::is_answered`) means the monitor
+/// could not be reached, as MMM says it.
+fn render(r: Result<Output, tonic::Status>, json: bool) -> (String, i32) {
+    let unreachable = || ("ERROR: Can't connect to monitor daemon!\n".to_string(), 1);
     match r {
         Ok(Output::Json(v)) => (format!("{v}\n"), 0),
         Ok(Output::Text(t)) if json => (
@@ -312,7 +319,7 @@ pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) 
             },
             0,
         ),
-        Err(s) if s.code() == tonic::Code::Unavailable && !s.message().starts_with("ERROR:") => {
+        Err(s) if s.code() == tonic::Code::Unavailable && !mmm_proto::convert::is_answered(&s) => {
             unreachable()
         }
         Err(s) if json => (
@@ -329,6 +336,25 @@ pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unavailable_monitor_is_told_from_its_own_unavailable_answer() {
+        let own = mmm_proto::convert::answered(tonic::Status::unavailable(
+            "ERROR: Can't reach agent daemon on 'db1'! Can't switch its state!",
+        ));
+        assert_eq!(
+            render(Err(own), false),
+            (
+                "ERROR: Can't reach agent daemon on 'db1'! Can't switch its state!\n".into(),
+                1
+            )
+        );
+        let transport = tonic::Status::unavailable("ERROR: looks like an answer, is not one");
+        assert_eq!(
+            render(Err(transport), false),
+            ("ERROR: Can't connect to monitor daemon!\n".into(), 1)
+        );
+    }
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

@@ -1,7 +1,9 @@
 //! The `mmm.v1` gRPC protocol shared by the monitor and the agents: generated tonic/prost code
 //! and the encoded file descriptor set that the servers hand to gRPC reflection.
-//! Only this crate and the gRPC adapters see prost types.
+//! Only this crate and the gRPC adapters see prost types; `convert` is where the role-table
+//! vocabulary of `mmm_common::roles` meets them.
 
+pub mod convert;
 pub mod tls;
 
 pub use tls::{endpoint, EndpointError, TlsError, TlsFiles};

@@ -295,7 +295,7 @@ impl Drop for Server {
     }
 }
 
-/// Creates the seed's accounts (reference §7, seeds/000 step 6) on `s`.
+/// Creates the seed's accounts (`docs/mmm-2.2.1.md` §7, the seed walk-through step 6) on `s`.
 pub fn seed_accounts(s: &Server) -> Result<()> {
     s.sql(
         "SET sql_log_bin=0;

@@ -15,7 +15,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "mariadb-server",
     "mariadb-client",
 ];
-/// The bpf-linker version built against nightly's own LLVM (DESIGN.md, toolchain facts).
+/// The bpf-linker version built against nightly's own LLVM (ARCHITECTURE.md, "Toolchain").
 pub const BPF_LINKER_VERSION: &str = "0.10.4";
 
 /// Runs `cmd`, failing with its name when it fails.

@@ -1,17 +1,21 @@
 //! The agent's control side: the `Agent` gRPC service that applies epoch-fenced role tables,
 //! switches MySQL between writable and read-only, repoints replication and streams local
-//! health (DESIGN.md "Control plane" and "Failover of the writer").
+//! health (ARCHITECTURE.md "A writer failover, through the code").
 //!
-//! - `sql.rs`: dialect SQL and pure decisions (kill plan, GTID progress), unit-tested;
+//! - `plan.rs`: the pure planner — applied state + table + config + facts → operations;
+//! - `apply.rs`: the executor — reads the facts, runs the operations, times each step;
+//! - `promote.rs`: promotion (bounded catch-up, writable) and repointing, decisions pure;
+//! - `sql.rs`: the kill plan (pure); the dialect SQL is `mmm_common::sql`;
 //! - `mysql.rs`: the connection to the local server, every operation bounded;
 //! - `state.rs`: the persisted highest epoch and applied roles (atomic file);
-//! - `apply.rs`: applying a table, step by step, timed;
-//! - `health.rs`: pidfd + local ping → instant up/down;
+//! - `health.rs`: pidfd + local ping → instant up/down; peer pings;
 //! - `service.rs`: the gRPC adapter; [`serve`] wires it all and runs the server.
 
 pub mod apply;
 pub mod health;
 pub mod mysql;
+pub mod plan;
+pub mod promote;
 pub mod service;
 pub mod sql;
 pub mod state;

@@ -3,8 +3,9 @@
 //! restart never leaves a dead pooled connection behind.
 
 use super::sql::{Dialect, Proc};
+use mmm_common::replica::{row_of, value_text, ReplicaStatus, ReplicaStatusError, Row};
 use mysql_async::prelude::Queryable;
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+use std::{net::Ipv4Addr, time::Duration};
 
 /// A failed database operation; names what was attempted.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub enum DbError {
     Query { sql: String, err: String },
     #[error("{what}: no answer within {timeout:?}")]
     Timeout { what: String, timeout: Duration },
+    #[error(transparent)]
+    ReplicaStatus(#[from] ReplicaStatusError),
 }
 
 /// Where the local server is and how to log in.
@@ -29,27 +32,6 @@ pub struct Db {
     pub user: String,
     pub password: String,
     pub timeout: Duration,
-}
-
-/// A replica-status row by column name.
-pub type Row = HashMap<String, Option<String>>;
-
-fn text(v: &mysql_async::Value) -> Option<String> {
-    use mysql_async::Value::*;
-    match v {
-        NULL => None,
-        Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Int(i) => Some(i.to_string()),
-        UInt(u) => Some(u.to_string()),
-        other => Some(format!("{other:?}")),
-    }
-}
-
-fn to_row(r: mysql_async::Row) -> Row {
-    let cols = r.columns_ref();
-    (0..r.len())
-        .map(|i| (cols[i].name_str().into_owned(), r.as_ref(i).and_then(text)))
-        .collect()
 }
 
 impl Db {
@@ -125,7 +107,7 @@ impl Db {
                 sql: sql.into(),
                 err: e.to_string(),
             })?;
-            Ok(row.and_then(|r| r.as_ref(0).and_then(text)))
+            Ok(row.and_then(|r| r.as_ref(0).and_then(value_text)))
         })
         .await
     }
@@ -140,8 +122,8 @@ impl Db {
                 sql: sql.into(),
                 err: e.to_string(),
             })?
-            .into_iter()
-            .map(to_row)
+            .iter()
+            .map(row_of)
             .collect())
         })
         .await
@@ -153,8 +135,12 @@ impl Db {
         ))
     }
 
-    pub async fn replica_status(&self, d: Dialect) -> Result<Option<Row>, DbError> {
-        Ok(self.rows(d.replica_status()).await?.into_iter().next())
+    /// The replica status, typed (`None`: not a replica).
+    pub async fn replica_status(&self, d: Dialect) -> Result<Option<ReplicaStatus>, DbError> {
+        match self.rows(d.replica_status()).await?.first() {
+            Some(r) => Ok(Some(ReplicaStatus::from_row(r)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn read_only(&self) -> Result<bool, DbError> {
@@ -185,12 +171,4 @@ impl Db {
             })
             .collect())
     }
-}
-
-/// A column of a replica-status row in either dialect.
-pub fn col<'a>(row: &'a Row, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| row.get(*n))
-        .and_then(|v| v.as_deref())
 }

@@ -1,16 +1,22 @@
-//! The `mmm.v1.Agent` gRPC adapter: converts protobuf to the agent's own types and back, and
-//! maps errors to status codes (stale epoch → FAILED_PRECONDITION, bad table →
-//! INVALID_ARGUMENT, failed step → ABORTED naming the step). Only this file sees prost types.
+//! The `mmm.v1.Agent` gRPC adapter: converts protobuf to the shared vocabulary
+//! (`mmm_proto::convert`) and back, and maps errors to status codes (stale epoch →
+//! FAILED_PRECONDITION with the applied epoch as metadata, bad table → INVALID_ARGUMENT,
+//! failed step → ABORTED naming the step). Only this file sees prost types.
 
 use super::{
-    apply::{Applier, ApplyError, HostLine, Table},
+    apply::{Applier, ApplyError},
     health::Health,
-    mysql::{col, Db},
+    mysql::Db,
+    plan::PlanError,
     state::AgentState,
 };
 use crate::dataplane::{DataPlane, Netlink};
-use mmm_proto::v1::{self as pb, agent_server::Agent};
-use std::{net::Ipv4Addr, path::PathBuf, pin::Pin, sync::Arc, time::Instant};
+use mmm_common::roles::RoleTable;
+use mmm_proto::{
+    convert,
+    v1::{self as pb, agent_server::Agent},
+};
+use std::{path::PathBuf, pin::Pin, sync::Arc, time::Instant};
 use tokio::sync::{watch, Mutex};
 use tokio_stream::{wrappers::WatchStream, Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -29,59 +35,6 @@ pub struct AgentService {
     pub recovered: bool,
 }
 
-fn state_name(s: i32) -> String {
-    pb::HostState::try_from(s)
-        .map(|h| {
-            h.as_str_name()
-                .trim_start_matches("HOST_STATE_")
-                .to_string()
-        })
-        .unwrap_or_else(|_| "UNKNOWN".into())
-}
-
-/// Converts and validates a protobuf role table.
-pub fn table_from_pb(t: pb::RoleTable) -> Result<Table, Status> {
-    let mut hosts = Vec::new();
-    for h in t.hosts {
-        let mut roles = Vec::new();
-        for r in h.roles {
-            let ip: Ipv4Addr = r.ip.parse().map_err(|_| {
-                Status::invalid_argument(format!(
-                    "host '{}': role '{}' has ip '{}', not an IPv4 address",
-                    h.host, r.name, r.ip
-                ))
-            })?;
-            roles.push((r.name, ip));
-        }
-        let mac = match h.mac.len() {
-            0 => None,
-            6 => {
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&h.mac);
-                Some(m)
-            }
-            n => {
-                return Err(Status::invalid_argument(format!(
-                    "host '{}': mac has {n} bytes, want 6",
-                    h.host
-                )))
-            }
-        };
-        hosts.push(HostLine {
-            host: h.host,
-            state: state_name(h.state),
-            roles,
-            mac,
-        });
-    }
-    Ok(Table {
-        epoch: t.epoch,
-        active_master: Some(t.active_master).filter(|s| !s.is_empty()),
-        active_master_role: t.active_master_role,
-        hosts,
-    })
-}
-
 fn uptime() -> u64 {
     std::fs::read_to_string("/proc/uptime")
         .ok()
@@ -95,7 +48,8 @@ impl Agent for AgentService {
         &self,
         req: Request<pb::RoleTable>,
     ) -> Result<Response<pb::AgentReport>, Status> {
-        let table = table_from_pb(req.into_inner())?;
+        let table = RoleTable::try_from(req.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // A table is applied to the end even when the caller gives up (its deadline, or a
         // newer table superseding it): stopping half-way would leave the server, the data
         // plane and the persisted state disagreeing.
@@ -125,8 +79,12 @@ impl Agent for AgentService {
                     })
                     .collect(),
             })),
-            Err(e @ ApplyError::Stale { .. }) => Err(Status::failed_precondition(e.to_string())),
-            Err(e @ ApplyError::NotInTable(_)) => Err(Status::invalid_argument(e.to_string())),
+            Err(ApplyError::Plan(e @ PlanError::Stale { have, .. })) => {
+                Err(convert::stale_epoch_status(e.to_string(), have))
+            }
+            Err(ApplyError::Plan(e @ PlanError::NotInTable(_))) => {
+                Err(Status::invalid_argument(e.to_string()))
+            }
             Err(e @ ApplyError::Step { .. }) => Err(Status::aborted(e.to_string())),
         }
     }
@@ -181,21 +139,12 @@ impl Agent for AgentService {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             if let Ok(Some(r)) = self.db.replica_status(d).await {
-                let host = col(&r, &["Master_Host", "Source_Host"]).unwrap_or("");
-                let port = col(&r, &["Master_Port", "Source_Port"]).unwrap_or("");
-                st.replication_source = format!("{host}:{port}");
-                st.exec_source_file = col(&r, &["Relay_Master_Log_File", "Relay_Source_Log_File"])
-                    .unwrap_or("")
-                    .into();
-                st.exec_source_pos = col(&r, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"])
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let read_file = col(&r, &["Master_Log_File", "Source_Log_File"]).unwrap_or("");
-                let read_pos: u64 = col(&r, &["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                st.relay_log_applied =
-                    read_file == st.exec_source_file && read_pos == st.exec_source_pos;
+                st.replication_source = r.source();
+                if let Some(e) = &r.executed {
+                    st.exec_source_file = e.file.clone();
+                    st.exec_source_pos = e.pos;
+                }
+                st.relay_log_applied = r.relay_log_applied();
             }
         }
         Ok(Response::new(st))

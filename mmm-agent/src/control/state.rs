@@ -1,21 +1,23 @@
-//! What the agent has applied, persisted atomically (temp file, fsync, rename, fsync of the
-//! directory) so that a restarted agent keeps refusing role tables older than the newest it
-//! applied.
+//! What the agent has applied, persisted atomically (`mmm_common::fsutil::write_atomic`) so
+//! that a restarted agent keeps refusing role tables older than the newest it applied.
+//! The file is JSON: `{"epoch":7,"roles":[["writer","198.18.0.100"]],"active_master":"db1",
+//! "host_state":"ONLINE"}`.
 
+use mmm_common::roles::{HostState, RoleIp};
 use serde::{Deserialize, Serialize};
-use std::{io::Write, net::Ipv4Addr, path::Path};
+use std::path::Path;
 
 /// The agent's persisted state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
     /// Highest role-table epoch applied.
     pub epoch: u64,
-    /// Role IPs this host holds: (role, ip).
-    pub roles: Vec<(String, Ipv4Addr)>,
+    /// Role IPs this host holds.
+    pub roles: Vec<RoleIp>,
     /// Host holding the active-master role in the applied table.
     pub active_master: Option<String>,
-    /// This host's state in the applied table (MMM's name).
-    pub host_state: String,
+    /// This host's state in the applied table (persisted as MMM's name).
+    pub host_state: HostState,
 }
 
 /// Reading or writing the state file failed.
@@ -64,23 +66,30 @@ impl AgentState {
             path: path.display().to_string(),
             err,
         };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
         let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)
+        mmm_common::fsutil::write_atomic(path, text.as_bytes()).map_err(io)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn reads_the_format_of_earlier_releases() {
+        let text = r#"{"epoch":3,"roles":[["writer","198.18.0.100"]],"active_master":"db1","host_state":"ADMIN_OFFLINE"}"#;
+        let s: AgentState = serde_json::from_str(text).unwrap();
+        assert_eq!(s.host_state, HostState::AdminOffline);
+        assert_eq!(
+            s.roles,
+            [RoleIp::new("writer", Ipv4Addr::new(198, 18, 0, 100))]
+        );
+        let fresh: AgentState =
+            serde_json::from_str(r#"{"epoch":0,"roles":[],"active_master":null,"host_state":""}"#)
+                .unwrap();
+        assert_eq!(fresh, AgentState::default());
+    }
 
     #[test]
     fn round_trip_missing_and_corrupt() {
@@ -89,9 +98,9 @@ mod tests {
         assert_eq!(AgentState::load(&p).unwrap(), AgentState::default());
         let s = AgentState {
             epoch: 7,
-            roles: vec![("writer".into(), Ipv4Addr::new(198, 18, 0, 100))],
+            roles: vec![RoleIp::new("writer", Ipv4Addr::new(198, 18, 0, 100))],
             active_master: Some("db1".into()),
-            host_state: "ONLINE".into(),
+            host_state: HostState::Online,
         };
         s.save(&p).unwrap();
         assert_eq!(AgentState::load(&p).unwrap(), s);

@@ -1,7 +1,7 @@
 //! Config tests: the seed deployment's files, and malformed variants each giving a clear error.
 
 use super::*;
-use std::{fs, os::unix::fs::PermissionsExt};
+use std::{fs, net::Ipv4Addr, os::unix::fs::PermissionsExt, time::Duration};
 
 /// A private (mode 600) copy of examples/seed: git does not keep file modes, and files holding
 /// passwords must not be readable by others.

@@ -1,4 +1,4 @@
-//! Admin commands (`mmm_control`), with MMM's exact reply texts (reference §4).
+//! Admin commands (`mmm_control`), with MMM's exact reply texts (`docs/mmm-2.2.1.md` §4).
 
 use super::{Cluster, Event, HostState, Log, Mode, RoleIp, Time};
 use std::net::Ipv4Addr;

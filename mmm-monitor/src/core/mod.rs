@@ -13,6 +13,7 @@
 
 pub mod checks;
 mod commands;
+mod observe;
 mod roles;
 mod startup;
 mod states;
@@ -23,7 +24,9 @@ mod tests;
 pub use checks::{Outcome, Report};
 pub use commands::{Command, CommandError};
 
-use mmm_common::config::{CheckKind, Config, HostMode, MonitorMode, RoleMode};
+pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable};
+
+use mmm_common::config::{CheckKind, Config, HostMode, RoleMode};
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     net::Ipv4Addr,
@@ -32,86 +35,6 @@ use std::{
 
 /// Monotonic time since the monitor started (simulated in tests).
 pub type Time = Duration;
-
-/// MMM's host states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HostState {
-    Unknown,
-    Online,
-    AdminOffline,
-    HardOffline,
-    AwaitingRecovery,
-    ReplicationDelay,
-    ReplicationFail,
-}
-
-impl HostState {
-    /// MMM's spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            HostState::Unknown => "UNKNOWN",
-            HostState::Online => "ONLINE",
-            HostState::AdminOffline => "ADMIN_OFFLINE",
-            HostState::HardOffline => "HARD_OFFLINE",
-            HostState::AwaitingRecovery => "AWAITING_RECOVERY",
-            HostState::ReplicationDelay => "REPLICATION_DELAY",
-            HostState::ReplicationFail => "REPLICATION_FAIL",
-        }
-    }
-    /// Parses MMM's spelling.
-    pub fn from_name(s: &str) -> Option<HostState> {
-        [
-            HostState::Unknown,
-            HostState::Online,
-            HostState::AdminOffline,
-            HostState::HardOffline,
-            HostState::AwaitingRecovery,
-            HostState::ReplicationDelay,
-            HostState::ReplicationFail,
-        ]
-        .into_iter()
-        .find(|h| h.name() == s)
-    }
-}
-
-impl std::fmt::Display for HostState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Monitor modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Active,
-    Manual,
-    Wait,
-    Passive,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Active => "ACTIVE",
-            Mode::Manual => "MANUAL",
-            Mode::Wait => "WAIT",
-            Mode::Passive => "PASSIVE",
-        }
-    }
-}
-
-/// One role IP held by a host.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RoleIp {
-    pub role: String,
-    pub ip: Ipv4Addr,
-}
-
-impl std::fmt::Display for RoleIp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({})", self.role, self.ip)
-    }
-}
 
 /// Log severity, MMM's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,24 +213,6 @@ pub enum Event {
     },
 }
 
-/// One host's line of a role table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assignment {
-    pub host: String,
-    pub state: HostState,
-    pub roles: Vec<RoleIp>,
-    pub mac: Option<[u8; 6]>,
-}
-
-/// What every agent receives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoleTable {
-    pub epoch: u64,
-    pub active_master: Option<String>,
-    pub active_master_role: String,
-    pub hosts: Vec<Assignment>,
-}
-
 /// What the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -358,12 +263,7 @@ impl Cluster {
     /// A cluster from a validated config. Every host starts in `state` (MMM: UNKNOWN →
     /// decided by the first checks) with no roles, at epoch `epoch` (from the status file).
     pub fn new(cfg: &Config, epoch: u64) -> Cluster {
-        let mode = match cfg.monitor.mode {
-            MonitorMode::Active => Mode::Active,
-            MonitorMode::Manual => Mode::Manual,
-            MonitorMode::Wait => Mode::Wait,
-            MonitorMode::Passive => Mode::Passive,
-        };
+        let mode = cfg.monitor.mode;
         Cluster {
             hosts: cfg
                 .hosts
@@ -468,67 +368,15 @@ impl Cluster {
                 host,
                 up,
                 peers_down,
-            } => {
-                if let Some(i) = self.idx(&host) {
-                    let was = self.hosts[i].agent.mysqld_down;
-                    self.hosts[i].agent.mysqld_down = !up;
-                    if !up && !was {
-                        self.log(Log::warn(format!(
-                            "Agent on '{host}' reports its mysqld down"
-                        )));
-                        self.out.push(Action::Confirm {
-                            host: host.clone(),
-                            check: CheckKind::Mysql,
-                        });
-                    }
-                    let before = std::mem::replace(&mut self.hosts[i].agent.peers_down, peers_down);
-                    let newly: Vec<String> = self.hosts[i]
-                        .agent
-                        .peers_down
-                        .iter()
-                        .filter(|p| !before.contains(p) && **p != host)
-                        .cloned()
-                        .collect();
-                    for target in newly {
-                        self.peer_reports_down(&host, &target, now);
-                    }
-                }
-            }
-            Input::AgentStatus { host, view } => {
-                if let Some(i) = self.idx(&host) {
-                    let down = self.hosts[i].agent.mysqld_down;
-                    let peers_down = std::mem::take(&mut self.hosts[i].agent.peers_down);
-                    self.hosts[i].agent = AgentView {
-                        reachable: true,
-                        mysqld_down: down,
-                        peers_down,
-                        ..view
-                    };
-                    self.hosts[i].agent_seen = true;
-                }
-            }
+            } => self.on_agent_health(&host, up, peers_down, now),
+            Input::AgentStatus { host, view } => self.on_agent_status(&host, view),
             Input::AgentUnreachable { host } => {
                 if let Some(i) = self.idx(&host) {
                     self.hosts[i].agent.reachable = false;
                     self.hosts[i].agent_seen = true;
                 }
             }
-            Input::Pushed { host, ok } => {
-                if let Some(i) = self.idx(&host) {
-                    self.hosts[i].agent.reachable = ok;
-                    if self.hosts[i].kill_pending {
-                        self.hosts[i].kill_pending = false;
-                        if !ok {
-                            let state = self.hosts[i].state;
-                            self.log(Log::fatal(format!(
-                                "Can't send offline status notification to '{host}' - killing it!"
-                            )));
-                            let _ = state;
-                            self.out.push(Action::KillHost { host });
-                        }
-                    }
-                }
-            }
+            Input::Pushed { host, ok } => self.on_pushed(host, ok),
             Input::Network { up } => {
                 if up != self.network_up {
                     self.network_up = up;
@@ -557,88 +405,6 @@ impl Cluster {
         }
         self.pass(now);
         std::mem::take(&mut self.out)
-    }
-
-    /// The trap period of `check` (how long a failure is held back alone).
-    fn trap(&self, check: CheckKind) -> Duration {
-        self.checks
-            .get(&check)
-            .map(|c| c.trap_period)
-            .unwrap_or_default()
-    }
-
-    fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
-        let Some(i) = self.idx(host) else { return };
-        let trap = self.trap(check);
-        // Two observers agree: our own check fails and the agent saw mysqld die, or another
-        // host's agent cannot reach this host either.
-        let confirmed = if check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down {
-            Some("the host's agent".to_string())
-        } else if matches!(check, CheckKind::Ping | CheckKind::Mysql) {
-            self.peer_reporter(i).map(|r| format!("the agent on '{r}'"))
-        } else {
-            None
-        };
-        let h = &mut self.hosts[i];
-        let logs = h.checks.entry(check).or_default().apply(
-            host,
-            check,
-            report,
-            trap,
-            confirmed.as_deref(),
-            now,
-        );
-        for l in logs {
-            self.log(l);
-        }
-    }
-
-    /// A reachable agent on another host that reports host `i` unreachable, if any.
-    fn peer_reporter(&self, i: usize) -> Option<&str> {
-        let name = &self.hosts[i].name;
-        self.hosts
-            .iter()
-            .enumerate()
-            .find(|(j, h)| *j != i && h.agent.reachable && h.agent.peers_down.contains(name))
-            .map(|(_, h)| h.name.as_str())
-    }
-
-    /// The agent on `reporter` cannot reach `target`: a failure our own ping or mysql check
-    /// sees but holds back for its trap period counts now (two observers agree); with none
-    /// pending, our ping and mysql checks are run at once to look for ourselves.
-    fn peer_reports_down(&mut self, reporter: &str, target: &str, now: Time) {
-        let Some(t) = self.idx(target) else { return };
-        let reachable = self
-            .idx(reporter)
-            .is_some_and(|r| self.hosts[r].agent.reachable);
-        self.log(Log::warn(format!(
-            "Agent on '{reporter}' cannot reach '{target}'"
-        )));
-        if !reachable {
-            return;
-        }
-        let by = format!("the agent on '{reporter}'");
-        let mut logs = vec![];
-        let mut pending = false;
-        for check in [CheckKind::Ping, CheckKind::Mysql] {
-            let trap = self.trap(check);
-            if let Some(st) = self.hosts[t].checks.get_mut(&check) {
-                pending |= st.failing();
-                logs.extend(st.confirm_pending(target, check, &by, trap, now));
-            }
-        }
-        for l in logs {
-            self.log(l);
-        }
-        if !pending {
-            // Whichever answers first: a host that vanished fails the ping sooner.
-            for check in [CheckKind::Ping, CheckKind::Mysql] {
-                self.out.push(Action::Confirm {
-                    host: target.to_string(),
-                    check,
-                });
-            }
-        }
     }
 
     /// MMM's pass: host states, then (not in PASSIVE) roles; then the table if it changed.
@@ -720,21 +486,10 @@ impl Cluster {
 
     fn publish_table(&mut self) {
         let mut t = self.table();
-        let changed = match &self.last_table {
-            None => true,
-            Some(old) => {
-                let strip = |t: &RoleTable| {
-                    (
-                        t.active_master.clone(),
-                        t.hosts
-                            .iter()
-                            .map(|a| (a.host.clone(), a.state, a.roles.clone()))
-                            .collect::<Vec<_>>(),
-                    )
-                };
-                strip(old) != strip(&t)
-            }
-        };
+        let changed = !self
+            .last_table
+            .as_ref()
+            .is_some_and(|old| old.same_assignment(&t));
         if changed {
             self.epoch += 1;
             t.epoch = self.epoch;

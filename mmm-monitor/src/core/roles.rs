@@ -1,4 +1,4 @@
-//! Role distribution, MySQL-MMM 2.2.1's `Roles.pm` (reference §3), with one change: an
+//! Role distribution, MySQL-MMM 2.2.1's `Roles.pm` (`docs/mmm-2.2.1.md` §3), with one change: an
 //! orphaned active-master role goes to the most up-to-date eligible master.
 
 use super::{Cluster, Event, HostState, Log, Mode, RoleIp, Time};

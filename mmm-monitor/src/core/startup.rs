@@ -1,4 +1,4 @@
-//! Start-up (reference §5): before the first distribution the monitor looks at what the agents
+//! Start-up (`docs/mmm-2.2.1.md` §5): before the first distribution the monitor looks at what the agents
 //! report. The same role IP on two hosts is a conflict: with `careful_startup` the monitor goes
 //! PASSIVE and says why. Otherwise the active master is voted — +4 writable, +2 writer IP
 //! configured, +1 the status file says so, +1 its data plane answers for the IP, +1 per replica

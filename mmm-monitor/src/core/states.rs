@@ -1,4 +1,4 @@
-//! Host state transitions, MySQL-MMM 2.2.1's `_check_host_states` (reference §1).
+//! Host state transitions, MySQL-MMM 2.2.1's `_check_host_states` (`docs/mmm-2.2.1.md` §1).
 
 use super::{Cluster, HostState, Mode, Time};
 use mmm_common::config::{CheckKind, HostMode};

@@ -1,4 +1,4 @@
-//! The core under simulated time: the seed's HA walk-through, each transition of reference §1,
+//! The core under simulated time: the seed's HA walk-through, each transition of `docs/mmm-2.2.1.md` §1,
 //! modes, commands, and property tests of the invariants.
 
 use super::*;
@@ -147,6 +147,13 @@ const CONNECT_ERR: &str = "ERROR: Connect error (host = 192.168.8.33:3306, user 
 fn seed_walk_through() {
     // The seed ran MMM's defaults; written in a config, they are honoured.
     let mut s = Sim::with("", MMM_CHECKS);
+    seed_start(&mut s);
+    seed_db2_stops_and_returns(&mut s);
+    seed_db1_stops(&mut s);
+}
+
+/// Seed steps 9–11: first start, set_online, roles given out.
+fn seed_start(s: &mut Sim) {
     // (9) first start: every host AWAITING_RECOVERY, no roles.
     for h in ["db1", "db2", "db3"] {
         s.all_ok(h);
@@ -163,6 +170,10 @@ fn seed_walk_through() {
     assert_eq!(s.roles("db1"), "writer(192.168.8.30)");
     assert_eq!(s.roles("db2"), "reader(192.168.8.36)");
     assert_eq!(s.roles("db3"), "reader(192.168.8.37)");
+}
+
+/// Seed step 12: db2's mysqld stops (reader moves to db3), starts, set_online.
+fn seed_db2_stops_and_returns(s: &mut Sim) {
     // (12) stop db2's mysqld: after the trap period HARD_OFFLINE, its reader moves to db3.
     s.keep("db2", CheckKind::Mysql, Report::error(CONNECT_ERR), 9);
     assert_eq!(
@@ -197,6 +208,10 @@ fn seed_walk_through() {
     assert!(s.logged("Moving role 'reader(192.168.8.37)' from host 'db3' to host 'db2'"));
     assert_eq!(s.roles("db2"), "reader(192.168.8.37)");
     assert_eq!(s.roles("db3"), "reader(192.168.8.36)");
+}
+
+/// Seed step 12, second half: db1 stops, the writer moves to db2.
+fn seed_db1_stops(s: &mut Sim) {
     // stop db1: the writer moves to db2.
     let epoch = s.c.epoch;
     s.keep(

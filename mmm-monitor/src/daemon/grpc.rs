@@ -4,12 +4,15 @@
 //! snapshot; `Watch` streams published events.
 
 use super::{
-    convert,
-    driver::{Msg, Published, Snapshot},
+    driver::Msg,
+    snapshot::{Published, Snapshot},
 };
 use crate::core::{Command, CommandError, Event};
 use mmm_common::config::CheckKind;
-use mmm_proto::v1::{self as pb, monitor_server::Monitor};
+use mmm_proto::{
+    convert,
+    v1::{self as pb, monitor_server::Monitor},
+};
 use std::pin::Pin;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::{wrappers::BroadcastStream, Stream, StreamExt};
@@ -27,7 +30,7 @@ fn to_status(e: CommandError) -> Status {
         CommandError::NotFound(m) => Status::not_found(m),
         CommandError::InvalidArgument(m) => Status::invalid_argument(m),
         CommandError::FailedPrecondition(m) => Status::failed_precondition(m),
-        CommandError::Unavailable(m) => Status::unavailable(m),
+        CommandError::Unavailable(m) => convert::answered(Status::unavailable(m)),
     }
 }
 
@@ -41,16 +44,18 @@ fn need(what: &str, v: &str) -> Result<(), Status> {
     }
 }
 
+fn shutting_down() -> Status {
+    convert::answered(Status::unavailable("ERROR: the monitor is shutting down"))
+}
+
 impl MonitorService {
     async fn command(&self, c: Command) -> Result<Response<pb::CommandReply>, Status> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Command(c, tx))
             .await
-            .map_err(|_| Status::unavailable("ERROR: the monitor is shutting down"))?;
-        let r = rx
-            .await
-            .map_err(|_| Status::unavailable("ERROR: the monitor is shutting down"))?;
+            .map_err(|_| shutting_down())?;
+        let r = rx.await.map_err(|_| shutting_down())?;
         r.map(|message| Response::new(pb::CommandReply { message }))
             .map_err(to_status)
     }
@@ -66,12 +71,12 @@ pub fn show_reply(s: &Snapshot) -> pb::ShowReply {
                 name: h.name.clone(),
                 ip: h.ip.to_string(),
                 mode: h.mode.clone(),
-                state: convert::state_to_pb(h.state) as i32,
-                roles: h.roles.iter().map(convert::role_to_pb).collect(),
+                state: pb::HostState::from(h.state) as i32,
+                roles: h.roles.iter().map(pb::Role::from).collect(),
                 agent_reachable: h.agent_reachable,
             })
             .collect(),
-        mode: s.mode.map(|m| convert::mode_to_pb(m) as i32).unwrap_or(0),
+        mode: s.mode.map(|m| pb::Mode::from(m) as i32).unwrap_or(0),
         passive_cause: s.passive_cause.clone().unwrap_or_default(),
         preferences: s
             .preferences
@@ -96,18 +101,18 @@ fn event_to_pb(p: Published) -> pb::ClusterEvent {
             reason,
         } => E::StateChange(pb::StateChange {
             host,
-            from: convert::state_to_pb(from) as i32,
-            to: convert::state_to_pb(to) as i32,
+            from: pb::HostState::from(from) as i32,
+            to: pb::HostState::from(to) as i32,
             reason,
         }),
         Event::RoleMoved { role, from, to } => E::RoleMove(pb::RoleMove {
-            role: Some(convert::role_to_pb(&role)),
+            role: Some(pb::Role::from(&role)),
             from_host: from.unwrap_or_default(),
             to_host: to.unwrap_or_default(),
         }),
         Event::ModeChanged { from, to } => E::ModeChange(pb::ModeChange {
-            from: convert::mode_to_pb(from) as i32,
-            to: convert::mode_to_pb(to) as i32,
+            from: pb::Mode::from(from) as i32,
+            to: pb::Mode::from(to) as i32,
         }),
     };
     pb::ClusterEvent {
@@ -204,7 +209,7 @@ impl Monitor for MonitorService {
             .snap
             .borrow()
             .mode
-            .map(|m| convert::mode_to_pb(m) as i32)
+            .map(|m| pb::Mode::from(m) as i32)
             .unwrap_or(0);
         Ok(Response::new(pb::ModeReply { mode: m }))
     }
@@ -214,7 +219,7 @@ impl Monitor for MonitorService {
         req: Request<pb::SetModeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let m = req.into_inner().mode;
-        let mode = convert::mode_from_pb(m).ok_or_else(|| {
+        let mode = convert::mode(m).map_err(|_| {
             Status::invalid_argument(format!(
                 "ERROR: mode {m} is not one of MODE_ACTIVE, MODE_MANUAL, MODE_PASSIVE"
             ))

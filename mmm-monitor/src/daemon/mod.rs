@@ -1,9 +1,17 @@
 //! The monitor daemon (`mmm-monitor serve`): configuration, status file, the [`driver`] task,
 //! and the gRPC server (Monitor service, reflection v1 and v1alpha, grpc.health.v1).
+//!
+//! - `driver.rs`: the actor that owns the core and carries out its actions;
+//! - `inputs.rs`: the check loops, the network check, the ticker, confirming checks;
+//! - `agents.rs`: the agents' connections (status polls, health streams, pushes);
+//! - `snapshot.rs`: what `show`/`checks`/`Watch` read;
+//! - `grpc.rs`: the Monitor service adapter.
 
-pub mod convert;
+pub mod agents;
 pub mod driver;
 pub mod grpc;
+pub mod inputs;
+pub mod snapshot;
 
 use crate::core::{status_file, Cluster};
 use anyhow::{Context, Result};
@@ -60,9 +68,9 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         cluster.restore(&saved);
     }
     let (tx, rx) = mpsc::channel(1024);
-    let (snap_tx, snap_rx) = watch::channel(driver::Snapshot::default());
+    let (snap_tx, snap_rx) = watch::channel(snapshot::Snapshot::default());
     let (events, _) = broadcast::channel(1024);
-    let d = driver::Driver::new(
+    let d = driver::Driver::start(
         cluster,
         cfg.clone(),
         tx.clone(),
@@ -71,7 +79,6 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         status_path,
         tls.clone(),
     );
-    d.spawn_inputs();
     tokio::spawn(d.run(rx));
 
     let svc = grpc::MonitorService {

@@ -1,0 +1,218 @@
+//! The agent's planner: a pure function from what was applied, the new role table, this host's
+//! configuration and a few facts read up front to the ordered operations that make the table
+//! real (`docs/mmm-2.2.1.md` §3 "Agent applying a status", with the §8 weaknesses fixed).
+//! `apply.rs` executes the operations and times them; nothing here does I/O.
+//!
+//! The order, and why:
+//! 1. lost VIPs: a VIP with a new owner that is LOCAL here is *handed over* (step 5); any other
+//!    is redirected at once (STEER to the new owner, or FENCE when nobody has it);
+//! 2. a host without the writer role is read-only (a demoted writer at once; any other when
+//!    its server is writable: only the writer is writable);
+//! 3. a slave whose active master changed is repointed; entering ADMIN_OFFLINE stops
+//!    replication, leaving it starts it;
+//! 4. gaining the writer: promotion (bounded catch-up, then writable) before the VIPs are
+//!    acquired; kept roles are re-asserted (a kept writer on a read-only server is promoted
+//!    again, a kept VIP not LOCAL is acquired again), so re-applying converges after a crash;
+//! 5. hand-overs come after this host's own acquisitions (two hosts swapping VIPs would each
+//!    wait for the other's announcement); then a demoted writer's clients are killed, then the
+//!    `/32`s of lost VIPs go (last, so that the killed clients' FIN/RST still leave from them);
+//! 6. the applied state is persisted.
+
+use super::{sql::Dialect, state::AgentState};
+use mmm_common::{
+    config::{Config, HostMode},
+    roles::{Assignment, HostState, RoleIp, RoleTable},
+};
+use std::{collections::BTreeSet, net::Ipv4Addr};
+
+/// What the executor reads before planning.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The local server's family; `None` when it cannot be reached.
+    pub dialect: Option<Dialect>,
+    /// `@@read_only`; `None` when the server cannot be reached.
+    pub read_only: Option<bool>,
+    /// VIPs the data plane has LOCAL now.
+    pub local: BTreeSet<Ipv4Addr>,
+}
+
+/// Where a released VIP's traffic goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    /// To the new owner `host` (its cluster interface's `mac`).
+    Steer { host: String, mac: [u8; 6] },
+    /// Nobody may receive it.
+    Fence,
+}
+
+/// A VIP kept LOCAL here until its new owner answers for it, then steered there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandOver {
+    pub role: RoleIp,
+    pub host: String,
+    pub mac: [u8; 6],
+}
+
+/// One operation of an apply, in the order the planner emits them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Rewrite the VIP's map entry now.
+    Release { role: RoleIp, to: Redirect },
+    /// `read_only=1` (+ `super_read_only` where the server has it).
+    DenyWrites,
+    /// Point replication at the active master `master` (if it is not already).
+    Repoint { master: String },
+    /// `START SLAVE` (true) or `STOP SLAVE` (false): leaving or entering ADMIN_OFFLINE.
+    Replication { start: bool },
+    /// Bounded catch-up of the relay log, then writable.
+    Promote,
+    /// Add the `/32`, map LOCAL, gratuitous ARP. `again`: a kept VIP that was not LOCAL.
+    Acquire { role: RoleIp, again: bool },
+    /// Hand these VIPs over (bounded by `catchup_timeout`).
+    HandOver(Vec<HandOver>),
+    /// Kill client connections (bounded by `kill_timeout`).
+    KillClients,
+    /// Remove the VIP's `/32`.
+    RemoveAddress(Ipv4Addr),
+    /// Persist the new applied state.
+    Persist(AgentState),
+}
+
+/// Why a table cannot be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("role table epoch {got} is older than the applied epoch {have}: refused (a stale or partitioned monitor?)")]
+    Stale { have: u64, got: u64 },
+    #[error("host '{0}' is not in the role table")]
+    NotInTable(String),
+}
+
+/// Whether `table` may be applied at all on `me` after `applied` (checked before any fact is
+/// read): not older than the applied epoch (the same epoch again is idempotent), and naming
+/// this host. Returns this host's line.
+pub fn admit<'t>(
+    applied: &AgentState,
+    table: &'t RoleTable,
+    me: &str,
+) -> Result<&'t Assignment, PlanError> {
+    if table.epoch < applied.epoch {
+        return Err(PlanError::Stale {
+            have: applied.epoch,
+            got: table.epoch,
+        });
+    }
+    table
+        .host(me)
+        .ok_or_else(|| PlanError::NotInTable(me.into()))
+}
+
+/// The operations that take this host (`me`) from `applied` to `table`.
+pub fn plan(
+    applied: &AgentState,
+    table: &RoleTable,
+    cfg: &Config,
+    me: &str,
+    facts: &Facts,
+) -> Result<Vec<Op>, PlanError> {
+    let mine = admit(applied, table, me)?;
+    let writer = if table.active_master_role.is_empty() {
+        cfg.active_master_role.as_str()
+    } else {
+        table.active_master_role.as_str()
+    };
+    let lost: Vec<&RoleIp> = applied
+        .roles
+        .iter()
+        .filter(|r| !mine.roles.contains(r))
+        .collect();
+    let gained: Vec<&RoleIp> = mine
+        .roles
+        .iter()
+        .filter(|r| !applied.roles.contains(r))
+        .collect();
+    let lost_writer = lost.iter().any(|r| r.role == writer);
+    let has_writer = mine.roles.iter().any(|r| r.role == writer);
+    let gained_writer = gained.iter().any(|r| r.role == writer);
+    let mut ops = Vec::new();
+
+    // 1. Lost VIPs.
+    let mut handover = Vec::new();
+    for r in &lost {
+        let owner = table.owner_of(r.ip);
+        match owner.and_then(|o| o.mac.map(|m| (o.host.clone(), m))) {
+            Some((host, mac)) if facts.local.contains(&r.ip) => handover.push(HandOver {
+                role: (*r).clone(),
+                host,
+                mac,
+            }),
+            Some((host, mac)) => ops.push(Op::Release {
+                role: (*r).clone(),
+                to: Redirect::Steer { host, mac },
+            }),
+            None => ops.push(Op::Release {
+                role: (*r).clone(),
+                to: Redirect::Fence,
+            }),
+        }
+    }
+    // 2. Only the writer is writable.
+    let demote = !has_writer && (lost_writer || facts.read_only != Some(true));
+    if demote {
+        ops.push(Op::DenyWrites);
+    }
+    // 3. Replication follows the active master; ADMIN_OFFLINE stops it.
+    if let (Some(am), Some(_)) = (table.active_master.as_deref(), facts.dialect) {
+        let slave = cfg.host(me).is_some_and(|h| h.mode == HostMode::Slave);
+        if slave && am != me && mine.state != HostState::AdminOffline {
+            ops.push(Op::Repoint { master: am.into() });
+        }
+    }
+    if facts.dialect.is_some() {
+        let was = applied.host_state == HostState::AdminOffline;
+        let is = mine.state == HostState::AdminOffline;
+        if was != is {
+            ops.push(Op::Replication { start: was });
+        }
+    }
+    // 4. Gains, then what is kept.
+    if gained_writer {
+        ops.push(Op::Promote);
+    }
+    for r in &gained {
+        ops.push(Op::Acquire {
+            role: (*r).clone(),
+            again: false,
+        });
+    }
+    if has_writer && !gained_writer && facts.read_only == Some(true) {
+        ops.push(Op::Promote);
+    }
+    for r in mine.roles.iter().filter(|r| !gained.contains(r)) {
+        if !facts.local.contains(&r.ip) {
+            ops.push(Op::Acquire {
+                role: r.clone(),
+                again: true,
+            });
+        }
+    }
+    // 5. Hand-overs, clients, addresses.
+    if !handover.is_empty() {
+        ops.push(Op::HandOver(handover));
+    }
+    if demote && lost_writer {
+        ops.push(Op::KillClients);
+    }
+    ops.extend(lost.iter().map(|r| Op::RemoveAddress(r.ip)));
+    // 6. Persist.
+    ops.push(Op::Persist(AgentState {
+        epoch: table.epoch,
+        roles: mine.roles.clone(),
+        active_master: table.active_master.clone(),
+        host_state: mine.state,
+    }));
+    Ok(ops)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,369 @@
+//! Promotion (a host gaining the writer role) and repointing (a slave following a new active
+//! master), `docs/mmm-2.2.1.md` §3 with the §8 weaknesses fixed: every wait bounded, repointing
+//! by GTID where the servers use it. The decisions are pure functions of the typed replica
+//! status ([`catch_up`], [`wait_verdict`], [`needs_repoint`]); [`promote`] and [`repoint`] do
+//! the I/O and record timed steps.
+
+use super::{
+    apply::{ApplyError, Steps},
+    mysql::{Db, DbError},
+    sql::Dialect,
+};
+use mmm_common::{
+    config::Config,
+    replica::{LogPos, ReplicaStatus, ThreadState},
+};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+/// What a promotion waits for before the server is made writable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Not a replica: nothing to apply.
+    NotReplica,
+    /// The IO thread has read nothing from its source: nothing to apply.
+    NothingRead,
+    /// Wait until the SQL thread has applied `until` (what the IO thread has read).
+    Wait {
+        until: LogPos,
+        /// The SQL thread is stopped with events unapplied: start it first (a wait on a stopped
+        /// SQL thread returns at once).
+        start_sql: bool,
+        /// How far behind the SQL thread is, for the log (`120 bytes`, `at least one binlog
+        /// file`).
+        behind: String,
+    },
+}
+
+/// The catch-up a promotion needs, from the replica status read just before.
+pub fn catch_up(status: Option<&ReplicaStatus>) -> CatchUp {
+    let Some(s) = status else {
+        return CatchUp::NotReplica;
+    };
+    let Some(read) = &s.read else {
+        return CatchUp::NothingRead;
+    };
+    let same_file = s.executed.as_ref().is_some_and(|e| e.file == read.file);
+    let exec = s.executed.as_ref().map(|e| e.pos).unwrap_or(0);
+    let is_behind = !same_file || read.pos > exec;
+    CatchUp::Wait {
+        until: read.clone(),
+        start_sql: s.sql == ThreadState::Stopped && is_behind,
+        behind: if same_file {
+            format!("{} bytes", read.pos.saturating_sub(exec))
+        } else {
+            "at least one binlog file".into()
+        },
+    }
+}
+
+/// What a `MASTER_POS_WAIT`/`SOURCE_POS_WAIT` answer means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitVerdict {
+    /// Reached the position (0 or more events waited for).
+    Applied,
+    /// NULL: the SQL thread is not running (MariaDB/MySQL manuals).
+    SqlThreadNotRunning,
+    /// -1 (timeout) or an error: `why`.
+    NotApplied(String),
+}
+
+/// Reads a position wait's answer.
+pub fn wait_verdict(r: &Result<Option<String>, DbError>) -> WaitVerdict {
+    match r {
+        Ok(Some(v)) if v != "-1" => WaitVerdict::Applied,
+        Ok(None) => WaitVerdict::SqlThreadNotRunning,
+        Ok(Some(_)) => WaitVerdict::NotApplied("timeout".into()),
+        Err(e) => WaitVerdict::NotApplied(e.to_string()),
+    }
+}
+
+/// Whether a replica with `status` must be pointed at `master_ip` (it reads from elsewhere,
+/// or is no replica at all).
+pub fn needs_repoint(status: Option<&ReplicaStatus>, master_ip: Ipv4Addr) -> bool {
+    status.map(|s| s.source_host.as_str()).unwrap_or("") != master_ip.to_string()
+}
+
+/// Bounded wait until the relay log is applied up to `until`.
+async fn wait_applied(db: &Db, d: Dialect, until: &LogPos, limit: Duration) -> WaitVerdict {
+    let sql = d.wait_relay_applied(&until.file, until.pos, limit.as_secs_f64());
+    wait_verdict(&db.value_within(&sql, limit).await)
+}
+
+/// Bounded wait for the relay log, then writable. With `catchup_strict` a catch-up that does
+/// not finish refuses the promotion; without, it promotes and logs the possible loss.
+pub async fn promote(
+    db: &Db,
+    d: Dialect,
+    cfg: &Config,
+    steps: &mut Steps,
+) -> Result<(), ApplyError> {
+    let t0 = Instant::now();
+    let limit = cfg.catchup_timeout;
+    match db.replica_status(d).await {
+        Err(e) => steps.record(
+            "catch-up",
+            t0,
+            false,
+            format!("cannot read replica status: {e}"),
+        ),
+        Ok(status) => match catch_up(status.as_ref()) {
+            CatchUp::NotReplica => steps.record(
+                "catch-up",
+                t0,
+                true,
+                "not a replica: nothing to apply".into(),
+            ),
+            CatchUp::NothingRead => steps.record(
+                "catch-up",
+                t0,
+                true,
+                "nothing received from the source: nothing to apply".into(),
+            ),
+            CatchUp::Wait {
+                until,
+                start_sql,
+                behind,
+            } => {
+                if start_sql {
+                    let t1 = Instant::now();
+                    let r = db.exec(d.start_sql_thread()).await;
+                    let detail = match &r {
+                        Ok(()) => {
+                            "SQL thread was stopped with relay log unapplied: started it".into()
+                        }
+                        Err(e) => format!("cannot start the SQL thread: {e}"),
+                    };
+                    steps.record("catch-up", t1, r.is_ok(), detail);
+                }
+                match wait_applied(db, d, &until, limit).await {
+                    WaitVerdict::Applied => steps.record(
+                        "catch-up",
+                        t0,
+                        true,
+                        format!("relay log applied up to {until}"),
+                    ),
+                    WaitVerdict::SqlThreadNotRunning => steps.record(
+                        "catch-up",
+                        t0,
+                        true,
+                        "replication SQL thread not running: nothing to apply".into(),
+                    ),
+                    WaitVerdict::NotApplied(why) => {
+                        let detail = format!(
+                            "relay log not applied within {limit:?}: {behind} of {} received but not applied ({why})",
+                            until.file
+                        );
+                        if cfg.catchup_strict {
+                            return Err(steps.fail(
+                                "catch-up",
+                                t0,
+                                format!("{detail}; catchup_strict: promotion refused"),
+                            ));
+                        }
+                        tracing::warn!("promoting anyway: transactions in the unapplied relay log may be lost or applied late: {detail}");
+                        steps.record(
+                            "catch-up",
+                            t0,
+                            false,
+                            format!("{detail}; promoting anyway (catchup_strict off)"),
+                        );
+                    }
+                }
+            }
+        },
+    }
+    let t0 = Instant::now();
+    for sql in d.allow_writes() {
+        if let Err(e) = db.exec(sql).await {
+            return Err(steps.fail("writable", t0, e.to_string()));
+        }
+    }
+    steps.record("writable", t0, true, d.allow_writes().join("; "));
+    Ok(())
+}
+
+/// Repoints this replica (`me`) at `master` if it is not already replicating from it: bounded
+/// wait for what the IO thread fetched, then `CHANGE MASTER` (GTID-exact where the replica
+/// uses GTID; otherwise the new source's current coordinates, MMM's lossy method, with a
+/// warning), then a short check that both threads run.
+pub async fn repoint(
+    db: &Db,
+    d: Dialect,
+    cfg: &Config,
+    me: &str,
+    master: &str,
+    steps: &mut Steps,
+) -> Result<(), ApplyError> {
+    let (Some(m), Some(me)) = (cfg.host(master), cfg.host(me)) else {
+        return Ok(());
+    };
+    let t0 = Instant::now();
+    let status = db
+        .replica_status(d)
+        .await
+        .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
+    if !needs_repoint(status.as_ref(), m.ip) {
+        return Ok(());
+    }
+    // Let the SQL thread apply what the IO thread already fetched (bounded).
+    if let Some(read) = status.as_ref().and_then(|s| s.read.clone()) {
+        let ok = wait_applied(db, d, &read, cfg.catchup_timeout).await == WaitVerdict::Applied;
+        let how = if ok {
+            "applied"
+        } else {
+            "not applied in time; repointing anyway"
+        };
+        steps.record("replica catch-up", t0, ok, format!("{read} {how}"));
+    }
+    let t0 = Instant::now();
+    let gtid = status.as_ref().map(|s| s.gtid).unwrap_or(true);
+    let coords = if gtid {
+        None
+    } else {
+        let peer = Db {
+            ip: m.ip,
+            port: m.mysql_port,
+            ..db.clone()
+        };
+        let pos = peer
+            .binlog_position()
+            .await
+            .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
+        tracing::warn!(
+            "repointing without GTID, MMM's coordinate method: events can be lost or repeated"
+        );
+        pos
+    };
+    let change = d.change_source(
+        &m.ip.to_string(),
+        m.mysql_port,
+        &me.replication_user,
+        &me.replication_password,
+        coords.as_ref().map(|(f, p)| (f.as_str(), *p)),
+    );
+    for sql in [d.stop_replica(), change.as_str(), d.start_replica()] {
+        db.exec(sql).await.map_err(|e| {
+            let shown = if sql.contains("PASSWORD") {
+                "CHANGE MASTER"
+            } else {
+                sql
+            };
+            steps.fail("repoint", t0, format!("{shown}: {e}"))
+        })?;
+    }
+    // Verify both threads run (Connecting is fine: the new master may still be starting).
+    let mut ok = false;
+    for _ in 0..20 {
+        if let Ok(Some(s)) = db.replica_status(d).await {
+            if s.io == ThreadState::Running && s.sql == ThreadState::Running {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let how = if gtid { "by GTID" } else { "by coordinates" };
+    let warn = if ok {
+        ""
+    } else {
+        "; threads not both running yet"
+    };
+    steps.record(
+        "repoint",
+        t0,
+        ok,
+        format!(
+            "replicating from {master} ({}:{}) {how}{warn}",
+            m.ip, m.mysql_port
+        ),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(
+        read: Option<(&str, u64)>,
+        exec: Option<(&str, u64)>,
+        sql: ThreadState,
+    ) -> ReplicaStatus {
+        let pos = |p: Option<(&str, u64)>| {
+            p.map(|(f, pos)| LogPos {
+                file: f.into(),
+                pos,
+            })
+        };
+        ReplicaStatus {
+            source_host: "198.18.0.11".into(),
+            source_port: Some(3306),
+            io: ThreadState::Running,
+            sql,
+            read: pos(read),
+            executed: pos(exec),
+            gtid: true,
+            gtid_received: None,
+            seconds_behind: None,
+            last_io_errno: 0,
+            last_sql_errno: 0,
+        }
+    }
+
+    #[test]
+    fn catch_up_decisions() {
+        assert_eq!(catch_up(None), CatchUp::NotReplica);
+        assert_eq!(
+            catch_up(Some(&status(None, None, ThreadState::Running))),
+            CatchUp::NothingRead
+        );
+        let behind = status(Some(("b.1", 900)), Some(("b.1", 700)), ThreadState::Stopped);
+        assert_eq!(
+            catch_up(Some(&behind)),
+            CatchUp::Wait {
+                until: LogPos {
+                    file: "b.1".into(),
+                    pos: 900
+                },
+                start_sql: true,
+                behind: "200 bytes".into()
+            }
+        );
+        let other_file = status(Some(("b.2", 10)), Some(("b.1", 700)), ThreadState::Running);
+        assert!(matches!(
+            catch_up(Some(&other_file)),
+            CatchUp::Wait { start_sql: false, ref behind, .. } if behind == "at least one binlog file"
+        ));
+        // Stopped but nothing unapplied: no need to start it.
+        let applied = status(Some(("b.1", 700)), Some(("b.1", 700)), ThreadState::Stopped);
+        assert!(matches!(
+            catch_up(Some(&applied)),
+            CatchUp::Wait {
+                start_sql: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn wait_answers() {
+        assert_eq!(wait_verdict(&Ok(Some("0".into()))), WaitVerdict::Applied);
+        assert_eq!(wait_verdict(&Ok(Some("12".into()))), WaitVerdict::Applied);
+        assert_eq!(wait_verdict(&Ok(None)), WaitVerdict::SqlThreadNotRunning);
+        assert_eq!(
+            wait_verdict(&Ok(Some("-1".into()))),
+            WaitVerdict::NotApplied("timeout".into())
+        );
+    }
+
+    #[test]
+    fn repoint_only_when_reading_from_elsewhere() {
+        let s = status(None, None, ThreadState::Running);
+        assert!(!needs_repoint(Some(&s), Ipv4Addr::new(198, 18, 0, 11)));
+        assert!(needs_repoint(Some(&s), Ipv4Addr::new(198, 18, 0, 12)));
+        assert!(needs_repoint(None, Ipv4Addr::new(198, 18, 0, 12)));
+    }
+}

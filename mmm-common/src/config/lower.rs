@@ -1,0 +1,442 @@
+//! Lowering: from the raw sections of `raw.rs` (directives with their `file:line`) to the
+//! typed model of `model.rs`. Each section kind has its table of known keys (an unknown key is
+//! an error naming `file:line`, with a hint when a space between key and value was lost, as in
+//! the seed documents); templates (`<host default>`, `<check default>`) apply below each
+//! section. Validation across sections is `validate.rs`'s.
+
+use super::{
+    model::*,
+    raw::{Directive, Origin, Raw},
+    scalar::{list, parse_bool, parse_duration, DURATION_SYNTAX},
+    ConfigError,
+};
+use crate::roles::Mode;
+use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
+
+/// Keys per scope (for unknown-directive errors and the missing-space hint).
+const GLOBAL_KEYS: &[&str] = &[
+    "this",
+    "debug",
+    "active_master_role",
+    "max_kill_retries",
+    "default_role",
+    "role",
+    "catchup_timeout",
+    "catchup_strict",
+    "kill_timeout",
+    "garp_rounds",
+];
+const HOST_KEYS: &[&str] = &[
+    "ip",
+    "mode",
+    "peer",
+    "cluster_interface",
+    "agent_port",
+    "mysql_port",
+    "agent_user",
+    "agent_password",
+    "monitor_user",
+    "monitor_password",
+    "replication_user",
+    "replication_password",
+    "pid_path",
+    "bin_path",
+];
+const ROLE_KEYS: &[&str] = &["mode", "hosts", "ips", "prefer"];
+const CHECK_KEYS: &[&str] = &[
+    "check_period",
+    "trap_period",
+    "timeout",
+    "restart_after",
+    "max_backlog",
+];
+const MONITOR_KEYS: &[&str] = &[
+    "ip",
+    "port",
+    "pid_path",
+    "bin_path",
+    "status_path",
+    "ping_ips",
+    "ping_interval",
+    "flap_duration",
+    "flap_count",
+    "auto_set_online",
+    "kill_host_bin",
+    "careful_startup",
+    "mode",
+    "wait_for_other_master",
+    "agent_timeout",
+];
+const SOCKET_KEYS: &[&str] = &["type", "cert_file", "key_file", "ca_file"];
+
+/// (a later directive overrides an earlier one).
+struct Scope<'a> {
+    what: String,
+    opened: Option<&'a Origin>,
+    items: BTreeMap<&'a str, &'a Directive>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        what: String,
+        opened: Option<&'a Origin>,
+        allowed: &[&str],
+        layers: &[&'a [Directive]],
+    ) -> Result<Self, ConfigError> {
+        let mut items = BTreeMap::new();
+        for layer in layers {
+            for d in layer.iter() {
+                if !allowed.contains(&d.key.as_str()) {
+                    return Err(unknown(d, allowed, &what));
+                }
+                items.insert(d.key.as_str(), d);
+            }
+        }
+        Ok(Scope {
+            what,
+            opened,
+            items,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Directive> {
+        self.items.get(key).copied()
+    }
+
+    fn str(&self, key: &str) -> Option<String> {
+        self.get(key).map(|d| d.value.clone())
+    }
+
+    fn required(&self, key: &str) -> Result<&'a Directive, ConfigError> {
+        self.get(key).ok_or_else(|| {
+            let msg = format!("{} has no '{key}'", self.what);
+            match self.opened {
+                Some(o) => ConfigError::syntax(o, msg),
+                None => ConfigError::Invalid(msg),
+            }
+        })
+    }
+
+    fn parse<T>(
+        &self,
+        key: &str,
+        default: T,
+        want: &str,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(d) => f(&d.value).ok_or_else(|| {
+                ConfigError::syntax(&d.at, format!("{key} '{}' is not {want}", d.value))
+            }),
+        }
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse(key, default, DURATION_SYNTAX, parse_duration)
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        self.parse(
+            key,
+            default,
+            "a boolean (yes/no, on/off, true/false, 1/0)",
+            parse_bool,
+        )
+    }
+
+    fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
+        self.parse(key, default, "a whole number in range", |v| v.parse().ok())
+    }
+
+    fn ip(&self, d: &Directive, v: &str) -> Result<Ipv4Addr, ConfigError> {
+        v.trim().parse().map_err(|_| {
+            ConfigError::syntax(
+                &d.at,
+                format!("{} '{}' is not an IPv4 address", d.key, v.trim()),
+            )
+        })
+    }
+
+    fn ips(&self, key: &str) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(d) => list(&d.value).iter().map(|v| self.ip(d, v)).collect(),
+        }
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.str(key).filter(|s| !s.is_empty()).map(PathBuf::from)
+    }
+}
+
+fn unknown(d: &Directive, allowed: &[&str], scope: &str) -> ConfigError {
+    let hint = allowed
+        .iter()
+        .find(|k| d.key.len() > k.len() && d.key.starts_with(*k))
+        .map(|k| format!(" (a space missing between '{k}' and its value?)"))
+        .unwrap_or_default();
+    ConfigError::syntax(
+        &d.at,
+        format!("unknown directive '{}' in {scope}{hint}", d.key),
+    )
+}
+
+impl Config {
+    /// Builds and validates the model.
+    pub fn from_raw(raw: &Raw) -> Result<Config, ConfigError> {
+        let empty: &[Directive] = &[];
+        let section = |k: &str, n: &str| -> &[Directive] {
+            raw.sections
+                .get(&(k.to_string(), n.to_string()))
+                .map(Vec::as_slice)
+                .unwrap_or(empty)
+        };
+        for (kind, name) in raw.sections.keys() {
+            let known = matches!(
+                kind.as_str(),
+                "" | "host" | "role" | "check" | "monitor" | "socket"
+            );
+            if !known {
+                let at = raw.opened.get(&(kind.clone(), name.clone()));
+                let msg = format!("unknown section <{kind}>");
+                return Err(match at {
+                    Some(o) => ConfigError::syntax(o, msg),
+                    None => ConfigError::Invalid(msg),
+                });
+            }
+            if matches!(kind.as_str(), "host" | "role" | "check") && name.is_empty() {
+                let at = raw.opened.get(&(kind.clone(), name.clone()));
+                let msg = format!("section <{kind}> needs a name (<{kind} NAME>)");
+                return Err(match at {
+                    Some(o) => ConfigError::syntax(o, msg),
+                    None => ConfigError::Invalid(msg),
+                });
+            }
+        }
+        let global = Scope::new(
+            "the global scope".into(),
+            None,
+            GLOBAL_KEYS,
+            &[section("", "")],
+        )?;
+        let mut cfg = Config {
+            this: global.str("this"),
+            debug: global.bool("debug", false)?,
+            active_master_role: global
+                .str("active_master_role")
+                .unwrap_or_else(|| "writer".into()),
+            max_kill_retries: global.num("max_kill_retries", 10)?,
+            catchup_timeout: global.duration("catchup_timeout", Duration::from_secs(5))?,
+            catchup_strict: global.bool("catchup_strict", false)?,
+            kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
+            garp_rounds: global.num("garp_rounds", 3)?,
+            has_monitor: raw
+                .sections
+                .contains_key(&("monitor".into(), String::new())),
+            monitor: MonitorConfig::default(),
+            hosts: Vec::new(),
+            roles: Vec::new(),
+            checks: BTreeMap::new(),
+            socket: SocketConfig::default(),
+        };
+
+        let host_default = section("host", "default");
+        let check_default = section("check", "default");
+        for id in &raw.order {
+            let (kind, name) = (id.0.as_str(), id.1.as_str());
+            let opened = raw.opened.get(id);
+            match kind {
+                "host" if name != "default" => {
+                    let s = Scope::new(
+                        format!("<host {name}>"),
+                        opened,
+                        HOST_KEYS,
+                        &[host_default, section(kind, name)],
+                    )?;
+                    cfg.hosts.push(host(&s, name)?);
+                }
+                "role" => {
+                    let s = Scope::new(
+                        format!("<role {name}>"),
+                        opened,
+                        ROLE_KEYS,
+                        &[section(kind, name)],
+                    )?;
+                    cfg.roles.push(role(&s, name)?);
+                }
+                "check" if name != "default" => {
+                    let kind = CheckKind::from_name(name).ok_or_else(|| {
+                        let msg = format!(
+                            "unknown check '{name}' (ping, mysql, rep_threads, rep_backlog)"
+                        );
+                        match opened {
+                            Some(o) => ConfigError::syntax(o, msg),
+                            None => ConfigError::Invalid(msg),
+                        }
+                    })?;
+                    let s = Scope::new(
+                        format!("<check {name}>"),
+                        opened,
+                        CHECK_KEYS,
+                        &[check_default, section("check", name)],
+                    )?;
+                    cfg.checks.insert(kind, check(&s)?);
+                }
+                _ => {}
+            }
+        }
+        if !check_default.is_empty() {
+            let s = Scope::new("<check default>".into(), None, CHECK_KEYS, &[check_default])?;
+            let c = check(&s)?;
+            for k in CheckKind::ALL {
+                cfg.checks.entry(k).or_insert(c);
+            }
+        }
+        // A template no host uses is still checked for unknown keys.
+        Scope::new("<host default>".into(), None, HOST_KEYS, &[host_default])?;
+        let m = Scope::new(
+            "<monitor>".into(),
+            raw.opened.get(&("monitor".into(), String::new())),
+            MONITOR_KEYS,
+            &[section("monitor", "")],
+        )?;
+        cfg.monitor = monitor(&m)?;
+        let so = Scope::new(
+            "<socket>".into(),
+            None,
+            SOCKET_KEYS,
+            &[section("socket", "")],
+        )?;
+        cfg.socket = SocketConfig {
+            ssl: match so.get("type") {
+                None => false,
+                Some(d) => match d.value.as_str() {
+                    "plain" => false,
+                    "ssl" => true,
+                    v => {
+                        return Err(ConfigError::syntax(
+                            &d.at,
+                            format!("socket type '{v}' is not plain or ssl"),
+                        ))
+                    }
+                },
+            },
+            cert_file: so.path("cert_file"),
+            key_file: so.path("key_file"),
+            ca_file: so.path("ca_file"),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn host(s: &Scope, name: &str) -> Result<HostConfig, ConfigError> {
+    let ipd = s.required("ip")?;
+    let ip = s.ip(ipd, &ipd.value)?;
+    let md = s.required("mode")?;
+    let mode = match md.value.as_str() {
+        "master" => HostMode::Master,
+        "slave" => HostMode::Slave,
+        v => {
+            return Err(ConfigError::syntax(
+                &md.at,
+                format!("mode '{v}' is not master or slave"),
+            ))
+        }
+    };
+    let text = |k: &str| s.str(k).unwrap_or_default();
+    Ok(HostConfig {
+        name: name.into(),
+        ip,
+        mode,
+        peer: s.str("peer").filter(|p| !p.is_empty()),
+        cluster_interface: s.str("cluster_interface").unwrap_or_else(|| "eth0".into()),
+        agent_port: s.num("agent_port", 9989)?,
+        mysql_port: s.num("mysql_port", 3306)?,
+        agent_user: text("agent_user"),
+        agent_password: text("agent_password"),
+        monitor_user: text("monitor_user"),
+        monitor_password: text("monitor_password"),
+        replication_user: text("replication_user"),
+        replication_password: text("replication_password"),
+        pid_path: s.path("pid_path"),
+        bin_path: s.path("bin_path"),
+    })
+}
+
+fn role(s: &Scope, name: &str) -> Result<RoleConfig, ConfigError> {
+    let md = s.required("mode")?;
+    let mode = match md.value.as_str() {
+        "exclusive" => RoleMode::Exclusive,
+        "balanced" => RoleMode::Balanced,
+        v => {
+            return Err(ConfigError::syntax(
+                &md.at,
+                format!("mode '{v}' is not exclusive or balanced"),
+            ))
+        }
+    };
+    Ok(RoleConfig {
+        name: name.into(),
+        mode,
+        hosts: s.get("hosts").map(|d| list(&d.value)).unwrap_or_default(),
+        ips: s.ips("ips")?,
+        prefer: s.str("prefer").filter(|p| !p.is_empty()),
+    })
+}
+
+fn check(s: &Scope) -> Result<CheckConfig, ConfigError> {
+    let d = CheckConfig::default();
+    let c = CheckConfig {
+        check_period: s.duration("check_period", d.check_period)?,
+        trap_period: s.duration("trap_period", d.trap_period)?,
+        timeout: s.duration("timeout", d.timeout)?,
+        restart_after: s.num("restart_after", d.restart_after)?,
+        max_backlog: s.num("max_backlog", d.max_backlog)?,
+    };
+    for (k, v) in [("check_period", c.check_period), ("timeout", c.timeout)] {
+        if v.is_zero() {
+            let d = s.required(k)?;
+            return Err(ConfigError::syntax(
+                &d.at,
+                format!("{k} must be greater than zero"),
+            ));
+        }
+    }
+    Ok(c)
+}
+
+fn monitor(s: &Scope) -> Result<MonitorConfig, ConfigError> {
+    let d = MonitorConfig::default();
+    let mode = match s.get("mode") {
+        None => d.mode,
+        Some(m) => Mode::from_config(&m.value).ok_or_else(|| {
+            ConfigError::syntax(
+                &m.at,
+                format!("mode '{}' is not active, manual, wait or passive", m.value),
+            )
+        })?,
+    };
+    let ip = match s.get("ip") {
+        None => d.ip,
+        Some(x) => s.ip(x, &x.value)?,
+    };
+    Ok(MonitorConfig {
+        ip,
+        port: s.num("port", d.port)?,
+        pid_path: s.path("pid_path"),
+        bin_path: s.path("bin_path"),
+        status_path: s.path("status_path").unwrap_or(d.status_path),
+        ping_ips: s.ips("ping_ips")?,
+        ping_interval: s.duration("ping_interval", d.ping_interval)?,
+        flap_duration: s.duration("flap_duration", d.flap_duration)?,
+        flap_count: s.num("flap_count", d.flap_count)?,
+        auto_set_online: s.duration("auto_set_online", d.auto_set_online)?,
+        kill_host_bin: s.path("kill_host_bin"),
+        careful_startup: s.bool("careful_startup", d.careful_startup)?,
+        mode,
+        wait_for_other_master: s.duration("wait_for_other_master", d.wait_for_other_master)?,
+        agent_timeout: s.duration("agent_timeout", d.agent_timeout)?,
+    })
+}

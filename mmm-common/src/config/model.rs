@@ -1,0 +1,196 @@
+//! The configuration's typed model: what a set of MMM files says, after lowering
+//! (`lower.rs`) and validation (`validate.rs`). Defaults are documented on each field; our
+//! additions to MMM's directives are marked "Ours" (`docs/mmm-2.2.1.md` §7 lists MMM's).
+
+use crate::roles::Mode;
+use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
+
+/// `master` or `slave`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostMode {
+    Master,
+    Slave,
+}
+
+impl std::fmt::Display for HostMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostMode::Master => "master",
+            HostMode::Slave => "slave",
+        })
+    }
+}
+
+/// `<host NAME>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostConfig {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub mode: HostMode,
+    /// The other master (required for masters).
+    pub peer: Option<String>,
+    pub cluster_interface: String,
+    pub agent_port: u16,
+    pub mysql_port: u16,
+    pub agent_user: String,
+    pub agent_password: String,
+    pub monitor_user: String,
+    pub monitor_password: String,
+    pub replication_user: String,
+    pub replication_password: String,
+    pub pid_path: Option<PathBuf>,
+    pub bin_path: Option<PathBuf>,
+}
+
+/// `exclusive` (one IP, one host) or `balanced` (IPs spread over hosts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleMode {
+    Exclusive,
+    Balanced,
+}
+
+/// `<role NAME>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleConfig {
+    pub name: String,
+    pub mode: RoleMode,
+    pub hosts: Vec<String>,
+    pub ips: Vec<Ipv4Addr>,
+    pub prefer: Option<String>,
+}
+
+/// The four checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckKind {
+    Ping,
+    Mysql,
+    RepThreads,
+    RepBacklog,
+}
+
+impl CheckKind {
+    pub const ALL: [CheckKind; 4] = [
+        CheckKind::Ping,
+        CheckKind::Mysql,
+        CheckKind::RepThreads,
+        CheckKind::RepBacklog,
+    ];
+    /// MMM's name of the check.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Ping => "ping",
+            CheckKind::Mysql => "mysql",
+            CheckKind::RepThreads => "rep_threads",
+            CheckKind::RepBacklog => "rep_backlog",
+        }
+    }
+    /// The check called `name`.
+    pub fn from_name(name: &str) -> Option<CheckKind> {
+        CheckKind::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// `<check NAME>`. Defaults (ours; MMM's in brackets): check_period 1 s [5 s], trap_period
+/// 2 s [10 s], timeout 1 s [2 s], max_backlog 60 s [60 s]. Values written in a config win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckConfig {
+    pub check_period: Duration,
+    pub trap_period: Duration,
+    pub timeout: Duration,
+    /// Accepted for compatibility; MMM ignores it too.
+    pub restart_after: u64,
+    /// rep_backlog only: seconds behind master that count as an error.
+    pub max_backlog: u64,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            check_period: Duration::from_secs(1),
+            trap_period: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            restart_after: 10_000,
+            max_backlog: 60,
+        }
+    }
+}
+
+/// `<monitor>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorConfig {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub pid_path: Option<PathBuf>,
+    pub bin_path: Option<PathBuf>,
+    pub status_path: PathBuf,
+    pub ping_ips: Vec<Ipv4Addr>,
+    pub ping_interval: Duration,
+    pub flap_duration: Duration,
+    pub flap_count: u32,
+    /// 0: never.
+    pub auto_set_online: Duration,
+    pub kill_host_bin: Option<PathBuf>,
+    pub careful_startup: bool,
+    /// Mode at start-up (`mode`; default active).
+    pub mode: Mode,
+    pub wait_for_other_master: Duration,
+    /// Ours: how long one call to an agent may take before it counts as unreachable.
+    pub agent_timeout: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            ip: Ipv4Addr::LOCALHOST,
+            port: 9988,
+            pid_path: None,
+            bin_path: None,
+            status_path: PathBuf::from("/var/lib/mmm/mmm_mond.status"),
+            ping_ips: Vec::new(),
+            ping_interval: Duration::from_secs(1),
+            flap_duration: Duration::from_secs(3600),
+            flap_count: 3,
+            auto_set_online: Duration::ZERO,
+            kill_host_bin: None,
+            careful_startup: true,
+            mode: Mode::Active,
+            wait_for_other_master: Duration::from_secs(120),
+            agent_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `<socket>`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SocketConfig {
+    pub ssl: bool,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Everything in a set of MMM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The agent's own host (`this`), in agent configs.
+    pub this: Option<String>,
+    pub debug: bool,
+    pub active_master_role: String,
+    pub max_kill_retries: u32,
+    /// Ours: longest wait for a new writer's relay log to be applied before promotion.
+    pub catchup_timeout: Duration,
+    /// Ours: on catch-up timeout refuse the promotion (true) or promote and log the loss (false).
+    pub catchup_strict: bool,
+    /// Ours: how long a demoted writer lets running writes finish before killing them.
+    pub kill_timeout: Duration,
+    /// Ours: gratuitous ARP rounds after acquiring a VIP.
+    pub garp_rounds: u32,
+    /// Whether a `<monitor>` section was given.
+    pub has_monitor: bool,
+    pub monitor: MonitorConfig,
+    /// In the order they were first defined.
+    pub hosts: Vec<HostConfig>,
+    pub roles: Vec<RoleConfig>,
+    pub checks: BTreeMap<CheckKind, CheckConfig>,
+    pub socket: SocketConfig,
+}

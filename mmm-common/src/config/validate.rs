@@ -1,0 +1,167 @@
+//! Validation across sections: peers and hosts exist, role IPs are unique and never a host's
+//! address, exclusive roles have one IP, TLS files are named; and the checks of each daemon
+//! (MMM refuses a monitor with more than two active-master candidates, `docs/mmm-2.2.1.md` §5;
+//! an agent needs `this`).
+
+use super::{model::*, ConfigError};
+use std::collections::BTreeMap;
+
+impl Config {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let inv = |m: String| Err(ConfigError::Invalid(m));
+        if self.socket.ssl {
+            let s = &self.socket;
+            let missing: Vec<&str> = [
+                ("cert_file", s.cert_file.is_none()),
+                ("key_file", s.key_file.is_none()),
+                ("ca_file", s.ca_file.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| *k)
+            .collect();
+            if !missing.is_empty() {
+                return inv(format!(
+                    "<socket> type ssl needs cert_file, key_file and ca_file; missing: {}",
+                    missing.join(", ")
+                ));
+            }
+        }
+        let mut seen_ips = BTreeMap::new();
+        for h in &self.hosts {
+            if let Some(p) = &h.peer {
+                if self.host(p).is_none() {
+                    return inv(format!(
+                        "host '{}' has peer '{p}', which is not a defined host",
+                        h.name
+                    ));
+                }
+                if p == &h.name {
+                    return inv(format!("host '{}' is its own peer", h.name));
+                }
+            } else if h.mode == HostMode::Master {
+                return inv(format!(
+                    "host '{}' is a master without a peer (set 'peer' to the other master)",
+                    h.name
+                ));
+            }
+            if let Some(other) = seen_ips.insert(h.ip, &h.name) {
+                return inv(format!(
+                    "hosts '{other}' and '{}' have the same ip {}",
+                    h.name, h.ip
+                ));
+            }
+        }
+        let mut role_ips = BTreeMap::new();
+        for r in &self.roles {
+            for hn in &r.hosts {
+                if self.host(hn).is_none() {
+                    return inv(format!(
+                        "role '{}' names host '{hn}', which is not defined",
+                        r.name
+                    ));
+                }
+            }
+            if r.hosts.is_empty() {
+                return inv(format!("role '{}' has no hosts", r.name));
+            }
+            if r.ips.is_empty() {
+                return inv(format!("role '{}' has no ips", r.name));
+            }
+            if r.mode == RoleMode::Exclusive && r.ips.len() != 1 {
+                return inv(format!(
+                    "exclusive role '{}' must have exactly one ip, not {}",
+                    r.name,
+                    r.ips.len()
+                ));
+            }
+            if let Some(p) = &r.prefer {
+                if r.mode != RoleMode::Exclusive {
+                    return inv(format!(
+                        "role '{}': prefer is only for exclusive roles",
+                        r.name
+                    ));
+                }
+                if !r.hosts.contains(p) {
+                    return inv(format!(
+                        "role '{}' prefers '{p}', which is not among its hosts",
+                        r.name
+                    ));
+                }
+            }
+            for ip in &r.ips {
+                if let Some(other) = role_ips.insert(*ip, &r.name) {
+                    return inv(format!(
+                        "ip {ip} belongs to roles '{other}' and '{}'",
+                        r.name
+                    ));
+                }
+                if let Some(h) = self.hosts.iter().find(|h| h.ip == *ip) {
+                    return inv(format!(
+                        "role ip {ip} of '{}' is the address of host '{}'",
+                        r.name, h.name
+                    ));
+                }
+            }
+        }
+        if let Some(amr) = self.role(&self.active_master_role) {
+            if amr.mode != RoleMode::Exclusive {
+                return inv(format!(
+                    "active_master_role '{}' must be an exclusive role",
+                    amr.name
+                ));
+            }
+        } else if !self.roles.is_empty() {
+            return inv(format!(
+                "active_master_role '{}' is not a defined role",
+                self.active_master_role
+            ));
+        }
+        if let Some(t) = &self.this {
+            if self.host(t).is_none() {
+                return inv(format!("this '{t}' is not a defined host"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hosts that may hold the active-master role.
+    pub fn master_candidates(&self) -> Vec<&str> {
+        self.role(&self.active_master_role)
+            .map(|r| r.hosts.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Monitor-specific validation (MMM refuses to start with more than two hosts able to hold
+    /// the active-master role).
+    pub fn validate_for_monitor(&self) -> Result<(), ConfigError> {
+        if !self.has_monitor {
+            return Err(ConfigError::Invalid(
+                "no <monitor> section: is this the monitor's config (mmm_mon.conf)?".into(),
+            ));
+        }
+        let c = self.master_candidates();
+        if c.len() > 2 {
+            return Err(ConfigError::Invalid(format!(
+                "more than two hosts can hold the active master role '{}': {}",
+                self.active_master_role,
+                c.join(", ")
+            )));
+        }
+        if self.hosts.is_empty() {
+            return Err(ConfigError::Invalid("no hosts defined".into()));
+        }
+        Ok(())
+    }
+
+    /// Agent-specific validation: `this` must be set.
+    pub fn validate_for_agent(&self) -> Result<&HostConfig, ConfigError> {
+        let t = self.this.as_deref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "no 'this' directive: the agent's config must say which host it runs on".into(),
+            )
+        })?;
+        self.host(t)
+            .ok_or_else(|| ConfigError::Invalid(format!("this '{t}' is not a defined host")))
+    }
+}

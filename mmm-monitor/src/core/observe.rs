@@ -1,0 +1,154 @@
+//! What the monitor hears, before any decision: its own check results (with the trap period
+//! of `checks.rs`, shortened only when a second observer agrees) and its agents' reports —
+//! health (a dead mysqld, unreachable peers), status, and whether a push got through
+//! (`docs/mmm-2.2.1.md` §1 "killing it!", §2).
+
+use super::{Action, AgentView, Cluster, Log, Report, Time};
+use mmm_common::config::CheckKind;
+use std::time::Duration;
+
+impl Cluster {
+    /// The host's agent reports its mysqld `up` or down, and the other hosts it cannot reach.
+    pub(super) fn on_agent_health(
+        &mut self,
+        host: &str,
+        up: bool,
+        peers_down: Vec<String>,
+        now: Time,
+    ) {
+        let Some(i) = self.idx(host) else { return };
+        let was = self.hosts[i].agent.mysqld_down;
+        self.hosts[i].agent.mysqld_down = !up;
+        if !up && !was {
+            self.log(Log::warn(format!(
+                "Agent on '{host}' reports its mysqld down"
+            )));
+            self.out.push(Action::Confirm {
+                host: host.to_string(),
+                check: CheckKind::Mysql,
+            });
+        }
+        let before = std::mem::replace(&mut self.hosts[i].agent.peers_down, peers_down);
+        let newly: Vec<String> = self.hosts[i]
+            .agent
+            .peers_down
+            .iter()
+            .filter(|p| !before.contains(p) && *p != host)
+            .cloned()
+            .collect();
+        for target in newly {
+            self.peer_reports_down(host, &target, now);
+        }
+    }
+
+    /// A successful status call; what the health stream said is kept.
+    pub(super) fn on_agent_status(&mut self, host: &str, view: AgentView) {
+        let Some(i) = self.idx(host) else { return };
+        let down = self.hosts[i].agent.mysqld_down;
+        let peers_down = std::mem::take(&mut self.hosts[i].agent.peers_down);
+        self.hosts[i].agent = AgentView {
+            reachable: true,
+            mysqld_down: down,
+            peers_down,
+            ..view
+        };
+        self.hosts[i].agent_seen = true;
+    }
+
+    /// A push finished: a demoted host whose agent could not be told is killed (MMM).
+    pub(super) fn on_pushed(&mut self, host: String, ok: bool) {
+        let Some(i) = self.idx(&host) else { return };
+        self.hosts[i].agent.reachable = ok;
+        if self.hosts[i].kill_pending {
+            self.hosts[i].kill_pending = false;
+            if !ok {
+                self.log(Log::fatal(format!(
+                    "Can't send offline status notification to '{host}' - killing it!"
+                )));
+                self.out.push(Action::KillHost { host });
+            }
+        }
+    }
+
+    /// The trap period of `check` (how long a failure is held back alone).
+    pub(super) fn trap(&self, check: CheckKind) -> Duration {
+        self.checks
+            .get(&check)
+            .map(|c| c.trap_period)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
+        let Some(i) = self.idx(host) else { return };
+        let trap = self.trap(check);
+        // Two observers agree: our own check fails and the agent saw mysqld die, or another
+        // host's agent cannot reach this host either.
+        let confirmed = if check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down {
+            Some("the host's agent".to_string())
+        } else if matches!(check, CheckKind::Ping | CheckKind::Mysql) {
+            self.peer_reporter(i).map(|r| format!("the agent on '{r}'"))
+        } else {
+            None
+        };
+        let h = &mut self.hosts[i];
+        let logs = h.checks.entry(check).or_default().apply(
+            host,
+            check,
+            report,
+            trap,
+            confirmed.as_deref(),
+            now,
+        );
+        for l in logs {
+            self.log(l);
+        }
+    }
+
+    /// A reachable agent on another host that reports host `i` unreachable, if any.
+    fn peer_reporter(&self, i: usize) -> Option<&str> {
+        let name = &self.hosts[i].name;
+        self.hosts
+            .iter()
+            .enumerate()
+            .find(|(j, h)| *j != i && h.agent.reachable && h.agent.peers_down.contains(name))
+            .map(|(_, h)| h.name.as_str())
+    }
+
+    /// The agent on `reporter` cannot reach `target`: a failure our own ping or mysql check
+    /// sees but holds back for its trap period counts now (two observers agree); with none
+    /// pending, our ping and mysql checks are run at once to look for ourselves.
+    fn peer_reports_down(&mut self, reporter: &str, target: &str, now: Time) {
+        let Some(t) = self.idx(target) else { return };
+        let reachable = self
+            .idx(reporter)
+            .is_some_and(|r| self.hosts[r].agent.reachable);
+        self.log(Log::warn(format!(
+            "Agent on '{reporter}' cannot reach '{target}'"
+        )));
+        if !reachable {
+            return;
+        }
+        let by = format!("the agent on '{reporter}'");
+        let mut logs = vec![];
+        let mut pending = false;
+        for check in [CheckKind::Ping, CheckKind::Mysql] {
+            let trap = self.trap(check);
+            if let Some(st) = self.hosts[t].checks.get_mut(&check) {
+                pending |= st.failing();
+                logs.extend(st.confirm_pending(target, check, &by, trap, now));
+            }
+        }
+        for l in logs {
+            self.log(l);
+        }
+        if !pending {
+            // Whichever answers first: a host that vanished fails the ping sooner.
+            for check in [CheckKind::Ping, CheckKind::Mysql] {
+                self.out.push(Action::Confirm {
+                    host: target.to_string(),
+                    check,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The monitor's connections to its agents (the `mmm.v1.Agent` client adapter; with
+//! `grpc.rs`, the only monitor code that sees prost types). Per agent, three tasks share one
+//! lazily connected channel:
+//! - a status poll every second → [`Input::AgentStatus`] / [`Input::AgentUnreachable`];
+//! - a `Health` subscription, re-subscribed [`RESUBSCRIBE`] after it ends or fails (kept
+//!   short: this stream is the fast path of failure detection) → [`Input::AgentHealth`];
+//! - a pusher that watches the latest role table (one `Arc` shared by every agent, never
+//!   cloned per agent) and applies it until the agent acknowledges that epoch, retrying with
+//!   [`Backoff`] and starting over at once when a newer table arrives → [`Msg::Acked`].
+//!
+//! Every task ends when the driver's channel closes.
+
+use super::driver::Msg;
+use crate::core::{AgentView, Input, RoleTable};
+use mmm_common::config::Config;
+use mmm_proto::{
+    convert,
+    v1::{self as pb, agent_client::AgentClient},
+};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Channel;
+
+/// The latest table to push (`None` before the first one).
+pub type Latest = watch::Receiver<Option<Arc<RoleTable>>>;
+
+/// Retry delays after consecutive failures: 500 ms, 1 s, 2 s, 4 s, then 4 s (250 ms × 2^n,
+/// n ≤ 4, at most 5 s).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// Records a failure; returns how long to wait before the next try.
+    pub fn fail(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let d = Duration::from_millis(250 * (1u64 << self.failures.min(4)));
+        d.min(Duration::from_secs(5))
+    }
+    /// A success (or a new reason to try at once): the next failure starts over.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// How long one apply may take on an agent: its own bounds plus the call timeout.
+pub fn apply_timeout(cfg: &Config) -> Duration {
+    cfg.monitor.agent_timeout + cfg.catchup_timeout + cfg.kill_timeout + Duration::from_secs(2)
+}
+
+/// What the core needs from an agent's status.
+pub fn agent_view(st: &pb::AgentStatus) -> AgentView {
+    AgentView {
+        reachable: true,
+        // MMM's short-downtime rule used the machine's uptime; ours uses mysqld's: a restart
+        // of the server (or a reboot) resets it, a network blip does not.
+        uptime_s: (st.mysqld_uptime_s > 0).then_some(st.mysqld_uptime_s),
+        mysqld_down: !st.mysqld_up,
+        // Reported on the health stream, not in the status; the core keeps its own copy.
+        peers_down: vec![],
+        progress: mmm_common::gtid_progress(&st.gtid_executed),
+        writable: Some(st.writable),
+        configured_ips: st
+            .vips_configured
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+        owned_ips: st
+            .vips_owned
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+        source_ip: st
+            .replication_source
+            .split(':')
+            .next()
+            .and_then(|h| h.parse().ok()),
+        mac: convert::mac(&st.host, &st.mac).ok().flatten(),
+    }
+}
+
+/// Starts the three tasks of every agent in `cfg`; tables sent on the returned sender are
+/// pushed to all of them.
+pub fn spawn_all(
+    cfg: &Arc<Config>,
+    tls: Option<&mmm_proto::TlsFiles>,
+    tx: &mpsc::Sender<Msg>,
+) -> watch::Sender<Option<Arc<RoleTable>>> {
+    let (latest_tx, latest) = watch::channel(None);
+    for h in &cfg.hosts {
+        let ep = match mmm_proto::endpoint(&format!("{}:{}", h.ip, h.agent_port), tls) {
+            Ok(ep) => ep,
+            Err(e) => {
+                tracing::error!(host = %h.name, "agent endpoint: {e}");
+                continue;
+            }
+        };
+        let client = AgentClient::new(ep.connect_timeout(cfg.monitor.agent_timeout).connect_lazy());
+        tokio::spawn(poll_status(
+            h.name.clone(),
+            client.clone(),
+            tx.clone(),
+            cfg.monitor.agent_timeout,
+        ));
+        tokio::spawn(subscribe_health(h.name.clone(), client.clone(), tx.clone()));
+        tokio::spawn(push(
+            h.name.clone(),
+            client,
+            latest.clone(),
+            tx.clone(),
+            apply_timeout(cfg),
+        ));
+    }
+    latest_tx
+}
+
+async fn poll_status(
+    host: String,
+    mut c: AgentClient<Channel>,
+    tx: mpsc::Sender<Msg>,
+    timeout: Duration,
+) {
+    loop {
+        let r = tokio::time::timeout(timeout, c.status(pb::StatusRequest {})).await;
+        let input = match r {
+            Ok(Ok(st)) => Input::AgentStatus {
+                host: host.clone(),
+                view: agent_view(st.get_ref()),
+            },
+            _ => Input::AgentUnreachable { host: host.clone() },
+        };
+        if tx.send(Msg::Input(input)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How soon a `Health` subscription that ended or failed is made again.
+pub const RESUBSCRIBE: Duration = Duration::from_millis(500);
+
+async fn subscribe_health(host: String, mut c: AgentClient<Channel>, tx: mpsc::Sender<Msg>) {
+    loop {
+        if let Ok(resp) = c.health(pb::HealthRequest {}).await {
+            let mut s = resp.into_inner();
+            while let Ok(Some(ev)) = s.message().await {
+                let input = Input::AgentHealth {
+                    host: host.clone(),
+                    up: ev.mysqld_up,
+                    peers_down: ev.peers_down,
+                };
+                if tx.send(Msg::Input(input)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(RESUBSCRIBE).await;
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
+/// The outcome of one push: acknowledged, refused as stale (with the agent's applied epoch),
+/// or failed.
+fn outcome(
+    host: &str,
+    r: Result<Result<tonic::Response<pb::AgentReport>, tonic::Status>, tokio::time::error::Elapsed>,
+) -> (bool, Option<u64>) {
+    match r {
+        Ok(Ok(rep)) => {
+            for s in &rep.get_ref().steps {
+                tracing::debug!(host = %host, step = %s.name, micros = s.micros, ok = s.ok, "{}", s.detail);
+            }
+            (true, None)
+        }
+        Ok(Err(status)) => match convert::applied_epoch(&status) {
+            Some(applied) => (false, Some(applied)),
+            None => {
+                tracing::warn!(host = %host, "agent refused the role table: {}", status.message());
+                (false, None)
+            }
+        },
+        Err(_) => (false, None),
+    }
+}
+
+async fn push(
+    host: String,
+    mut c: AgentClient<Channel>,
+    mut latest: Latest,
+    tx: mpsc::Sender<Msg>,
+    timeout: Duration,
+) {
+    let mut acked = 0u64;
+    let mut backoff = Backoff::default();
+    loop {
+        let table = latest.borrow_and_update().clone();
+        let Some(t) = table.filter(|t| t.epoch > acked) else {
+            if latest.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let r = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t))).await;
+        let (ok, stale) = outcome(&host, r);
+        let msg = Msg::Acked {
+            host: host.clone(),
+            epoch: t.epoch,
+            ok,
+            stale,
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        if ok {
+            acked = t.epoch;
+            backoff.reset();
+            continue;
+        }
+        // Failed: try again after the backoff, or at once when a newer table arrives.
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.fail()) => {}
+            r = latest.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                backoff.reset();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_bound_and_starts_over() {
+        let mut b = Backoff::default();
+        let ms: Vec<u128> = (0..6).map(|_| b.fail().as_millis()).collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 4000, 4000]);
+        b.reset();
+        assert_eq!(b.fail(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn stale_refusals_are_read_from_metadata_not_text() {
+        let stale = convert::stale_epoch_status("refused".into(), 17);
+        assert_eq!(outcome("db1", Ok(Err(stale))), (false, Some(17)));
+        let other = tonic::Status::failed_precondition("the applied epoch 17");
+        assert_eq!(outcome("db1", Ok(Err(other))), (false, None));
+    }
+}

@@ -1,0 +1,109 @@
+//! What the gRPC service reads: a snapshot of the cluster the driver publishes after every
+//! input (`show`, `checks`), and the events it publishes as they happen (`Watch`).
+
+use crate::core::{Cluster, Event, HostState, Mode, Outcome, RoleIp};
+use mmm_common::config::CheckKind;
+use std::{net::Ipv4Addr, time::Duration};
+
+/// One check's status as shown by `checks`.
+#[derive(Clone, Debug)]
+pub struct CheckSnap {
+    pub kind: CheckKind,
+    /// The result that counts (after the trap period); `None` before the first check.
+    pub outcome: Option<Outcome>,
+    /// Unix time in ms of the last change of result.
+    pub last_change_unix_ms: i64,
+    pub message: String,
+}
+
+/// One host as shown by `show`.
+#[derive(Clone, Debug)]
+pub struct HostSnap {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// `master` or `slave`.
+    pub mode: String,
+    pub state: HostState,
+    pub roles: Vec<RoleIp>,
+    pub agent_reachable: bool,
+    pub checks: Vec<CheckSnap>,
+}
+
+/// The cluster as the gRPC service reports it.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub hosts: Vec<HostSnap>,
+    pub mode: Option<Mode>,
+    pub passive_cause: Option<String>,
+    pub epoch: u64,
+    /// (role, preferred host, current host)
+    pub preferences: Vec<(String, String, Option<String>)>,
+}
+
+/// A published event with its time and epoch.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// Unix time in ms.
+    pub at_unix_ms: i64,
+    pub epoch: u64,
+    pub event: Event,
+}
+
+/// Unix time now, in ms.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The snapshot of `c`; `start_wall_ms` is the Unix time (ms) of the core's time zero.
+pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
+    let wall = |t: Duration| start_wall_ms + t.as_millis() as i64;
+    let hosts = c
+        .hosts
+        .iter()
+        .map(|h| HostSnap {
+            name: h.name.clone(),
+            ip: h.ip,
+            mode: h.mode.to_string(),
+            state: h.state,
+            roles: h.roles.iter().cloned().collect(),
+            agent_reachable: h.agent.reachable,
+            checks: CheckKind::ALL
+                .into_iter()
+                .map(|k| {
+                    let s = h.checks.get(&k);
+                    CheckSnap {
+                        kind: k,
+                        outcome: s.and_then(|s| s.effective),
+                        last_change_unix_ms: s
+                            .map(|s| wall(s.last_change))
+                            .unwrap_or(start_wall_ms),
+                        message: s.map(|s| s.message.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let preferences = c
+        .roles
+        .iter()
+        .filter_map(|r| {
+            let p = r.prefer.clone()?;
+            let cur = c
+                .hosts
+                .iter()
+                .find(|h| h.roles.iter().any(|x| x.role == r.name))
+                .map(|h| h.name.clone());
+            Some((r.name.clone(), p, cur))
+        })
+        .collect();
+    Snapshot {
+        hosts,
+        mode: Some(c.mode),
+        passive_cause: c.passive_cause.clone(),
+        epoch: c.epoch,
+        preferences,
+    }
+}

@@ -104,21 +104,19 @@ struct Handover {
 }
 
 impl Applier {
-    /// What the planner needs to know, read now. The server's `read_only` is asked only when
-    /// it answered the version query (a hung server would cost a second timeout).
-    async fn facts(&self) -> Facts {
+    /// What the planner needs to know about `t`, read now. The server's `read_only` is asked
+    /// only when the plan depends on it and the server answered the version query (a hung
+    /// server would cost a second timeout).
+    async fn facts(&self, t: &RoleTable) -> Facts {
         let dialect = self.db.dialect().await.ok();
+        let wanted = plan::wants_read_only(&self.state, t, &self.cfg, &self.me);
         let read_only = match dialect {
-            Some(_) => self.db.read_only().await.ok(),
-            None => None,
+            Some(_) if wanted => self.db.read_only().await.ok(),
+            _ => None,
         };
-        let local = self
-            .dp
-            .list()
-            .unwrap_or_default()
+        let local = plan::vips_of_interest(&self.state, t, &self.me)
             .into_iter()
-            .filter(|r| r.action == Some(mmm_common::Action::Local))
-            .map(|r| r.vip)
+            .filter(|ip| self.dp.is_local(*ip))
             .collect();
         Facts {
             dialect,
@@ -130,7 +128,7 @@ impl Applier {
     /// Applies `t`; returns the steps taken.
     pub async fn apply(&mut self, t: &RoleTable) -> Result<Vec<Step>, ApplyError> {
         plan::admit(&self.state, t, &self.me)?;
-        let facts = self.facts().await;
+        let facts = self.facts(t).await;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
         // A hand-over recognises the new owner's claim against the counter as it was before
         // anything moved (its gratuitous ARP may come at any time from now on).

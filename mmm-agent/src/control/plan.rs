@@ -30,9 +30,10 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 pub struct Facts {
     /// The local server's family; `None` when it cannot be reached.
     pub dialect: Option<Dialect>,
-    /// `@@read_only`; `None` when the server cannot be reached.
+    /// `@@read_only`; `None` when the server cannot be reached, or when it was not asked
+    /// ([`wants_read_only`]).
     pub read_only: Option<bool>,
-    /// VIPs the data plane has LOCAL now.
+    /// VIPs the data plane has LOCAL now (among [`vips_of_interest`]).
     pub local: BTreeSet<Ipv4Addr>,
 }
 
@@ -106,6 +107,38 @@ pub fn admit<'t>(
         .ok_or_else(|| PlanError::NotInTable(me.into()))
 }
 
+/// The active-master role's name: the table's, or the configuration's when the table has none.
+fn writer_role<'a>(table: &'a RoleTable, cfg: &'a Config) -> &'a str {
+    if table.active_master_role.is_empty() {
+        &cfg.active_master_role
+    } else {
+        &table.active_master_role
+    }
+}
+
+/// Whether [`plan`] needs [`Facts::read_only`] for `table` on `me`: not when this host gains
+/// or loses the writer role (the answer is decided either way), so a failover's critical path
+/// spends no query on it.
+pub fn wants_read_only(applied: &AgentState, table: &RoleTable, cfg: &Config, me: &str) -> bool {
+    let Some(mine) = table.host(me) else {
+        return false;
+    };
+    let writer = writer_role(table, cfg);
+    let had = applied.roles.iter().any(|r| r.role == writer);
+    let has = mine.roles.iter().any(|r| r.role == writer);
+    had == has
+}
+
+/// The VIPs whose data-plane state [`plan`] looks at ([`Facts::local`]): what this host held
+/// and what it is to hold.
+pub fn vips_of_interest(applied: &AgentState, table: &RoleTable, me: &str) -> Vec<Ipv4Addr> {
+    let mine = table.host(me).map(|a| a.roles.as_slice()).unwrap_or(&[]);
+    let mut ips: Vec<Ipv4Addr> = applied.roles.iter().chain(mine).map(|r| r.ip).collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
 /// The operations that take this host (`me`) from `applied` to `table`.
 pub fn plan(
     applied: &AgentState,
@@ -115,11 +148,7 @@ pub fn plan(
     facts: &Facts,
 ) -> Result<Vec<Op>, PlanError> {
     let mine = admit(applied, table, me)?;
-    let writer = if table.active_master_role.is_empty() {
-        cfg.active_master_role.as_str()
-    } else {
-        table.active_master_role.as_str()
-    };
+    let writer = writer_role(table, cfg);
     let lost: Vec<&RoleIp> = applied
         .roles
         .iter()

@@ -341,3 +341,21 @@ fn stale_tables_and_strangers_are_refused() {
         Err(PlanError::NotInTable("db4".into()))
     );
 }
+
+#[test]
+fn read_only_is_asked_only_when_the_plan_depends_on_it() {
+    let c = cfg();
+    let t = db1_failed_over();
+    let writer_before = applied(4, vec![writer()], Online, "db1");
+    let reader_before = applied(4, vec![reader(R1)], Online, "db1");
+    // Losing or gaining the writer: decided either way.
+    assert!(!wants_read_only(&writer_before, &t, &c, "db1"));
+    assert!(!wants_read_only(&reader_before, &t, &c, "db2"));
+    // Neither: only the writer is writable, so it must be checked.
+    assert!(wants_read_only(&reader_before, &t, &c, "db3"));
+    assert_eq!(
+        vips_of_interest(&reader_before, &t, "db2"),
+        [W, R1],
+        "held and to hold, once each"
+    );
+}

@@ -42,12 +42,15 @@ type Events = Arc<Mutex<Vec<(Instant, pb::ClusterEvent)>>>;
 fn watch(lab: &Lab) -> Events {
     let events: Events = Arc::default();
     let (e, ns) = (events.clone(), lab.ns("monitor"));
-    let addr = format!("http://{}:{}", lab.cfg.monitor.ip, lab.cfg.monitor.port);
+    let Ok(ep) = lab.monitor_endpoint() else {
+        return events;
+    };
     std::thread::spawn(move || {
         let _ = block_on_in(&ns, move || async move {
-            let Ok(mut c) = pb::monitor_client::MonitorClient::connect(addr).await else {
+            let Ok(ch) = ep.connect().await else {
                 return;
             };
+            let mut c = pb::monitor_client::MonitorClient::new(ch);
             let Ok(s) = c.watch(pb::WatchRequest {}).await else {
                 return;
             };

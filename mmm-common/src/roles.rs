@@ -170,6 +170,12 @@ impl fmt::Display for RoleIp {
     }
 }
 
+/// The largest step above an agent's applied epoch that a role table may take: 2^32 (a
+/// monitor changing its table every millisecond needs 50 days to get there). Agents refuse
+/// larger jumps, so one forged or corrupt epoch (`u64::MAX`) cannot lock the monitor out; the
+/// monitor never adopts an epoch that leaves less than this much room below `u64::MAX`.
+pub const MAX_EPOCH_STEP: u64 = 1 << 32;
+
 /// One host's line of a role table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {

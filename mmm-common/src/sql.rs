@@ -142,6 +142,74 @@ impl Dialect {
     }
 }
 
+/// What stands for a secret in anything shown.
+pub const REDACTED: &str = "<redacted>";
+
+/// The secrets of `sql`: the values of `PASSWORD='…'` clauses (`MASTER_PASSWORD`,
+/// `SOURCE_PASSWORD`, …), unquoted as [`quote`] wrote them.
+fn secrets(sql: &str) -> Vec<String> {
+    let upper = sql.to_ascii_uppercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = upper[from..].find("PASSWORD=") {
+        let start = from + i + "PASSWORD=".len();
+        let mut chars = sql[start..].char_indices();
+        from = start;
+        if !matches!(chars.next(), Some((_, '\''))) {
+            continue;
+        }
+        let mut value = String::new();
+        while let Some((j, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                '\'' if sql[start + j + 1..].starts_with('\'') => {
+                    chars.next();
+                    value.push('\'');
+                }
+                '\'' => {
+                    from = start + j + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push(value);
+    }
+    out
+}
+
+/// `text` (a statement, or an error about `sql`) with every secret of `sql` replaced by
+/// [`REDACTED`]: a password never reaches a log line, a gRPC status or a report step, even
+/// when the server quotes the statement back in its error, or quotes the password cut short
+/// (MariaDB: `String 'Sekritxxx...' is too long for MASTER_PASSWORD`).
+pub fn redact(sql: &str, text: &str) -> String {
+    let secrets: Vec<String> = secrets(sql).into_iter().filter(|s| !s.is_empty()).collect();
+    let mut t = text.to_string();
+    for s in &secrets {
+        t = t.replace(&quote(s), REDACTED).replace(s.as_str(), REDACTED);
+    }
+    // Quoted fragments that are the start of a secret (3 characters or more).
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t.as_str();
+    while let Some(open) = rest.find('\'') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('\'') else { break };
+        let inner = &rest[..close];
+        let cut = inner.strip_suffix("...").unwrap_or(inner);
+        let secret = cut.chars().count() >= 3 && secrets.iter().any(|s| s.starts_with(cut));
+        out.push_str(if secret { REDACTED } else { inner });
+        out.push('\'');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A single-quoted SQL string literal.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
@@ -208,6 +276,35 @@ mod tests {
         insta::assert_snapshot!(Dialect::MariaDb.change_source("h", 3307, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3307, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_USE_GTID=no, MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
         insta::assert_snapshot!(Dialect::MySqlLegacy.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3306, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
         insta::assert_snapshot!(Dialect::MySql8.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='h', SOURCE_PORT=3306, SOURCE_USER='u', SOURCE_PASSWORD='p', SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE='binlog.000009', SOURCE_LOG_POS=107, SOURCE_CONNECT_RETRY=1");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        for pw in ["s3cret", "it's", r"back\slash", "PASSWORD='x'"] {
+            let sql = Dialect::MariaDb.change_source("h", 3306, "repl", pw, None);
+            let shown = redact(&sql, &sql);
+            assert!(!shown.contains(pw), "{shown}");
+            assert!(shown.contains("MASTER_PASSWORD=<redacted>"), "{shown}");
+            let err = format!("You have an error near '{pw}, MASTER_USE_GTID' at line 1");
+            assert!(!redact(&sql, &err).contains(pw));
+        }
+        // MariaDB quotes a password too long for MASTER_PASSWORD cut short.
+        let long = format!("Sekrit{}", "x".repeat(200));
+        let sql = Dialect::MariaDb.change_source("h", 3306, "repl", &long, None);
+        let err = format!(
+            "ERROR 1470 (HY000): String '{}...' is too long for MASTER_PASSWORD (should be no longer than 96)",
+            &long[..64]
+        );
+        let shown = redact(&sql, &err);
+        assert!(!shown.contains("Sekrit"), "{shown}");
+        assert_eq!(
+            shown,
+            "ERROR 1470 (HY000): String '<redacted>' is too long for MASTER_PASSWORD (should be no longer than 96)"
+        );
+        assert_eq!(redact(&sql, "a 'quoted' word"), "a 'quoted' word");
+        let m8 = Dialect::MySql8.change_source("h", 3306, "repl", "pw9", None);
+        assert!(!redact(&m8, &m8).contains("pw9"));
+        assert_eq!(redact("SET GLOBAL read_only = 1", "x"), "x");
     }
 
     #[test]

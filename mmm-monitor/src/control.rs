@@ -118,6 +118,13 @@ pub fn render_show(r: &pb::ShowReply) -> String {
     for h in hosts.iter().filter(|h| !h.agent_reachable) {
         let _ = writeln!(out, "# Warning: agent on host {} is not reachable", h.name);
     }
+    for h in hosts.iter().filter(|h| !h.drift.is_empty()) {
+        let _ = writeln!(
+            out,
+            "# Warning: host {} differs from its role table ({}); pushed again {} time(s)",
+            h.name, h.drift, h.repairs
+        );
+    }
     for h in &hosts {
         let mut roles: Vec<String> = h
             .roles
@@ -213,6 +220,7 @@ fn show_json(r: &pb::ShowReply) -> serde_json::Value {
         "hosts": r.hosts.iter().map(|h| serde_json::json!({
             "name": h.name, "ip": h.ip, "mode": h.mode, "state": state_name(h.state),
             "agent_reachable": h.agent_reachable,
+            "drift": (!h.drift.is_empty()).then_some(&h.drift), "repairs": h.repairs,
             "roles": h.roles.iter().map(|r| serde_json::json!({"role": r.name, "ip": r.ip})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
@@ -238,7 +246,7 @@ impl Target {
             })
             .unwrap_or_else(|| format!("127.0.0.1:{}", crate::DEFAULT_MONITOR_PORT));
         let tls = match &cfg {
-            Some(c) => mmm_proto::TlsFiles::for_socket(&c.socket)
+            Some(c) => mmm_proto::TlsFiles::for_control(&c.socket)
                 .map_err(|e| format!("ERROR: {}: {e}\n", config.display()))?,
             None => None,
         };
@@ -405,6 +413,7 @@ mod tests {
                 })
                 .collect(),
             agent_reachable: reachable,
+            ..Default::default()
         }
     }
 
@@ -453,6 +462,12 @@ mod tests {
             ..Default::default()
         };
         insta::assert_snapshot!(render_show(&passive));
+        let mut drifted = r.clone();
+        drifted.hosts[0].drift = "writable without the writer role".into();
+        drifted.hosts[0].repairs = 2;
+        assert!(render_show(&drifted).starts_with(
+            "# Warning: agent on host db1 is not reachable\n# Warning: host db3 differs from its role table (writable without the writer role); pushed again 2 time(s)\n"
+        ), "{}", render_show(&drifted));
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub fn summary(c: &Config) -> String {
             }
         );
     }
+    if c.socket.ssl {
+        s += "control plane: mutual TLS (<socket> type ssl)\n";
+    } else {
+        s += "WARNING: the control plane is unauthenticated (<socket> type plain): anyone who reaches the monitor can command it, and agents trust it by address only (monitor_ips); turn on mutual TLS with `mmm-monitor tls init`\n";
+    }
     s
 }
 

@@ -1,7 +1,7 @@
 //! `mmm-monitor`: the monitor daemon (`serve`), config validation (`config check`), and every
 //! `mmm_control` command as a subcommand (`mmm-monitor show`, `mmm-monitor set_online db1`, …).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mmm_common::config::Config;
 use mmm_monitor::control;
@@ -46,10 +46,25 @@ enum Cmd {
     /// Validate a configuration file and print a summary.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Certificates for mutual TLS.
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// An mmm_control command: help, ping, show, checks, set_online, set_offline, mode,
     /// set_active, set_manual, set_passive, move_role, set_ip.
     #[command(external_subcommand)]
     Control(Vec<String>),
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Make a cluster CA and a key and certificate for the monitor, mmm_control and every
+    /// host of --config (identities and IP addresses from it) in OUT, and print the <socket>
+    /// sections to add.
+    Init {
+        /// The directory to write (created mode 0700; an existing CA is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +109,14 @@ async fn main() -> Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Cmd::Tls(TlsCmd::Init { out }) => {
+            let cfg = Config::load(&cli.config)
+                .with_context(|| format!("reading {}", cli.config.display()))?;
+            let pki = mmm_proto::pki::init(&cfg, &out)
+                .with_context(|| format!("making certificates in {}", out.display()))?;
+            print!("{}", pki.instructions());
+            Ok(())
         }
         Cmd::Control(words) => {
             let cmd = match control::parse(&words) {

@@ -3,7 +3,9 @@
 //! Only this crate and the gRPC adapters see prost types; `convert` is where the role-table
 //! vocabulary of `mmm_common::roles` meets them.
 
+pub mod auth;
 pub mod convert;
+pub mod pki;
 pub mod tls;
 
 pub use tls::{endpoint, EndpointError, TlsError, TlsFiles};
@@ -17,27 +19,50 @@ pub mod v1 {
 /// The encoded `FileDescriptorSet` of `mmm.v1`, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mmm_v1_descriptor");
 
+/// Largest message a daemon decodes (1 MiB: a role table of the largest cluster is a few KiB).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
 /// A gRPC server router with the standard services every mmm daemon serves: gRPC reflection
-/// (v1 and v1alpha, describing `mmm.v1` and `grpc.health.v1`, so that `grpcurl list` and
-/// `describe` work with no .proto at hand) and `grpc.health.v1` reporting `service` SERVING.
-/// With `tls`, every connection is mutual TLS (see [`tls`]).
+/// (v1 and v1alpha, listing `service`, health and reflection only, so that
+/// `grpcurl list` and `describe` work with no .proto at hand) and `grpc.health.v1` reporting
+/// `service` SERVING. With `tls`, every connection is mutual TLS (see [`tls`]). Limits against
+/// a hostile network: 32 concurrent requests per connection, 64 streams, HTTP/2 keepalive
+/// pings every 10 s (a peer that does not answer within 5 s is dropped), TCP keepalive 30 s.
 pub async fn standard_router(
-    service: &str,
+    service: &'static str,
     tls: Option<&TlsFiles>,
 ) -> Result<tonic::transport::server::Router, RouterError> {
+    const LISTED: [&str; 3] = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
     let v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(service)
+        .with_service_name(LISTED[0])
+        .with_service_name(LISTED[1])
+        .with_service_name(LISTED[2])
         .build_v1()?;
     let v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(service)
+        .with_service_name(LISTED[0])
+        .with_service_name(LISTED[1])
+        .with_service_name(LISTED[2])
         .build_v1alpha()?;
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status(service, tonic_health::ServingStatus::Serving)
         .await;
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(32)
+        .max_concurrent_streams(Some(64))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(30)));
     if let Some(t) = tls {
         builder = builder.tls_config(t.server()).map_err(RouterError::Tls)?;
     }

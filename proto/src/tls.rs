@@ -1,7 +1,8 @@
 //! TLS for both gRPC services (`<socket> type ssl` in the MMM config): mutual TLS under one CA.
 //! Every daemon presents `cert_file`/`key_file` and accepts only peers whose certificate
-//! `ca_file` signed; the monitor's calls to agents and `mmm_control`'s calls to the monitor
-//! present the same kind of certificate. A client checks that the server's certificate names
+//! `ca_file` signed; the monitor's calls to agents present the monitor's certificate and
+//! `mmm_control`'s calls `control_cert_file` (what each may call is `auth.rs`'s business: the
+//! identity in the certificate). A client checks that the server's certificate names
 //! the IP address it dialled (a subjectAltName of type IP) — the address in the config.
 //!
 //! Files are read and checked when a daemon starts, so a wrong path, a file that is no PEM or a
@@ -31,7 +32,7 @@ pub enum TlsError {
         path: PathBuf,
         expected: &'static str,
     },
-    #[error("key_file {0} is readable by other users; run `chmod 600 {0}`")]
+    #[error("key_file {0} is readable or writable by other users; run `chmod 600 {0}`")]
     KeyExposed(PathBuf),
 }
 
@@ -81,7 +82,7 @@ impl TlsFiles {
             })?
             .permissions()
             .mode();
-        if mode & 0o004 != 0 {
+        if mode & 0o006 != 0 {
             return Err(TlsError::KeyExposed(key.into()));
         }
         Ok(TlsFiles {
@@ -104,6 +105,19 @@ impl TlsFiles {
             s.ca_file.as_deref(),
         )
         .map(Some)
+    }
+
+    /// The files `mmm_control` presents: `control_cert_file`/`control_key_file` (an operator
+    /// identity), else `cert_file`/`key_file`. `None` for `type plain`.
+    pub fn for_control(s: &mmm_common::config::SocketConfig) -> Result<Option<TlsFiles>, TlsError> {
+        if !s.ssl {
+            return Ok(None);
+        }
+        let (cert, key) = match (&s.control_cert_file, &s.control_key_file) {
+            (Some(c), Some(k)) => (Some(c.as_path()), Some(k.as_path())),
+            _ => (s.cert_file.as_deref(), s.key_file.as_deref()),
+        };
+        TlsFiles::load(cert, key, s.ca_file.as_deref()).map(Some)
     }
 
     /// A server that proves itself with the certificate and requires a client certificate

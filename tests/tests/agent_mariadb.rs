@@ -88,11 +88,9 @@ fn apply(
     host: &str,
     t: pb::RoleTable,
 ) -> (Result<pb::AgentReport, tonic::Status>, Duration) {
-    let ip = lab.cfg.host(host).unwrap().ip;
+    let ep = lab.agent_endpoint(host).unwrap();
     block_on_in(&lab.ns("monitor"), move || async move {
-        let mut c = AgentClient::connect(format!("http://{ip}:9989"))
-            .await
-            .unwrap();
+        let mut c = AgentClient::new(ep.connect().await.unwrap());
         let t0 = Instant::now();
         let r = c.apply_roles(t).await.map(|r| r.into_inner());
         (r, t0.elapsed())

@@ -13,7 +13,7 @@ use std::{path::Path, time::Duration};
 const T: Duration = Duration::from_secs(30);
 
 fn lab_online(tag: &str) -> Lab {
-    Lab::up_online(&format!("mmm{tag}{}", std::process::id())).expect("lab up")
+    Lab::up_online_plain(&format!("mmm{tag}{}", std::process::id())).expect("lab up")
 }
 
 /// Runs `f` in the monitor's namespace on a tokio runtime.
@@ -164,6 +164,10 @@ fn commands_reflection_health_watch_and_errors() {
             panic!("no list")
         };
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            !names.iter().any(|n| n == "mmm.v1.Agent"),
+            "the monitor lists a service it does not serve: {names:?}"
+        );
         for want in [
             "mmm.v1.Monitor",
             "grpc.health.v1.Health",
@@ -384,7 +388,7 @@ fn malformed_configs_are_refused_and_nothing_is_created() {
     .unwrap();
     let prefix = format!("mmmbad{}", std::process::id());
     for (bad, want) in [
-        (common.replace("    ip      198.18.0.12", "    ip198.18.0.12"), "mmm_common.conf:22: unknown directive 'ip198.18.0.12' in <host db2> (a space missing between 'ip' and its value?)"),
+        (common.replace("    ip      198.18.0.12", "    ip198.18.0.12"), "mmm_common.conf:24: unknown directive 'ip198.18.0.12' in <host db2> (a space missing between 'ip' and its value?)"),
         (common.replace("198.18.0.100", "10.1.2.3"), "role writer has address 10.1.2.3, outside 198.18.0.0/15"),
     ] {
         std::fs::write(dir.path().join("mmm_common.conf"), &bad).unwrap();
@@ -412,6 +416,11 @@ fn malformed_configs_are_refused_and_nothing_is_created() {
         "include mmm_common.conf\nthis db1\n",
     )
     .unwrap();
+    std::fs::set_permissions(
+        dir.path().join("mmm_agent.conf"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let bins = Bins::workspace();
     let out = std::process::Command::new(&bins.monitor)
         .arg("--config")
@@ -422,7 +431,7 @@ fn malformed_configs_are_refused_and_nothing_is_created() {
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("mmm_common.conf:29: mode 'replica' is not master or slave"),
+            .contains("mmm_common.conf:31: mode 'replica' is not master or slave"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,21 +1,25 @@
-//! End to end over mutual TLS (`<socket> type ssl`): with certificates from one CA the monitor
-//! drives every agent (hosts set ONLINE, roles placed) and mmm_control drives the monitor; an
-//! agent refuses a plaintext client and a client whose certificate another CA signed.
+//! End to end over mutual TLS, the lab's default (certificates from `mmm-monitor tls init`'s
+//! code): the monitor drives every agent and mmm_control drives the monitor; identities decide
+//! who may call what, checked with the real grpcurl — an agent's certificate commands nothing,
+//! mmm_control's cannot apply role tables, a client without a certificate or with another
+//! CA's is refused, and even the monitor's certificate cannot push a table the agent's own
+//! configuration forbids (a slave as writer, an epoch of u64::MAX).
 
-use mmm_tests::lab::Lab;
+use mmm_tests::{grpc::Party, lab::Lab, walkthrough::roles_of};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType};
-use std::{net::IpAddr, os::unix::fs::PermissionsExt, path::Path, time::Duration};
-use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+use std::{net::IpAddr, os::unix::fs::PermissionsExt, path::Path, process::Output};
 
-/// Writes `ca.pem`, `cert.pem` and `key.pem` (mode 600) into `dir`: a CA, and one certificate
-/// it signed naming every address in `ips`, for servers and clients alike.
-fn write_certs(dir: &Path, ips: &[IpAddr]) {
+/// Writes `ca.pem`, `cert.pem` and `key.pem` (mode 600) into `dir`: a CA of its own and a
+/// certificate for `ips` carrying the monitor's identity — everything but the right CA.
+fn foreign_certs(dir: &Path, ips: &[IpAddr]) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.subject_alt_names = ips.iter().map(|ip| SanType::IpAddress(*ip)).collect();
+    p.subject_alt_names
+        .push(SanType::URI("mmm://monitor/monitor".try_into().unwrap()));
     p.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
@@ -33,76 +37,141 @@ fn write_certs(dir: &Path, ips: &[IpAddr]) {
     }
 }
 
-/// The lab's example configuration with `<socket> type ssl`, certificates included. Copies
-/// at mode 600: git does not keep file modes, and files holding passwords must be private.
-fn tls_config(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
-    let write = |name: &str, body: String| {
-        let f = dir.join(name);
-        std::fs::write(&f, body).unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    };
-    let common = std::fs::read_to_string(src.join("mmm_common.conf")).unwrap();
-    write("mmm_common.conf", common.clone());
-    write(
-        "mmm_mon.conf",
-        std::fs::read_to_string(src.join("mmm_mon.conf")).unwrap(),
-    );
-    let cfg = mmm_common::config::Config::load(&dir.join("mmm_mon.conf")).unwrap();
-    let mut ips: Vec<IpAddr> = cfg.hosts.iter().map(|h| h.ip.into()).collect();
-    ips.push(cfg.monitor.ip.into());
-    write_certs(dir, &ips);
-    let socket = format!(
-        "\n<socket>\n    type ssl\n    cert_file {0}/cert.pem\n    key_file {0}/key.pem\n    ca_file {0}/ca.pem\n</socket>\n",
-        dir.display()
-    );
-    write("mmm_common.conf", common + &socket);
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
-/// A health check of the agent at `ip:port`, from the monitor's namespace, plain or with TLS.
-fn check(lab: &Lab, ip: IpAddr, port: u16, tls: Option<mmm_proto::TlsFiles>) -> Result<(), String> {
-    mmm_tests::netns::block_on_in(&lab.ns("monitor"), move || async move {
-        let ep = mmm_proto::endpoint(&format!("{ip}:{port}"), tls.as_ref())
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(2));
-        let ch = ep.connect().await.map_err(|e| format!("connect: {e}"))?;
-        HealthClient::new(ch)
-            .check(HealthCheckRequest {
-                service: "mmm.v1.Agent".into(),
-            })
-            .await
-            .map(drop)
-            .map_err(|e| format!("call: {e}"))
-    })
-    .unwrap()
+/// A role table making db3 (a slave) the writer, as an attacker would send it.
+fn forged(epoch: &str) -> String {
+    format!(
+        r#"{{"epoch":"{epoch}","active_master":"db3","active_master_role":"writer","hosts":[{{"host":"db3","state":"HOST_STATE_ONLINE","roles":[{{"name":"writer","ip":"198.18.0.100"}}]}}]}}"#
+    )
 }
 
 #[test]
-fn the_control_plane_runs_over_mutual_tls_and_refuses_other_clients() {
-    let dir = tempfile::tempdir().unwrap();
-    tls_config(dir.path());
-    let lab = Lab::up_online_with(&format!("mmmtls{}", std::process::id()), dir.path())
-        .expect("lab up over TLS: monitor → agents and mmm_control → monitor");
-    let (out, code) = lab.ctl(&["show"]).unwrap();
-    assert_eq!(code, 0, "{out}");
-    let h = &lab.cfg.hosts[0];
-    let (ip, port) = (IpAddr::from(h.ip), h.agent_port);
-    let ours = mmm_proto::TlsFiles::for_socket(&lab.cfg.socket)
-        .unwrap()
-        .expect("ssl configured");
-    check(&lab, ip, port, Some(ours)).expect("a client with the cluster's certificate");
-    let plain = check(&lab, ip, port, None);
-    assert!(plain.is_err(), "a plaintext client was served");
-    // A certificate for the same addresses, signed by another CA.
+fn identities_decide_who_may_call_what() {
+    let lab = Lab::up_online(&format!("mmmtls{}", std::process::id())).expect("lab up over TLS");
+    assert!(lab.cfg.socket.ssl, "the lab runs over TLS by default");
+    let (show, code) = lab.ctl(&["show"]).unwrap();
+    assert_eq!(code, 0, "{show}");
+    let monitor = format!("{}:{}", lab.cfg.monitor.ip, lab.cfg.monitor.port);
+    let db3 = lab.cfg.host("db3").unwrap();
+    let agent = format!("{}:{}", db3.ip, db3.agent_port);
+
+    // grpcurl as the operator: list and describe; the monitor lists only what it serves.
+    let o = lab
+        .grpcurl("monitor", Party::Control, &monitor, None, &["list"])
+        .unwrap();
+    let listed = text(&o);
+    assert!(o.status.success(), "{listed}");
+    assert!(listed.contains("mmm.v1.Monitor") && listed.contains("grpc.health.v1.Health"));
+    assert!(!listed.contains("mmm.v1.Agent"), "{listed}");
+    let o = lab
+        .grpcurl(
+            "monitor",
+            Party::Control,
+            &monitor,
+            None,
+            &["describe", "mmm.v1.Monitor"],
+        )
+        .unwrap();
+    assert!(text(&o).contains("rpc SetOffline"), "{}", text(&o));
+
+    // An agent's certificate commands nothing.
+    let o = lab
+        .grpcurl(
+            "client",
+            Party::Agent(2),
+            &monitor,
+            Some(r#"{"host":"db1"}"#),
+            &["mmm.v1.Monitor/SetOffline"],
+        )
+        .unwrap();
+    let said = text(&o);
+    assert!(
+        !o.status.success() && said.contains("PermissionDenied"),
+        "{said}"
+    );
+    assert!(said.contains("no operator or monitor identity"), "{said}");
+
+    // mmm_control's certificate cannot apply role tables.
+    let o = lab
+        .grpcurl(
+            "client",
+            Party::Control,
+            &agent,
+            Some(&forged("1000000")),
+            &["mmm.v1.Agent/ApplyRoles"],
+        )
+        .unwrap();
+    let said = text(&o);
+    assert!(
+        !o.status.success() && said.contains("PermissionDenied"),
+        "{said}"
+    );
+
+    // No certificate at all: the TLS handshake fails.
+    let o = lab
+        .grpcurl("client", Party::Nobody, &agent, None, &["list"])
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+
+    // The monitor's identity, but tables the agent's configuration forbids.
+    for (epoch, why) in [
+        ("1000000", "which only db1, db2 may hold"),
+        ("18446744073709551615", "above the applied epoch"),
+    ] {
+        let o = lab
+            .grpcurl(
+                "monitor",
+                Party::Monitor,
+                &agent,
+                Some(&forged(epoch)),
+                &["mmm.v1.Agent/ApplyRoles"],
+            )
+            .unwrap();
+        let said = text(&o);
+        assert!(
+            !o.status.success() && said.contains("InvalidArgument") && said.contains(why),
+            "{said}"
+        );
+    }
+    // Nothing changed: db3 read-only, the writer where it was, the monitor's table still
+    // accepted by db3 (no epoch locked it out).
+    assert_eq!(lab.sql("db3", "SELECT @@read_only").unwrap().trim(), "1");
+    let (after, _) = lab.ctl(&["show"]).unwrap();
+    assert_eq!(roles_of(&after, "db1"), roles_of(&show, "db1"), "{after}");
+    let o = lab
+        .grpcurl(
+            "monitor",
+            Party::Monitor,
+            &agent,
+            None,
+            &["mmm.v1.Agent/Status"],
+        )
+        .unwrap();
+    let status = text(&o);
+    assert!(o.status.success(), "{status}");
+    let (out, code) = lab.ctl(&["set_offline", "db3"]).unwrap();
+    assert_eq!(code, 0, "the monitor still commands db3: {out}");
+
+    // A client with another CA's certificate, even one claiming the monitor's identity.
     let other = tempfile::tempdir().unwrap();
-    write_certs(other.path(), &[ip, lab.cfg.monitor.ip.into()]);
-    let stranger = mmm_proto::TlsFiles::load(
-        Some(&other.path().join("cert.pem")),
-        Some(&other.path().join("key.pem")),
-        Some(&other.path().join("ca.pem")),
-    )
-    .unwrap();
-    let e = check(&lab, ip, port, Some(stranger)).unwrap_err();
-    assert!(!e.is_empty());
+    foreign_certs(other.path(), &[db3.ip.into(), lab.cfg.monitor.ip.into()]);
+    let mut cmd =
+        mmm_tests::netns::command_in(&lab.ns("monitor"), mmm_tests::grpcurl().unwrap()).unwrap();
+    cmd.args(["-max-time", "5", "-cacert"])
+        .arg(lab.run.join("pki/ca.crt"))
+        .arg("-cert")
+        .arg(other.path().join("cert.pem"))
+        .arg("-key")
+        .arg(other.path().join("key.pem"))
+        .arg(&agent)
+        .arg("mmm.v1.Agent/Status");
+    let o = cmd.output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
 }

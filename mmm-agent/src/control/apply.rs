@@ -38,6 +38,9 @@ pub enum ApplyError {
     /// Refused before anything was done (stale epoch, host not in the table).
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A newer table (epoch `by`) arrived before this one was applied.
+    #[error("superseded by the role table of epoch {by} before it was applied")]
+    Superseded { by: u64 },
     #[error("step '{step}' failed: {detail}")]
     Step {
         step: String,
@@ -114,10 +117,7 @@ impl Applier {
             Some(_) if wanted => self.db.read_only().await.ok(),
             _ => None,
         };
-        let local = plan::vips_of_interest(&self.state, t, &self.me)
-            .into_iter()
-            .filter(|ip| self.dp.is_local(*ip))
-            .collect();
+        let local = self.dp.locals().unwrap_or_default().into_iter().collect();
         Facts {
             dialect,
             read_only,
@@ -127,7 +127,7 @@ impl Applier {
 
     /// Applies `t`; returns the steps taken.
     pub async fn apply(&mut self, t: &RoleTable) -> Result<Vec<Step>, ApplyError> {
-        plan::admit(&self.state, t, &self.me)?;
+        plan::admit(&self.state, t, &self.cfg, &self.me)?;
         let facts = self.facts(t).await;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
         // A hand-over recognises the new owner's claim against the counter as it was before

@@ -2,8 +2,10 @@
 //! switches MySQL between writable and read-only, repoints replication and streams local
 //! health (ARCHITECTURE.md "A writer failover, through the code").
 //!
+//! - `validate.rs`: a table checked against this agent's configuration (pure);
 //! - `plan.rs`: the pure planner — applied state + table + config + facts → operations;
 //! - `apply.rs`: the executor — reads the facts, runs the operations, times each step;
+//! - `queue.rs`: one table waits at most (newest wins), one worker applies;
 //! - `promote.rs`: promotion (bounded catch-up, writable) and repointing, decisions pure;
 //! - `sql.rs`: the kill plan (pure); the dialect SQL is `mmm_common::sql`;
 //! - `mysql.rs`: the connection to the local server, every operation bounded;
@@ -16,19 +18,22 @@ pub mod health;
 pub mod mysql;
 pub mod plan;
 pub mod promote;
+pub mod queue;
 pub mod service;
 pub mod sql;
 pub mod state;
+pub mod validate;
 
 use crate::dataplane::{AttachMode, DataPlane, Netlink};
 use anyhow::{Context, Result};
 use mmm_common::config::Config;
+use mmm_proto::auth::{Authorizer, Kind, Policy};
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Arc,
     time::{Duration, Instant},
 };
+use tonic::service::interceptor::InterceptedService;
 
 /// Default TCP port of the Agent gRPC service (MMM's agent port).
 pub const DEFAULT_AGENT_PORT: u16 = 9989;
@@ -87,8 +92,11 @@ pub async fn serve(
         state: st,
         state_path,
     };
+    let queue = queue::ApplyQueue::default();
+    tokio::spawn(queue.clone().run(applier, applied.clone()));
     let svc = service::AgentService {
-        applier: Arc::new(tokio::sync::Mutex::new(applier)),
+        queue,
+        status_cache: tokio::sync::Mutex::new(None),
         applied,
         health,
         started: Instant::now(),
@@ -102,10 +110,26 @@ pub async fn serve(
     let addr = listen.unwrap_or(SocketAddr::from((me.ip, me.agent_port)));
     tracing::info!(%addr, host = %me.name, "agent serving");
     let tls = mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
+    let policy = match tls {
+        Some(_) => Policy::Tls(vec![Kind::Monitor]),
+        None => {
+            let from = cfg.monitor_sources();
+            tracing::warn!(
+                "the control plane is unauthenticated (<socket> type plain): role tables are taken from {} only, but nothing proves who is behind an address; turn on mutual TLS with `mmm-monitor tls init`",
+                from.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            Policy::Addresses(from.into_iter().map(Into::into).collect())
+        }
+    };
+    let agent = mmm_proto::v1::agent_server::AgentServer::new(svc)
+        .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
     mmm_proto::standard_router("mmm.v1.Agent", tls.as_ref())
         .await
         .context("starting the gRPC server")?
-        .add_service(mmm_proto::v1::agent_server::AgentServer::new(svc))
+        .add_service(InterceptedService::new(
+            agent,
+            Authorizer::new("mmm.v1.Agent", policy),
+        ))
         .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await
         .with_context(|| format!("serving gRPC on {addr}"))?;

@@ -4,10 +4,12 @@
 
 use super::sql::{Dialect, Proc};
 use mmm_common::replica::{row_of, value_text, ReplicaStatus, ReplicaStatusError, Row};
+use mmm_common::sql::redact;
 use mysql_async::prelude::Queryable;
 use std::{net::Ipv4Addr, time::Duration};
 
-/// A failed database operation; names what was attempted.
+/// A failed database operation; names what was attempted, never a password (statements and
+/// the server's errors about them go through `mmm_common::sql::redact`).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("connecting to {addr} as {user}: {err}")]
@@ -43,7 +45,7 @@ impl Db {
         tokio::time::timeout(self.timeout, f)
             .await
             .map_err(|_| DbError::Timeout {
-                what: what.into(),
+                what: redact(what, what),
                 timeout: self.timeout,
             })?
     }
@@ -77,8 +79,8 @@ impl Db {
             let r = c.query_drop(sql).await;
             let _ = c.disconnect().await;
             r.map_err(|e| DbError::Query {
-                sql: sql.into(),
-                err: e.to_string(),
+                sql: redact(sql, sql),
+                err: redact(sql, &e.to_string()),
             })
         })
         .await
@@ -104,8 +106,8 @@ impl Db {
             let r: Result<Option<mysql_async::Row>, _> = c.query_first(sql).await;
             let _ = c.disconnect().await;
             let row = r.map_err(|e| DbError::Query {
-                sql: sql.into(),
-                err: e.to_string(),
+                sql: redact(sql, sql),
+                err: redact(sql, &e.to_string()),
             })?;
             Ok(row.and_then(|r| r.as_ref(0).and_then(value_text)))
         })
@@ -119,8 +121,8 @@ impl Db {
             let r: Result<Vec<mysql_async::Row>, _> = c.query(sql).await;
             let _ = c.disconnect().await;
             Ok(r.map_err(|e| DbError::Query {
-                sql: sql.into(),
-                err: e.to_string(),
+                sql: redact(sql, sql),
+                err: redact(sql, &e.to_string()),
             })?
             .iter()
             .map(row_of)

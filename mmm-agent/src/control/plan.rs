@@ -18,7 +18,11 @@
 //!    `/32`s of lost VIPs go (last, so that the killed clients' FIN/RST still leave from them);
 //! 6. the applied state is persisted.
 
-use super::{sql::Dialect, state::AgentState};
+use super::{
+    sql::Dialect,
+    state::AgentState,
+    validate::{validate, Invalid},
+};
 use mmm_common::{
     config::{Config, HostMode},
     roles::{Assignment, HostState, RoleIp, RoleTable},
@@ -33,7 +37,7 @@ pub struct Facts {
     /// `@@read_only`; `None` when the server cannot be reached, or when it was not asked
     /// ([`wants_read_only`]).
     pub read_only: Option<bool>,
-    /// VIPs the data plane has LOCAL now (among [`vips_of_interest`]).
+    /// VIPs the data plane has LOCAL now (all of them).
     pub local: BTreeSet<Ipv4Addr>,
 }
 
@@ -86,14 +90,18 @@ pub enum PlanError {
     Stale { have: u64, got: u64 },
     #[error("host '{0}' is not in the role table")]
     NotInTable(String),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
 }
 
 /// Whether `table` may be applied at all on `me` after `applied` (checked before any fact is
-/// read): not older than the applied epoch (the same epoch again is idempotent), and naming
-/// this host. Returns this host's line.
+/// read): not older than the applied epoch (the same epoch again is idempotent), valid
+/// against this agent's configuration (`validate.rs`), and naming this host. Returns this
+/// host's line.
 pub fn admit<'t>(
     applied: &AgentState,
     table: &'t RoleTable,
+    cfg: &Config,
     me: &str,
 ) -> Result<&'t Assignment, PlanError> {
     if table.epoch < applied.epoch {
@@ -102,6 +110,7 @@ pub fn admit<'t>(
             got: table.epoch,
         });
     }
+    validate(table, cfg, applied.epoch)?;
     table
         .host(me)
         .ok_or_else(|| PlanError::NotInTable(me.into()))
@@ -129,14 +138,12 @@ pub fn wants_read_only(applied: &AgentState, table: &RoleTable, cfg: &Config, me
     had == has
 }
 
-/// The VIPs whose data-plane state [`plan`] looks at ([`Facts::local`]): what this host held
-/// and what it is to hold.
-pub fn vips_of_interest(applied: &AgentState, table: &RoleTable, me: &str) -> Vec<Ipv4Addr> {
-    let mine = table.host(me).map(|a| a.roles.as_slice()).unwrap_or(&[]);
-    let mut ips: Vec<Ipv4Addr> = applied.roles.iter().chain(mine).map(|r| r.ip).collect();
-    ips.sort();
-    ips.dedup();
-    ips
+/// The name of the role `ip` belongs to in `cfg` (`unknown` for an address no role has).
+fn role_named(cfg: &Config, ip: Ipv4Addr) -> String {
+    cfg.roles
+        .iter()
+        .find(|r| r.ips.contains(&ip))
+        .map_or_else(|| "unknown".into(), |r| r.name.clone())
 }
 
 /// The operations that take this host (`me`) from `applied` to `table`.
@@ -147,7 +154,7 @@ pub fn plan(
     me: &str,
     facts: &Facts,
 ) -> Result<Vec<Op>, PlanError> {
-    let mine = admit(applied, table, me)?;
+    let mine = admit(applied, table, cfg, me)?;
     let writer = writer_role(table, cfg);
     let lost: Vec<&RoleIp> = applied
         .roles
@@ -183,6 +190,33 @@ pub fn plan(
                 to: Redirect::Fence,
             }),
         }
+    }
+    // A VIP LOCAL here that this host neither held nor is to hold (made by hand, or left by
+    // an apply that failed half-way) is released the same way, at once.
+    let stray: Vec<RoleIp> = facts
+        .local
+        .iter()
+        .filter(|ip| {
+            !applied
+                .roles
+                .iter()
+                .chain(&mine.roles)
+                .any(|r| r.ip == **ip)
+        })
+        .map(|ip| RoleIp::new(role_named(cfg, *ip), *ip))
+        .collect();
+    for r in &stray {
+        let to = match table
+            .owner_of(r.ip)
+            .and_then(|o| o.mac.map(|m| (o.host.clone(), m)))
+        {
+            Some((host, mac)) => Redirect::Steer { host, mac },
+            None => Redirect::Fence,
+        };
+        ops.push(Op::Release {
+            role: r.clone(),
+            to,
+        });
     }
     // 2. Only the writer is writable.
     let demote = !has_writer && (lost_writer || facts.read_only != Some(true));
@@ -231,7 +265,11 @@ pub fn plan(
     if demote && lost_writer {
         ops.push(Op::KillClients);
     }
-    ops.extend(lost.iter().map(|r| Op::RemoveAddress(r.ip)));
+    ops.extend(
+        lost.iter()
+            .chain(&stray.iter().collect::<Vec<_>>())
+            .map(|r| Op::RemoveAddress(r.ip)),
+    );
     // 6. Persist.
     ops.push(Op::Persist(AgentState {
         epoch: table.epoch,

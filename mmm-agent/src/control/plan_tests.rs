@@ -227,8 +227,8 @@ fn entering_and_leaving_admin_offline_stop_and_start_replication() {
     let t = table(
         5,
         [
-            (Online, vec![writer(), reader(R1)]),
-            (Online, vec![reader(R2)]),
+            (Online, vec![writer()]),
+            (Online, vec![reader(R1), reader(R2)]),
             (AdminOffline, vec![]),
         ],
     );
@@ -353,9 +353,25 @@ fn read_only_is_asked_only_when_the_plan_depends_on_it() {
     assert!(!wants_read_only(&reader_before, &t, &c, "db2"));
     // Neither: only the writer is writable, so it must be checked.
     assert!(wants_read_only(&reader_before, &t, &c, "db3"));
+}
+
+#[test]
+fn a_vip_local_here_that_nobody_gave_this_host_is_released() {
+    // R2 LOCAL on db2 (made by hand, or left by a failed apply): steered to its owner db3.
+    let a = applied(5, vec![writer(), reader(R1)], Online, "db2");
+    let t = db1_failed_over();
+    let got = ops(&a, &t, "db2", &facts(false, &[W, R1, R2]));
     assert_eq!(
-        vips_of_interest(&reader_before, &t, "db2"),
-        [W, R1],
-        "held and to hold, once each"
+        got,
+        [
+            Op::Release {
+                role: reader(R2),
+                to: Redirect::Steer {
+                    host: "db3".into(),
+                    mac: mac(3)
+                }
+            },
+            Op::RemoveAddress(R2),
+        ]
     );
 }

@@ -4,10 +4,7 @@
 //! failed step → ABORTED naming the step). Only this file sees prost types.
 
 use super::{
-    apply::{Applier, ApplyError},
-    health::Health,
-    mysql::Db,
-    plan::PlanError,
+    apply::ApplyError, health::Health, mysql::Db, plan::PlanError, queue::ApplyQueue,
     state::AgentState,
 };
 use crate::dataplane::{DataPlane, Netlink};
@@ -16,14 +13,17 @@ use mmm_proto::{
     convert,
     v1::{self as pb, agent_server::Agent},
 };
-use std::{path::PathBuf, pin::Pin, sync::Arc, time::Instant};
+use std::{path::PathBuf, pin::Pin, time::Instant};
 use tokio::sync::{watch, Mutex};
 use tokio_stream::{wrappers::WatchStream, Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 /// Shared state of the running agent.
 pub struct AgentService {
-    pub applier: Arc<Mutex<Applier>>,
+    /// Where role tables wait for the apply worker (one at a time, newest wins).
+    pub queue: ApplyQueue,
+    /// The last status built, and when (a burst of calls opens one set of connections).
+    pub status_cache: Mutex<Option<(Instant, pb::AgentStatus)>>,
     pub applied: watch::Sender<AgentState>,
     pub health: watch::Receiver<Health>,
     pub started: Instant,
@@ -42,57 +42,12 @@ fn uptime() -> u64 {
         .unwrap_or(0)
 }
 
-#[tonic::async_trait]
-impl Agent for AgentService {
-    async fn apply_roles(
-        &self,
-        req: Request<pb::RoleTable>,
-    ) -> Result<Response<pb::AgentReport>, Status> {
-        let table = RoleTable::try_from(req.into_inner())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        // A table is applied to the end even when the caller gives up (its deadline, or a
-        // newer table superseding it): stopping half-way would leave the server, the data
-        // plane and the persisted state disagreeing.
-        let (applier, applied, epoch) = (self.applier.clone(), self.applied.clone(), table.epoch);
-        let run = tokio::spawn(async move {
-            let mut a = applier.lock().await;
-            tracing::info!(epoch, "applying role table");
-            let r = a.apply(&table).await;
-            if r.is_ok() {
-                applied.send_replace(a.state.clone());
-            }
-            r
-        });
-        let r = run
-            .await
-            .map_err(|e| Status::internal(format!("applying the table failed: {e}")))?;
-        match r {
-            Ok(steps) => Ok(Response::new(pb::AgentReport {
-                epoch,
-                steps: steps
-                    .into_iter()
-                    .map(|s| pb::Step {
-                        name: s.name,
-                        micros: s.micros,
-                        ok: s.ok,
-                        detail: s.detail,
-                    })
-                    .collect(),
-            })),
-            Err(ApplyError::Plan(e @ PlanError::Stale { have, .. })) => {
-                Err(convert::stale_epoch_status(e.to_string(), have))
-            }
-            Err(ApplyError::Plan(e @ PlanError::NotInTable(_))) => {
-                Err(Status::invalid_argument(e.to_string()))
-            }
-            Err(e @ ApplyError::Step { .. }) => Err(Status::aborted(e.to_string())),
-        }
-    }
+/// How long a built status is served again.
+const STATUS_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
-    async fn status(
-        &self,
-        _req: Request<pb::StatusRequest>,
-    ) -> Result<Response<pb::AgentStatus>, Status> {
+impl AgentService {
+    /// The status now: applied epoch, writable, VIPs, replication, uptimes.
+    async fn build_status(&self) -> pb::AgentStatus {
         let applied = self.applied.borrow().clone();
         let mut st = pb::AgentStatus {
             host: self.me.clone(),
@@ -147,6 +102,63 @@ impl Agent for AgentService {
                 st.relay_log_applied = r.relay_log_applied();
             }
         }
+        st
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for AgentService {
+    async fn apply_roles(
+        &self,
+        req: Request<pb::RoleTable>,
+    ) -> Result<Response<pb::AgentReport>, Status> {
+        let table = RoleTable::try_from(req.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let epoch = table.epoch;
+        // Applied to the end by the queue's worker even when this caller gives up.
+        let r = self
+            .queue
+            .submit(table)
+            .await
+            .map_err(|_| Status::internal("the apply worker stopped"))?;
+        match r {
+            Ok(steps) => Ok(Response::new(pb::AgentReport {
+                epoch,
+                steps: steps
+                    .into_iter()
+                    .map(|s| pb::Step {
+                        name: s.name,
+                        micros: s.micros,
+                        ok: s.ok,
+                        detail: s.detail,
+                    })
+                    .collect(),
+            })),
+            Err(ApplyError::Plan(e @ PlanError::Stale { have, .. })) => {
+                Err(convert::stale_epoch_status(e.to_string(), have))
+            }
+            Err(ApplyError::Plan(e @ (PlanError::NotInTable(_) | PlanError::Invalid(_)))) => {
+                Err(Status::invalid_argument(e.to_string()))
+            }
+            Err(e @ (ApplyError::Step { .. } | ApplyError::Superseded { .. })) => {
+                Err(Status::aborted(e.to_string()))
+            }
+        }
+    }
+
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        // One caller builds, the others wait and share it (bounded MySQL connections).
+        let mut cache = self.status_cache.lock().await;
+        if let Some((at, st)) = cache.as_ref() {
+            if at.elapsed() < STATUS_TTL {
+                return Ok(Response::new(st.clone()));
+            }
+        }
+        let st = self.build_status().await;
+        *cache = Some((Instant::now(), st.clone()));
         Ok(Response::new(st))
     }
 

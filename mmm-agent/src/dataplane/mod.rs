@@ -404,6 +404,19 @@ impl DataPlane {
         self.get(vip).ok().flatten().map(|e| e.action) == Some(Action::Local as u8)
     }
 
+    /// Every VIP whose entry is `LOCAL`, sorted (no counters read).
+    pub fn locals(&self) -> Result<Vec<Ipv4Addr>> {
+        let mut out = Vec::new();
+        for item in self.vips.iter() {
+            let (key, e) = item.map_err(map_err(MAP_VIPS))?;
+            if e.action == Action::Local as u8 {
+                out.push(key_vip(key));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The entry of `vip`, if any.
     pub fn get(&self, vip: Ipv4Addr) -> Result<Option<VipEntry>> {
         match self.vips.get(&vip_key(vip), 0) {

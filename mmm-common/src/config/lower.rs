@@ -25,6 +25,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "catchup_strict",
     "kill_timeout",
     "garp_rounds",
+    "monitor_ips",
 ];
 const HOST_KEYS: &[&str] = &[
     "ip",
@@ -67,7 +68,14 @@ const MONITOR_KEYS: &[&str] = &[
     "wait_for_other_master",
     "agent_timeout",
 ];
-const SOCKET_KEYS: &[&str] = &["type", "cert_file", "key_file", "ca_file"];
+const SOCKET_KEYS: &[&str] = &[
+    "type",
+    "cert_file",
+    "key_file",
+    "ca_file",
+    "control_cert_file",
+    "control_key_file",
+];
 
 /// (a later directive overrides an earlier one).
 struct Scope<'a> {
@@ -231,6 +239,7 @@ impl Config {
             catchup_strict: global.bool("catchup_strict", false)?,
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
             garp_rounds: global.num("garp_rounds", 3)?,
+            monitor_ips: global.ips("monitor_ips")?,
             has_monitor: raw
                 .sections
                 .contains_key(&("monitor".into(), String::new())),
@@ -325,6 +334,8 @@ impl Config {
             cert_file: so.path("cert_file"),
             key_file: so.path("key_file"),
             ca_file: so.path("ca_file"),
+            control_cert_file: so.path("control_cert_file"),
+            control_key_file: so.path("control_key_file"),
         };
         cfg.validate()?;
         Ok(cfg)

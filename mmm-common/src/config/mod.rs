@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub enum ConfigError {
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
-    #[error("{path}: holds passwords but is readable or writable by others (mode {mode:03o}); run chmod o-rwx on it")]
+    #[error("{path}: is readable or writable by others (mode {mode:03o}); a config may hold passwords and name programs run as root: run chmod o-rwx on it")]
     Permissions { path: PathBuf, mode: u32 },
     #[error("{at}: {msg}")]
     At { at: String, msg: String },

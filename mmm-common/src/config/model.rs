@@ -163,10 +163,16 @@ impl Default for MonitorConfig {
 /// `<socket>`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SocketConfig {
+    /// `type ssl`: mutual TLS on every gRPC connection (`type plain`: MMM-compatible).
     pub ssl: bool,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
+    /// Ours: the certificate `mmm_control` (and `mmm-monitor <command>`) presents, carrying an
+    /// operator identity; default `cert_file`.
+    pub control_cert_file: Option<PathBuf>,
+    /// Ours: its key; default `key_file`.
+    pub control_key_file: Option<PathBuf>,
 }
 
 /// Everything in a set of MMM files.
@@ -185,6 +191,10 @@ pub struct Config {
     pub kill_timeout: Duration,
     /// Ours: gratuitous ARP rounds after acquiring a VIP.
     pub garp_rounds: u32,
+    /// Ours: the addresses monitors call agents from. In plaintext mode an agent accepts
+    /// control calls from these only (default: the `<monitor>` ip, when the agent's files
+    /// have a `<monitor>` section). Unused with `<socket> type ssl`, where identities decide.
+    pub monitor_ips: Vec<Ipv4Addr>,
     /// Whether a `<monitor>` section was given.
     pub has_monitor: bool,
     pub monitor: MonitorConfig,

@@ -273,23 +273,33 @@ fn includes_resolve_relative_and_loops_are_caught() {
 }
 
 #[test]
-fn files_with_passwords_readable_by_others_are_refused() {
+fn config_files_readable_or_writable_by_others_are_refused() {
     let text = format!("{MIN}<host default>\n monitor_password secret\n</host>\n");
     let d = dir_with(&[("x.conf", &text)]);
     let p = d.path().join("x.conf");
     fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
     let e = Config::load(&p).unwrap_err().to_string();
     assert!(
-        e.contains("holds passwords but is readable or writable by others (mode 644)"),
+        e.contains("is readable or writable by others (mode 644)"),
         "{e}"
     );
     fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
     Config::load(&p).unwrap();
-    // Without passwords, any mode is fine.
+    // Without passwords too: a world-writable config could set kill_host_bin, run as root.
     let d = dir_with(&[("y.conf", MIN)]);
     let p = d.path().join("y.conf");
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-    Config::load(&p).unwrap();
+    for mode in [0o644, 0o602] {
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        assert!(matches!(
+            Config::load(&p),
+            Err(ConfigError::Permissions { .. })
+        ));
+    }
+    // An included file likewise.
+    let d = dir_with(&[("inc.conf", MIN), ("main.conf", "include inc.conf\n")]);
+    fs::set_permissions(d.path().join("inc.conf"), fs::Permissions::from_mode(0o604)).unwrap();
+    let e = Config::load(&d.path().join("main.conf")).unwrap_err();
+    assert!(e.to_string().contains("inc.conf"), "{e}");
 }
 
 #[test]

@@ -154,14 +154,35 @@ impl Config {
         Ok(())
     }
 
-    /// Agent-specific validation: `this` must be set.
+    /// The addresses an agent accepts plaintext control calls from: `monitor_ips`, else the
+    /// `<monitor>` ip when the agent's files have a `<monitor>` section.
+    pub fn monitor_sources(&self) -> Vec<std::net::Ipv4Addr> {
+        if !self.monitor_ips.is_empty() {
+            self.monitor_ips.clone()
+        } else if self.has_monitor {
+            vec![self.monitor.ip]
+        } else {
+            vec![]
+        }
+    }
+
+    /// Agent-specific validation: `this` must be set, and in plaintext mode the monitor's
+    /// addresses must be known ([`Config::monitor_sources`]): nobody else may change the
+    /// agent's host.
     pub fn validate_for_agent(&self) -> Result<&HostConfig, ConfigError> {
         let t = self.this.as_deref().ok_or_else(|| {
             ConfigError::Invalid(
                 "no 'this' directive: the agent's config must say which host it runs on".into(),
             )
         })?;
-        self.host(t)
-            .ok_or_else(|| ConfigError::Invalid(format!("this '{t}' is not a defined host")))
+        let me = self
+            .host(t)
+            .ok_or_else(|| ConfigError::Invalid(format!("this '{t}' is not a defined host")))?;
+        if !self.socket.ssl && self.monitor_sources().is_empty() {
+            return Err(ConfigError::Invalid(
+                "plaintext control (<socket> type plain) needs the monitor's addresses: set monitor_ips (e.g. in mmm_common.conf), or turn on TLS (mmm-monitor tls init)".into(),
+            ));
+        }
+        Ok(me)
     }
 }

@@ -24,7 +24,7 @@ mod tests;
 pub use checks::{Outcome, Report};
 pub use commands::{Command, CommandError};
 
-pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable};
+pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable, MAX_EPOCH_STEP};
 
 use mmm_common::config::{CheckKind, Config, HostMode, RoleMode};
 use std::{
@@ -102,6 +102,8 @@ pub struct AgentView {
     pub source_ip: Option<Ipv4Addr>,
     /// Its interface MAC.
     pub mac: Option<[u8; 6]>,
+    /// The highest role-table epoch it has applied.
+    pub applied_epoch: u64,
 }
 
 /// Everything known about one host.
@@ -123,6 +125,11 @@ pub struct Host {
     uptime_when_online: Option<u64>,
     /// Demoted with roles removed: kill it if the agent cannot be told.
     kill_pending: bool,
+    /// How the agent's last status differs from the table it applied (see `observe.rs`);
+    /// `None` when it agrees.
+    pub drift: Option<String>,
+    /// Repairs pushed since start-up (a table pushed again because of a drift).
+    pub repairs: u64,
     /// Its agent answered or failed at least once since start-up.
     agent_seen: bool,
 }
@@ -223,6 +230,11 @@ pub enum Action {
     /// Persist the status (status file + epoch).
     Persist(String),
     /// Run `kill_host_bin <host>`.
+    /// Push the current table to `host` again, although it acknowledged it: its agent's
+    /// status differs from it (drift).
+    Repair {
+        host: String,
+    },
     KillHost {
         host: String,
     },
@@ -283,6 +295,8 @@ impl Cluster {
                     agent: AgentView::default(),
                     uptime_when_online: None,
                     kill_pending: false,
+                    drift: None,
+                    repairs: 0,
                     agent_seen: false,
                 })
                 .collect(),
@@ -391,6 +405,11 @@ impl Cluster {
                 let r = self.command(c, now);
                 self.out.push(Action::Reply(r));
             }
+            Input::StaleEpoch { applied } if applied > u64::MAX - MAX_EPOCH_STEP => {
+                self.log(Log::error(format!(
+                    "An agent reports epoch {applied}, too close to the largest epoch to continue from: ignored"
+                )));
+            }
             Input::StaleEpoch { applied } => {
                 if applied >= self.epoch {
                     self.log(Log::warn(format!(
@@ -491,7 +510,16 @@ impl Cluster {
             .as_ref()
             .is_some_and(|old| old.same_assignment(&t));
         if changed {
-            self.epoch += 1;
+            // Epochs never wrap: agents bound every step (MAX_EPOCH_STEP), so this only
+            // fails after a corrupt status file; then nothing is published.
+            let Some(next) = self.epoch.checked_add(1) else {
+                self.log(Log::fatal(format!(
+                    "Role table epoch {} cannot grow any further: nothing is published",
+                    self.epoch
+                )));
+                return;
+            };
+            self.epoch = next;
             t.epoch = self.epoch;
             self.out.push(Action::Persist(status_file::render(self)));
             self.out.push(Action::Push(t.clone()));

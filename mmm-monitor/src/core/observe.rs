@@ -3,8 +3,8 @@
 //! health (a dead mysqld, unreachable peers), status, and whether a push got through
 //! (`docs/mmm-2.2.1.md` §1 "killing it!", §2).
 
-use super::{Action, AgentView, Cluster, Log, Report, Time};
-use mmm_common::config::CheckKind;
+use super::{Action, AgentView, Cluster, HostState, Log, Mode, Report, Time};
+use mmm_common::config::{CheckKind, HostMode};
 use std::time::Duration;
 
 impl Cluster {
@@ -41,7 +41,8 @@ impl Cluster {
         }
     }
 
-    /// A successful status call; what the health stream said is kept.
+    /// A successful status call; what the health stream said is kept. The report is compared
+    /// with the table the agent applied (drift).
     pub(super) fn on_agent_status(&mut self, host: &str, view: AgentView) {
         let Some(i) = self.idx(host) else { return };
         let down = self.hosts[i].agent.mysqld_down;
@@ -53,6 +54,77 @@ impl Cluster {
             ..view
         };
         self.hosts[i].agent_seen = true;
+        self.check_drift(i);
+    }
+
+    /// How host `i`'s agent report differs from the last published table, once the agent says
+    /// it applied that table: writable without the writer role (or read-only with it), a VIP
+    /// LOCAL that is not assigned (or assigned and not LOCAL), a slave replicating from
+    /// another host than the active master. Not judged in PASSIVE mode (nothing is pushed) nor
+    /// while the agent reports its server down.
+    fn drift(&self, i: usize) -> Option<String> {
+        let t = self.last_table.as_ref()?;
+        let (h, v) = (&self.hosts[i], &self.hosts[i].agent);
+        if self.mode == Mode::Passive || v.applied_epoch != t.epoch || v.mysqld_down {
+            return None;
+        }
+        let line = t.host(&h.name)?;
+        let mut diffs = Vec::new();
+        let writer = line.roles.iter().any(|r| r.role == self.active_master_role);
+        match v.writable {
+            Some(true) if !writer => diffs.push("writable without the writer role".to_string()),
+            Some(false) if writer => diffs.push("read-only with the writer role".to_string()),
+            _ => {}
+        }
+        for ip in &v.owned_ips {
+            if !line.roles.iter().any(|r| r.ip == *ip) {
+                diffs.push(format!("VIP {ip} is LOCAL but not assigned to it"));
+            }
+        }
+        for r in &line.roles {
+            if !v.owned_ips.contains(&r.ip) {
+                diffs.push(format!("{r} is assigned but not LOCAL"));
+            }
+        }
+        let am = t.active_master.as_deref().and_then(|m| self.host(m));
+        if let Some(am) =
+            am.filter(|_| h.mode == HostMode::Slave && line.state != HostState::AdminOffline)
+        {
+            if v.source_ip != Some(am.ip) {
+                let from = v.source_ip.map_or("nowhere".into(), |ip| ip.to_string());
+                diffs.push(format!(
+                    "replicating from {from}, not the active master {} ({})",
+                    am.name, am.ip
+                ));
+            }
+        }
+        (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
+
+    /// Logs a new or changed drift at ERROR and asks for the table to be pushed again; logs
+    /// its end.
+    fn check_drift(&mut self, i: usize) {
+        let now = self.drift(i);
+        let name = self.hosts[i].name.clone();
+        match (&self.hosts[i].drift, &now) {
+            (Some(_), None) => {
+                self.log(Log::info(format!(
+                    "Host '{name}' agrees with its role table again"
+                )));
+            }
+            (was, Some(d)) => {
+                if was.as_ref() != Some(d) {
+                    self.log(Log::error(format!(
+                        "Host '{name}' differs from its role table (epoch {}): {d}; pushing it again",
+                        self.epoch
+                    )));
+                }
+                self.hosts[i].repairs += 1;
+                self.out.push(Action::Repair { host: name });
+            }
+            (None, None) => {}
+        }
+        self.hosts[i].drift = now;
     }
 
     /// A push finished: a demoted host whose agent could not be told is killed (MMM).

@@ -32,6 +32,7 @@ struct Sim {
     pushes: Vec<RoleTable>,
     kills: Vec<String>,
     confirms: Vec<String>,
+    repairs: Vec<String>,
 }
 
 impl Sim {
@@ -54,6 +55,7 @@ impl Sim {
             pushes: vec![],
             kills: vec![],
             confirms: vec![],
+            repairs: vec![],
         };
         s.step(Input::Network { up: true });
         s
@@ -71,6 +73,7 @@ impl Sim {
                 Action::Log(l) => self.logs.push(l.message),
                 Action::Push(t) => self.pushes.push(t),
                 Action::KillHost { host } => self.kills.push(host),
+                Action::Repair { host } => self.repairs.push(host),
                 Action::Confirm { host, check } => {
                     self.confirms.push(format!("{host}/{}", check.name()))
                 }
@@ -987,4 +990,73 @@ fn a_check_failing_within_its_trap_period_does_not_bring_a_host_back() {
     assert_eq!(e, "ERROR: Checks ping and/or mysql are not ok for host 'db3'. It can't be switched to ONLINE.");
     s.check("db3", CheckKind::Ping, Report::ok("OK"));
     s.cmd(Command::SetOnline("db3".into())).unwrap();
+}
+
+#[test]
+fn an_agent_that_differs_from_its_applied_table_is_repaired() {
+    let mut s = Sim::new("");
+    s.online_all();
+    let t = s.pushes.last().unwrap().clone();
+    let line = t.host("db3").unwrap().clone();
+    let owned: Vec<_> = line.roles.iter().map(|r| r.ip).collect();
+    let view = |writable, owned: Vec<std::net::Ipv4Addr>, epoch| AgentView {
+        uptime_s: Some(1000),
+        writable: Some(writable),
+        owned_ips: owned,
+        source_ip: Some("192.168.8.32".parse().unwrap()),
+        applied_epoch: epoch,
+        ..Default::default()
+    };
+    // Not yet applied: nothing judged.
+    s.view("db3", view(true, owned.clone(), t.epoch - 1));
+    assert!(s.repairs.is_empty());
+    // Applied, but writable behind our back: ERROR, pushed again, counted, shown.
+    s.view("db3", view(true, owned.clone(), t.epoch));
+    assert_eq!(s.repairs, ["db3"]);
+    let msg = format!(
+        "Host 'db3' differs from its role table (epoch {}): writable without the writer role; pushing it again",
+        t.epoch
+    );
+    assert!(s.logged(&msg), "{:#?}", s.logs);
+    assert_eq!(s.c.host("db3").unwrap().repairs, 1);
+    // Still drifting: pushed again, logged once.
+    s.view("db3", view(true, owned.clone(), t.epoch));
+    assert_eq!(s.repairs.len(), 2);
+    assert_eq!(s.logs.iter().filter(|l| **l == msg).count(), 1);
+    // Repaired.
+    s.view("db3", view(false, owned.clone(), t.epoch));
+    assert!(s.logged("Host 'db3' agrees with its role table again"));
+    assert_eq!(s.c.host("db3").unwrap().drift, None);
+    // A VIP it does not own, and a wrong replication source, are drift too.
+    s.view(
+        "db3",
+        AgentView {
+            source_ip: Some("192.168.8.99".parse().unwrap()),
+            ..view(false, vec![], t.epoch)
+        },
+    );
+    let d = s.c.host("db3").unwrap().drift.clone().unwrap();
+    assert!(
+        d.contains("is assigned but not LOCAL") && d.contains("replicating from 192.168.8.99"),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_absurd_epoch_from_an_agent_is_not_adopted_and_epochs_never_wrap() {
+    let mut s = Sim::new("");
+    s.online_all();
+    let before = s.c.epoch;
+    s.step(Input::StaleEpoch { applied: u64::MAX });
+    assert_eq!(s.c.epoch, before);
+    assert!(s
+        .logs
+        .iter()
+        .any(|l| l.contains("too close to the largest epoch")));
+    // At the very top, a change publishes nothing rather than wrapping to 0.
+    s.c.epoch = u64::MAX;
+    let pushed = s.pushes.len();
+    s.cmd(Command::SetOffline("db3".into())).unwrap();
+    assert_eq!(s.pushes.len(), pushed);
+    assert_eq!(s.c.epoch, u64::MAX);
 }

@@ -6,7 +6,8 @@
 //!   short: this stream is the fast path of failure detection) → [`Input::AgentHealth`];
 //! - a pusher that watches the latest role table (one `Arc` shared by every agent, never
 //!   cloned per agent) and applies it until the agent acknowledges that epoch, retrying with
-//!   [`Backoff`] and starting over at once when a newer table arrives → [`Msg::Acked`].
+//!   [`Backoff`] and starting over at once when a newer table arrives → [`Msg::Acked`]; asked
+//!   by the driver ([`Pushers::repair`]), it pushes an acknowledged table again (drift).
 //!
 //! Every task ends when the driver's channel closes.
 
@@ -17,8 +18,8 @@ use mmm_proto::{
     convert,
     v1::{self as pb, agent_client::AgentClient},
 };
-use std::{sync::Arc, time::Duration};
-use tokio::sync::{mpsc, watch};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::sync::{mpsc, watch, Notify};
 use tonic::transport::Channel;
 
 /// The latest table to push (`None` before the first one).
@@ -77,17 +78,36 @@ pub fn agent_view(st: &pb::AgentStatus) -> AgentView {
             .next()
             .and_then(|h| h.parse().ok()),
         mac: convert::mac(&st.host, &st.mac).ok().flatten(),
+        applied_epoch: st.applied_epoch,
     }
 }
 
-/// Starts the three tasks of every agent in `cfg`; tables sent on the returned sender are
-/// pushed to all of them.
+/// The pushers of every agent: the latest table for all, and a way to have one push again.
+pub struct Pushers {
+    /// The latest table, watched by every pusher.
+    pub latest: watch::Sender<Option<Arc<RoleTable>>>,
+    repair: BTreeMap<String, Arc<Notify>>,
+}
+
+impl Pushers {
+    /// Has `host`'s pusher push the latest table again although it was acknowledged (its
+    /// agent's status differs from it). Repeated requests before it runs are one.
+    pub fn repair(&self, host: &str) {
+        if let Some(n) = self.repair.get(host) {
+            n.notify_one();
+        }
+    }
+}
+
+/// Starts the three tasks of every agent in `cfg`; tables sent on the returned pushers go to
+/// all of them.
 pub fn spawn_all(
     cfg: &Arc<Config>,
     tls: Option<&mmm_proto::TlsFiles>,
     tx: &mpsc::Sender<Msg>,
-) -> watch::Sender<Option<Arc<RoleTable>>> {
+) -> Pushers {
     let (latest_tx, latest) = watch::channel(None);
+    let mut repair = BTreeMap::new();
     for h in &cfg.hosts {
         let ep = match mmm_proto::endpoint(&format!("{}:{}", h.ip, h.agent_port), tls) {
             Ok(ep) => ep,
@@ -104,15 +124,23 @@ pub fn spawn_all(
             cfg.monitor.agent_timeout,
         ));
         tokio::spawn(subscribe_health(h.name.clone(), client.clone(), tx.clone()));
+        let again = Arc::new(Notify::new());
+        repair.insert(h.name.clone(), again.clone());
         tokio::spawn(push(
-            h.name.clone(),
-            client,
-            latest.clone(),
+            Pusher {
+                host: h.name.clone(),
+                client,
+                latest: latest.clone(),
+                again,
+            },
             tx.clone(),
             apply_timeout(cfg),
         ));
     }
-    latest_tx
+    Pushers {
+        latest: latest_tx,
+        repair,
+    }
 }
 
 async fn poll_status(
@@ -186,20 +214,33 @@ fn outcome(
     }
 }
 
-async fn push(
+/// One agent's pusher: its client, the latest table, and its repair signal.
+struct Pusher {
     host: String,
-    mut c: AgentClient<Channel>,
-    mut latest: Latest,
-    tx: mpsc::Sender<Msg>,
-    timeout: Duration,
-) {
+    client: AgentClient<Channel>,
+    latest: Latest,
+    again: Arc<Notify>,
+}
+
+async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
+    let Pusher {
+        host,
+        client: mut c,
+        mut latest,
+        again,
+    } = p;
     let mut acked = 0u64;
     let mut backoff = Backoff::default();
     loop {
         let table = latest.borrow_and_update().clone();
         let Some(t) = table.filter(|t| t.epoch > acked) else {
-            if latest.changed().await.is_err() {
-                return;
+            tokio::select! {
+                r = latest.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
+                _ = again.notified() => acked = 0,
             }
             continue;
         };

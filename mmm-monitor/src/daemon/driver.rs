@@ -8,7 +8,7 @@
 use super::{agents, inputs, snapshot};
 use crate::{
     checks::Pinger,
-    core::{Action, Cluster, Command, CommandError, Input, Level, RoleTable},
+    core::{Action, Cluster, Command, CommandError, Input, Level},
 };
 use mmm_common::config::Config;
 use std::{path::PathBuf, sync::Arc, time::Instant};
@@ -38,8 +38,8 @@ pub struct Driver {
     /// The core's time zero (monotonic) and its Unix time in ms.
     start: Instant,
     start_wall_ms: i64,
-    /// The latest table, watched by every agent's pusher.
-    latest: watch::Sender<Option<Arc<RoleTable>>>,
+    /// The agents' pushers (the latest table, repairs).
+    pushers: agents::Pushers,
     pinger: Arc<Pinger>,
     status_path: PathBuf,
 }
@@ -58,7 +58,7 @@ impl Driver {
     ) -> Driver {
         let pinger = Arc::new(Pinger::new());
         inputs::spawn_all(&cfg, &pinger, &tx);
-        let latest = agents::spawn_all(&cfg, tls.as_ref(), &tx);
+        let pushers = agents::spawn_all(&cfg, tls.as_ref(), &tx);
         Driver {
             cluster,
             cfg,
@@ -67,7 +67,7 @@ impl Driver {
             events,
             start: Instant::now(),
             start_wall_ms: snapshot::unix_ms(),
-            latest,
+            pushers,
             pinger,
             status_path,
         }
@@ -130,8 +130,9 @@ impl Driver {
                     }
                 }
                 Action::Push(t) => {
-                    self.latest.send_replace(Some(Arc::new(t)));
+                    self.pushers.latest.send_replace(Some(Arc::new(t)));
                 }
+                Action::Repair { host } => self.pushers.repair(&host),
                 Action::KillHost { host } => self.kill_host(&host),
                 Action::Confirm { host, check } => {
                     inputs::confirm(&self.cfg, &self.pinger, &self.tx, host, check)

@@ -74,6 +74,8 @@ pub fn show_reply(s: &Snapshot) -> pb::ShowReply {
                 state: pb::HostState::from(h.state) as i32,
                 roles: h.roles.iter().map(pb::Role::from).collect(),
                 agent_reachable: h.agent_reachable,
+                drift: h.drift.clone().unwrap_or_default(),
+                repairs: h.repairs,
             })
             .collect(),
         mode: s.mode.map(|m| pb::Mode::from(m) as i32).unwrap_or(0),

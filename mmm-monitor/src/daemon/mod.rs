@@ -16,8 +16,10 @@ pub mod snapshot;
 use crate::core::{status_file, Cluster};
 use anyhow::{Context, Result};
 use mmm_common::config::Config;
+use mmm_proto::auth::{Authorizer, Kind, Policy};
 use std::{net::SocketAddr, path::Path, sync::Arc};
 use tokio::sync::{broadcast, mpsc, watch};
+use tonic::service::interceptor::InterceptedService;
 
 /// Loads the status file; missing or corrupt → a clear log line and a safe start (no roles;
 /// a corrupt file is moved aside; the epoch is recovered from the agents if they are ahead).
@@ -88,10 +90,24 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     };
     let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
     tracing::info!(%addr, "monitor serving");
+    let policy = match tls {
+        Some(_) => Policy::Tls(vec![Kind::Operator, Kind::Monitor]),
+        None => {
+            tracing::warn!(
+                "the control plane is unauthenticated (<socket> type plain): anyone who reaches {addr} can command this monitor, and agents trust it by address only; turn on mutual TLS with `mmm-monitor tls init`"
+            );
+            Policy::Anyone
+        }
+    };
+    let monitor = mmm_proto::v1::monitor_server::MonitorServer::new(svc)
+        .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
     mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
         .await
         .context("starting the gRPC server")?
-        .add_service(mmm_proto::v1::monitor_server::MonitorServer::new(svc))
+        .add_service(InterceptedService::new(
+            monitor,
+            Authorizer::new("mmm.v1.Monitor", policy),
+        ))
         .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
         .await
         .with_context(|| format!("serving gRPC on {addr}"))

@@ -27,6 +27,10 @@ pub struct HostSnap {
     pub roles: Vec<RoleIp>,
     pub agent_reachable: bool,
     pub checks: Vec<CheckSnap>,
+    /// How its agent differs from its applied table (`None`: it agrees).
+    pub drift: Option<String>,
+    /// Tables pushed again because of a drift.
+    pub repairs: u64,
 }
 
 /// The cluster as the gRPC service reports it.
@@ -70,6 +74,8 @@ pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
             state: h.state,
             roles: h.roles.iter().cloned().collect(),
             agent_reachable: h.agent.reachable,
+            drift: h.drift.clone(),
+            repairs: h.repairs,
             checks: CheckKind::ALL
                 .into_iter()
                 .map(|k| {

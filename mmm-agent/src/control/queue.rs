@@ -1,0 +1,112 @@
+//! At most one role table waits to be applied (a hostile or buggy caller cannot queue work
+//! without bound): a newer table supersedes the waiting one, whose caller is told so; an older
+//! one is turned away at once. One worker task applies the tables one at a time, each to the
+//! end even when its caller has gone (stopping half-way would leave the server, the data plane
+//! and the persisted state disagreeing).
+
+use super::apply::{Applier, ApplyError, Step};
+use super::state::AgentState;
+use mmm_common::roles::RoleTable;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{oneshot, watch, Notify};
+
+/// What the caller of a table learns.
+pub type Outcome = Result<Vec<Step>, ApplyError>;
+
+/// A table waiting, and its caller.
+struct Pending {
+    table: RoleTable,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The one-slot queue in front of the worker.
+#[derive(Clone, Default)]
+pub struct ApplyQueue {
+    slot: Arc<Mutex<Option<Pending>>>,
+    wake: Arc<Notify>,
+}
+
+impl ApplyQueue {
+    /// Queues `table`; the receiver gets its outcome. A waiting table with a lower or equal
+    /// epoch is superseded (its caller gets [`ApplyError::Superseded`]); a waiting table with
+    /// a higher epoch turns this one away at once.
+    pub fn submit(&self, table: RoleTable) -> oneshot::Receiver<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        let Ok(mut slot) = self.slot.lock() else {
+            let _ = reply.send(Err(ApplyError::Superseded { by: table.epoch }));
+            return rx;
+        };
+        match slot.take() {
+            Some(waiting) if waiting.table.epoch > table.epoch => {
+                let by = waiting.table.epoch;
+                *slot = Some(waiting);
+                let _ = reply.send(Err(ApplyError::Superseded { by }));
+                return rx;
+            }
+            Some(waiting) => {
+                let _ = waiting
+                    .reply
+                    .send(Err(ApplyError::Superseded { by: table.epoch }));
+            }
+            None => {}
+        }
+        *slot = Some(Pending { table, reply });
+        drop(slot);
+        self.wake.notify_one();
+        rx
+    }
+
+    fn take(&self) -> Option<Pending> {
+        self.slot.lock().ok()?.take()
+    }
+
+    /// The worker: applies what is queued, one table at a time, publishing each applied
+    /// state on `applied`. Runs for ever.
+    pub async fn run(self, mut applier: Applier, applied: watch::Sender<AgentState>) {
+        loop {
+            self.wake.notified().await;
+            while let Some(p) = self.take() {
+                tracing::info!(epoch = p.table.epoch, "applying role table");
+                let r = applier.apply(&p.table).await;
+                if r.is_ok() {
+                    applied.send_replace(applier.state.clone());
+                }
+                let _ = p.reply.send(r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(epoch: u64) -> RoleTable {
+        RoleTable {
+            epoch,
+            active_master: None,
+            active_master_role: "writer".into(),
+            hosts: vec![],
+        }
+    }
+
+    fn superseded_by(rx: &mut oneshot::Receiver<Outcome>) -> Option<u64> {
+        match rx.try_recv() {
+            Ok(Err(ApplyError::Superseded { by })) => Some(by),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_table_waits_and_the_newest_wins() {
+        let q = ApplyQueue::default();
+        let mut first = q.submit(table(5));
+        let mut second = q.submit(table(7));
+        assert_eq!(superseded_by(&mut first), Some(7));
+        let mut older = q.submit(table(6));
+        assert_eq!(superseded_by(&mut older), Some(7));
+        assert_eq!(superseded_by(&mut second), None, "still waiting");
+        assert_eq!(q.take().map(|p| p.table.epoch), Some(7));
+        assert!(q.take().is_none());
+    }
+}

@@ -2,18 +2,32 @@
 //! repointing) and the monitor (replica status): pure string generation, unit-tested for both
 //! dialects; only MariaDB runs here.
 
-/// The server family, from `SELECT VERSION()`.
+/// A MySQL server version `major.minor.patch`, ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+/// The server family and, for MySQL, its exact version (statements are chosen by it; MySQL
+/// 8.0 Reference Manual, "Changes in MySQL 8.0.22/23/26", and 8.4's removals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     MariaDb,
-    /// MySQL 8.0.22 or later (`REPLICA`/`SOURCE` syntax, `super_read_only`).
-    MySql8,
-    /// Older MySQL (`SLAVE`/`MASTER` syntax, `super_read_only` from 5.7).
-    MySqlLegacy,
+    MySql(Version),
 }
 
+/// `SHOW REPLICA STATUS`, `START/STOP REPLICA` (MySQL 8.0.22).
+const REPLICA_WORDS: Version = Version(8, 0, 22);
+/// `CHANGE REPLICATION SOURCE TO` (MySQL 8.0.23).
+const CHANGE_SOURCE: Version = Version(8, 0, 23);
+/// `SOURCE_POS_WAIT()` (MySQL 8.0.26).
+const SOURCE_POS_WAIT: Version = Version(8, 0, 26);
+/// `SHOW BINARY LOG STATUS` (MySQL 8.2.0; `SHOW MASTER STATUS` is gone in 8.4).
+const BINARY_LOG_STATUS: Version = Version(8, 2, 0);
+/// `super_read_only` (MySQL 5.7.8).
+const SUPER_READ_ONLY: Version = Version(5, 7, 8);
+
 impl Dialect {
-    /// Detects the dialect of a server reporting `version`.
+    /// Detects the dialect of a server reporting `version` (`SELECT VERSION()`); an
+    /// unparsable MySQL version counts as 5.7.0 (the oldest statements).
     pub fn detect(version: &str) -> Dialect {
         if version.contains("MariaDB") {
             return Dialect::MariaDb;
@@ -25,54 +39,80 @@ impl Dialect {
             .filter_map(|s| s.parse().ok())
             .collect();
         match n.as_slice() {
-            [a, b, c, ..] if (*a, *b, *c) >= (8, 0, 22) => Dialect::MySql8,
-            _ => Dialect::MySqlLegacy,
+            [a, b, c, ..] => Dialect::MySql(Version(*a, *b, *c)),
+            _ => Dialect::MySql(Version(5, 7, 0)),
         }
+    }
+
+    /// Whether this is MySQL at `v` or later.
+    fn mysql_since(self, v: Version) -> bool {
+        matches!(self, Dialect::MySql(have) if have >= v)
     }
 
     /// Statements that make the server refuse client writes. MySQL's `super_read_only` also
     /// stops SUPER users (MMM's weakness: read_only alone does not); MariaDB 10.11's
     /// `read_only` already applies to SUPER users without READ_ONLY ADMIN.
     pub fn deny_writes(self) -> Vec<&'static str> {
-        match self {
-            Dialect::MariaDb => vec!["SET GLOBAL read_only = 1"],
-            _ => vec!["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"],
+        if self.mysql_since(SUPER_READ_ONLY) {
+            vec!["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"]
+        } else {
+            vec!["SET GLOBAL read_only = 1"]
         }
     }
 
     /// Statements that make the server writable.
     pub fn allow_writes(self) -> Vec<&'static str> {
-        match self {
-            Dialect::MariaDb => vec!["SET GLOBAL read_only = 0"],
-            _ => vec!["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"],
+        if self.mysql_since(SUPER_READ_ONLY) {
+            vec!["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"]
+        } else {
+            vec!["SET GLOBAL read_only = 0"]
+        }
+    }
+
+    /// Whether the server has `super_read_only` (MySQL 5.7.8+; MariaDB has none: holders of
+    /// READ ONLY ADMIN still write on a read-only server).
+    pub fn has_super_read_only(self) -> bool {
+        self.mysql_since(SUPER_READ_ONLY)
+    }
+
+    /// The binary log's current file and position (`File`, `Position` columns).
+    pub fn binlog_status(self) -> &'static str {
+        if self.mysql_since(BINARY_LOG_STATUS) {
+            "SHOW BINARY LOG STATUS"
+        } else {
+            "SHOW MASTER STATUS"
         }
     }
 
     pub fn replica_status(self) -> &'static str {
-        match self {
-            Dialect::MySql8 => "SHOW REPLICA STATUS",
-            _ => "SHOW SLAVE STATUS",
+        if self.mysql_since(REPLICA_WORDS) {
+            "SHOW REPLICA STATUS"
+        } else {
+            "SHOW SLAVE STATUS"
         }
     }
 
     pub fn stop_replica(self) -> &'static str {
-        match self {
-            Dialect::MySql8 => "STOP REPLICA",
-            _ => "STOP SLAVE",
+        if self.mysql_since(REPLICA_WORDS) {
+            "STOP REPLICA"
+        } else {
+            "STOP SLAVE"
         }
     }
 
     pub fn start_replica(self) -> &'static str {
-        match self {
-            Dialect::MySql8 => "START REPLICA",
-            _ => "START SLAVE",
+        if self.mysql_since(REPLICA_WORDS) {
+            "START REPLICA"
+        } else {
+            "START SLAVE"
         }
     }
 
     pub fn start_sql_thread(self) -> &'static str {
-        match self {
-            Dialect::MySql8 => "START REPLICA SQL_THREAD",
-            _ => "START SLAVE SQL_THREAD",
+        if self.mysql_since(REPLICA_WORDS) {
+            "START REPLICA SQL_THREAD"
+        } else {
+            "START SLAVE SQL_THREAD"
         }
     }
 
@@ -88,9 +128,10 @@ impl Dialect {
     /// `file:pos` of the current source: the relay log is applied. Returns -1 on timeout.
     pub fn wait_relay_applied(self, file: &str, pos: u64, timeout_s: f64) -> String {
         let f = quote(file);
-        match self {
-            Dialect::MySql8 => format!("SELECT SOURCE_POS_WAIT({f}, {pos}, {timeout_s:.3})"),
-            _ => format!("SELECT MASTER_POS_WAIT({f}, {pos}, {timeout_s:.3})"),
+        if self.mysql_since(SOURCE_POS_WAIT) {
+            format!("SELECT SOURCE_POS_WAIT({f}, {pos}, {timeout_s:.3})")
+        } else {
+            format!("SELECT MASTER_POS_WAIT({f}, {pos}, {timeout_s:.3})")
         }
     }
 
@@ -117,24 +158,24 @@ impl Dialect {
     ) -> String {
         let (h, u, p) = (quote(host), quote(user), quote(password));
         match (self, coords) {
-            (Dialect::MySql8, None) => format!(
+            (d, None) if d.mysql_since(CHANGE_SOURCE) => format!(
                 "CHANGE REPLICATION SOURCE TO SOURCE_HOST={h}, SOURCE_PORT={port}, SOURCE_USER={u}, SOURCE_PASSWORD={p}, SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1"
             ),
-            (Dialect::MySql8, Some((f, pos))) => format!(
+            (d, Some((f, pos))) if d.mysql_since(CHANGE_SOURCE) => format!(
                 "CHANGE REPLICATION SOURCE TO SOURCE_HOST={h}, SOURCE_PORT={port}, SOURCE_USER={u}, SOURCE_PASSWORD={p}, SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE={}, SOURCE_LOG_POS={pos}, SOURCE_CONNECT_RETRY=1",
                 quote(f)
             ),
             (Dialect::MariaDb, None) => format!(
                 "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
             ),
-            (Dialect::MySqlLegacy, None) => format!(
+            (Dialect::MySql(_), None) => format!(
                 "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_AUTO_POSITION=1, MASTER_CONNECT_RETRY=1"
             ),
             (Dialect::MariaDb, Some((f, pos))) => format!(
                 "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_USE_GTID=no, MASTER_LOG_FILE={}, MASTER_LOG_POS={pos}, MASTER_CONNECT_RETRY=1",
                 quote(f)
             ),
-            (Dialect::MySqlLegacy, Some((f, pos))) => format!(
+            (Dialect::MySql(_), Some((f, pos))) => format!(
                 "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT={port}, MASTER_USER={u}, MASTER_PASSWORD={p}, MASTER_LOG_FILE={}, MASTER_LOG_POS={pos}, MASTER_CONNECT_RETRY=1",
                 quote(f)
             ),
@@ -219,34 +260,61 @@ pub fn quote(s: &str) -> String {
 mod tests {
     use super::*;
 
+    const M8: Dialect = Dialect::MySql(Version(8, 0, 36));
+    const M57: Dialect = Dialect::MySql(Version(5, 7, 44));
+
+    fn my(a: u32, b: u32, c: u32) -> Dialect {
+        Dialect::MySql(Version(a, b, c))
+    }
+
+    #[test]
+    fn mysql_statements_follow_the_exact_version() {
+        assert_eq!(my(8, 0, 21).replica_status(), "SHOW SLAVE STATUS");
+        assert_eq!(my(8, 0, 22).replica_status(), "SHOW REPLICA STATUS");
+        assert_eq!(my(8, 0, 21).stop_replica(), "STOP SLAVE");
+        assert_eq!(my(8, 0, 22).stop_replica(), "STOP REPLICA");
+        let change = |d: Dialect| d.change_source("h", 1, "u", "p", None);
+        assert!(change(my(8, 0, 22)).starts_with("CHANGE MASTER TO MASTER_HOST="));
+        assert!(change(my(8, 0, 23)).starts_with("CHANGE REPLICATION SOURCE TO SOURCE_HOST="));
+        let wait = |d: Dialect| d.wait_relay_applied("b.1", 4, 1.0);
+        assert!(wait(my(8, 0, 25)).starts_with("SELECT MASTER_POS_WAIT("));
+        assert!(wait(my(8, 0, 26)).starts_with("SELECT SOURCE_POS_WAIT("));
+        assert_eq!(my(8, 1, 0).binlog_status(), "SHOW MASTER STATUS");
+        assert_eq!(my(8, 2, 0).binlog_status(), "SHOW BINARY LOG STATUS");
+        assert_eq!(my(8, 4, 3).binlog_status(), "SHOW BINARY LOG STATUS");
+        assert_eq!(Dialect::MariaDb.binlog_status(), "SHOW MASTER STATUS");
+        assert_eq!(my(5, 7, 7).deny_writes(), ["SET GLOBAL read_only = 1"]);
+        assert!(my(5, 7, 8).has_super_read_only());
+        assert!(!Dialect::MariaDb.has_super_read_only());
+    }
+
     #[test]
     fn dialects() {
         assert_eq!(
             Dialect::detect("10.11.19-MariaDB-0+deb12u1"),
             Dialect::MariaDb
         );
-        assert_eq!(Dialect::detect("8.0.36"), Dialect::MySql8);
-        assert_eq!(Dialect::detect("8.0.21-log"), Dialect::MySqlLegacy);
-        assert_eq!(Dialect::detect("5.7.44"), Dialect::MySqlLegacy);
+        assert_eq!(Dialect::detect("8.0.36"), M8);
+        assert_eq!(Dialect::detect("8.0.21-log"), my(8, 0, 21));
+        assert_eq!(Dialect::detect("5.7.44"), M57);
+        assert_eq!(Dialect::detect("8.4.0-commercial"), my(8, 4, 0));
+        assert_eq!(Dialect::detect("junk"), my(5, 7, 0));
     }
 
     #[test]
     fn fencing_statements() {
         assert_eq!(Dialect::MariaDb.deny_writes(), ["SET GLOBAL read_only = 1"]);
         assert_eq!(
-            Dialect::MySql8.deny_writes(),
+            M8.deny_writes(),
             ["SET GLOBAL read_only = 1", "SET GLOBAL super_read_only = 1"]
         );
         assert_eq!(
-            Dialect::MySql8.allow_writes(),
+            M8.allow_writes(),
             ["SET GLOBAL super_read_only = 0", "SET GLOBAL read_only = 0"]
         );
-        assert_eq!(Dialect::MySql8.stop_replica(), "STOP REPLICA");
+        assert_eq!(M8.stop_replica(), "STOP REPLICA");
         assert_eq!(Dialect::MariaDb.start_replica(), "START SLAVE");
-        assert_eq!(
-            Dialect::MySql8.start_sql_thread(),
-            "START REPLICA SQL_THREAD"
-        );
+        assert_eq!(M8.start_sql_thread(), "START REPLICA SQL_THREAD");
     }
 
     #[test]
@@ -256,7 +324,7 @@ mod tests {
             "SELECT MASTER_POS_WAIT('binlog.000003', 1234, 5.000)"
         );
         assert_eq!(
-            Dialect::MySql8.wait_relay_applied("binlog.000003", 1234, 0.5),
+            M8.wait_relay_applied("binlog.000003", 1234, 0.5),
             "SELECT SOURCE_POS_WAIT('binlog.000003', 1234, 0.500)"
         );
         assert_eq!(
@@ -264,7 +332,7 @@ mod tests {
             "SELECT MASTER_GTID_WAIT('0-1-42', 2.000)"
         );
         assert_eq!(
-            Dialect::MySql8.wait_gtid("uuid:1-42", 2.0),
+            M8.wait_gtid("uuid:1-42", 2.0),
             "SELECT WAIT_FOR_EXECUTED_GTID_SET('uuid:1-42', 2.000)"
         );
     }
@@ -272,10 +340,10 @@ mod tests {
     #[test]
     fn repointing() {
         insta::assert_snapshot!(Dialect::MariaDb.change_source("198.18.0.12", 3306, "repl", "re'pl", None), @"CHANGE MASTER TO MASTER_HOST='198.18.0.12', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='re''pl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1");
-        insta::assert_snapshot!(Dialect::MySql8.change_source("198.18.0.12", 3306, "repl", "pw", None), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='198.18.0.12', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='pw', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1");
+        insta::assert_snapshot!(M8.change_source("198.18.0.12", 3306, "repl", "pw", None), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='198.18.0.12', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='pw', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1");
         insta::assert_snapshot!(Dialect::MariaDb.change_source("h", 3307, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3307, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_USE_GTID=no, MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
-        insta::assert_snapshot!(Dialect::MySqlLegacy.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3306, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
-        insta::assert_snapshot!(Dialect::MySql8.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='h', SOURCE_PORT=3306, SOURCE_USER='u', SOURCE_PASSWORD='p', SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE='binlog.000009', SOURCE_LOG_POS=107, SOURCE_CONNECT_RETRY=1");
+        insta::assert_snapshot!(M57.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3306, MASTER_USER='u', MASTER_PASSWORD='p', MASTER_LOG_FILE='binlog.000009', MASTER_LOG_POS=107, MASTER_CONNECT_RETRY=1");
+        insta::assert_snapshot!(M8.change_source("h", 3306, "u", "p", Some(("binlog.000009", 107))), @"CHANGE REPLICATION SOURCE TO SOURCE_HOST='h', SOURCE_PORT=3306, SOURCE_USER='u', SOURCE_PASSWORD='p', SOURCE_AUTO_POSITION=0, SOURCE_LOG_FILE='binlog.000009', SOURCE_LOG_POS=107, SOURCE_CONNECT_RETRY=1");
     }
 
     #[test]
@@ -302,7 +370,7 @@ mod tests {
             "ERROR 1470 (HY000): String '<redacted>' is too long for MASTER_PASSWORD (should be no longer than 96)"
         );
         assert_eq!(redact(&sql, "a 'quoted' word"), "a 'quoted' word");
-        let m8 = Dialect::MySql8.change_source("h", 3306, "repl", "pw9", None);
+        let m8 = M8.change_source("h", 3306, "repl", "pw9", None);
         assert!(!redact(&m8, &m8).contains("pw9"));
         assert_eq!(redact("SET GLOBAL read_only = 1", "x"), "x");
     }

@@ -122,7 +122,7 @@ fn connect_error(t: &Target, e: &mysql_async::Error) -> String {
     )
 }
 
-async fn connect(t: &Target) -> Result<mysql_async::Conn, mysql_async::Error> {
+pub(crate) async fn connect(t: &Target) -> Result<mysql_async::Conn, mysql_async::Error> {
     mysql_async::Conn::new(opts(t)).await
 }
 

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod control;
 pub mod core;
 pub mod daemon;
+pub mod sanity;
 
 use mmm_common::config::{CheckKind, Config, RoleMode};
 use std::fmt::Write;

@@ -127,7 +127,11 @@ impl Applier {
 
     /// Applies `t`; returns the steps taken.
     pub async fn apply(&mut self, t: &RoleTable) -> Result<Vec<Step>, ApplyError> {
-        plan::admit(&self.state, t, &self.cfg, &self.me)?;
+        if let Err(e) = plan::admit(&self.state, t, &self.cfg, &self.me) {
+            tracing::warn!(epoch = t.epoch, "refused role table: {e}");
+            return Err(e.into());
+        }
+        tracing::info!(epoch = t.epoch, "applying role table");
         let facts = self.facts(t).await;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
         // A hand-over recognises the new owner's claim against the counter as it was before
@@ -174,7 +178,7 @@ impl Applier {
             }
             Op::DenyWrites => self.deny_writes(d, steps).await,
             Op::Repoint { master } => {
-                promote::repoint(&self.db, d, &self.cfg, &self.me, &master, steps).await?
+                promote::repoint(&self.db, d, &self.cfg, &self.me, &master, steps).await
             }
             Op::Replication { start } => {
                 let sql = if start {

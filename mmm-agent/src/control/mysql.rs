@@ -149,9 +149,11 @@ impl Db {
         Ok(self.value("SELECT @@read_only").await?.as_deref() == Some("1"))
     }
 
-    /// `SHOW MASTER STATUS`: the binlog file and position, if binary logging is on.
+    /// `SHOW MASTER STATUS` (`SHOW BINARY LOG STATUS` on MySQL 8.2+): the binlog file and
+    /// position, if binary logging is on.
     pub async fn binlog_position(&self) -> Result<Option<(String, u64)>, DbError> {
-        let rows = self.rows("SHOW MASTER STATUS").await?;
+        let d = self.dialect().await?;
+        let rows = self.rows(d.binlog_status()).await?;
         Ok(rows.into_iter().next().and_then(|r| {
             let f = r.get("File").cloned().flatten()?;
             let p = r.get("Position").cloned().flatten()?.parse().ok()?;

@@ -8,15 +8,16 @@
 //!    is redirected at once (STEER to the new owner, or FENCE when nobody has it);
 //! 2. a host without the writer role is read-only (a demoted writer at once; any other when
 //!    its server is writable: only the writer is writable);
-//! 3. a slave whose active master changed is repointed; entering ADMIN_OFFLINE stops
-//!    replication, leaving it starts it;
+//! 3. entering ADMIN_OFFLINE stops replication, leaving it starts it;
 //! 4. gaining the writer: promotion (bounded catch-up, then writable) before the VIPs are
 //!    acquired; kept roles are re-asserted (a kept writer on a read-only server is promoted
 //!    again, a kept VIP not LOCAL is acquired again), so re-applying converges after a crash;
 //! 5. hand-overs come after this host's own acquisitions (two hosts swapping VIPs would each
 //!    wait for the other's announcement); then a demoted writer's clients are killed, then the
 //!    `/32`s of lost VIPs go (last, so that the killed clients' FIN/RST still leave from them);
-//! 6. the applied state is persisted.
+//! 6. a slave is pointed at the active master — after every VIP is settled, so a slow or
+//!    broken replica never leaves a VIP unowned (a failed repoint is retried by the next push);
+//! 7. the applied state is persisted.
 
 use super::{
     sql::Dialect,
@@ -65,7 +66,8 @@ pub enum Op {
     Release { role: RoleIp, to: Redirect },
     /// `read_only=1` (+ `super_read_only` where the server has it).
     DenyWrites,
-    /// Point replication at the active master `master` (if it is not already).
+    /// Point replication at the active master `master` (if it is not already); a failure is
+    /// reported, not fatal.
     Repoint { master: String },
     /// `START SLAVE` (true) or `STOP SLAVE` (false): leaving or entering ADMIN_OFFLINE.
     Replication { start: bool },
@@ -223,13 +225,7 @@ pub fn plan(
     if demote {
         ops.push(Op::DenyWrites);
     }
-    // 3. Replication follows the active master; ADMIN_OFFLINE stops it.
-    if let (Some(am), Some(_)) = (table.active_master.as_deref(), facts.dialect) {
-        let slave = cfg.host(me).is_some_and(|h| h.mode == HostMode::Slave);
-        if slave && am != me && mine.state != HostState::AdminOffline {
-            ops.push(Op::Repoint { master: am.into() });
-        }
-    }
+    // 3. ADMIN_OFFLINE stops replication, leaving it starts it.
     if facts.dialect.is_some() {
         let was = applied.host_state == HostState::AdminOffline;
         let is = mine.state == HostState::AdminOffline;
@@ -270,7 +266,15 @@ pub fn plan(
             .chain(&stray.iter().collect::<Vec<_>>())
             .map(|r| Op::RemoveAddress(r.ip)),
     );
-    // 6. Persist.
+    // 6. Replication follows the active master — after every VIP is settled: a slow or
+    //    broken replica never holds a VIP (repointing waits for its SQL thread, and may fail).
+    if let (Some(am), Some(_)) = (table.active_master.as_deref(), facts.dialect) {
+        let slave = cfg.host(me).is_some_and(|h| h.mode == HostMode::Slave);
+        if slave && am != me && mine.state != HostState::AdminOffline {
+            ops.push(Op::Repoint { master: am.into() });
+        }
+    }
+    // 7. Persist.
     ops.push(Op::Persist(AgentState {
         epoch: table.epoch,
         roles: mine.roles.clone(),

@@ -143,12 +143,12 @@ fn a_vip_with_no_new_owner_is_fenced_and_one_not_local_is_steered_at_once() {
                 role: reader(R2),
                 to: Redirect::Fence
             },
+            Op::RemoveAddress(R1),
+            Op::RemoveAddress(R2),
             // A slave is always pointed at the active master (a no-op when it already is).
             Op::Repoint {
                 master: "db1".into()
             },
-            Op::RemoveAddress(R1),
-            Op::RemoveAddress(R2),
         ]
     );
 }
@@ -243,10 +243,10 @@ fn entering_and_leaving_admin_offline_stop_and_start_replication() {
     assert_eq!(
         got,
         [
+            Op::Replication { start: true },
             Op::Repoint {
                 master: "db1".into()
             },
-            Op::Replication { start: true },
         ]
     );
 }
@@ -372,6 +372,33 @@ fn a_vip_local_here_that_nobody_gave_this_host_is_released() {
                 }
             },
             Op::RemoveAddress(R2),
+        ]
+    );
+}
+
+#[test]
+fn a_slow_replica_takes_its_vips_before_it_repoints() {
+    // db3 gains reader .101 while the active master moves to db2: the VIP first, the
+    // repoint (which waits for the SQL thread, and may fail) last.
+    let a = applied(4, vec![reader(R2)], Online, "db1");
+    let t = table(
+        5,
+        [
+            (HardOffline, vec![]),
+            (Online, vec![writer()]),
+            (Online, vec![reader(R1), reader(R2)]),
+        ],
+    );
+    assert_eq!(
+        ops(&a, &t, "db3", &facts(true, &[R2])),
+        [
+            Op::Acquire {
+                role: reader(R1),
+                again: false
+            },
+            Op::Repoint {
+                master: "db2".into()
+            },
         ]
     );
 }

@@ -25,6 +25,8 @@ pub enum CatchUp {
     NotReplica,
     /// The IO thread has read nothing from its source: nothing to apply.
     NothingRead,
+    /// Everything read is applied already (`read == executed`): nothing to wait for.
+    Applied(LogPos),
     /// Wait until the SQL thread has applied `until` (what the IO thread has read).
     Wait {
         until: LogPos,
@@ -45,6 +47,9 @@ pub fn catch_up(status: Option<&ReplicaStatus>) -> CatchUp {
     let Some(read) = &s.read else {
         return CatchUp::NothingRead;
     };
+    if s.relay_log_applied() {
+        return CatchUp::Applied(read.clone());
+    }
     let same_file = s.executed.as_ref().is_some_and(|e| e.file == read.file);
     let exec = s.executed.as_ref().map(|e| e.pos).unwrap_or(0);
     let is_behind = !same_file || read.pos > exec;
@@ -64,7 +69,8 @@ pub fn catch_up(status: Option<&ReplicaStatus>) -> CatchUp {
 pub enum WaitVerdict {
     /// Reached the position (0 or more events waited for).
     Applied,
-    /// NULL: the SQL thread is not running (MariaDB/MySQL manuals).
+    /// NULL: the SQL thread is not running (MariaDB/MySQL manuals): the relay log is *not*
+    /// applied, whatever it holds.
     SqlThreadNotRunning,
     /// -1 (timeout) or an error: `why`.
     NotApplied(String),
@@ -73,7 +79,7 @@ pub enum WaitVerdict {
 /// Reads a position wait's answer.
 pub fn wait_verdict(r: &Result<Option<String>, DbError>) -> WaitVerdict {
     match r {
-        Ok(Some(v)) if v != "-1" => WaitVerdict::Applied,
+        Ok(Some(v)) if v != "-1" && !v.is_empty() => WaitVerdict::Applied,
         Ok(None) => WaitVerdict::SqlThreadNotRunning,
         Ok(Some(_)) => WaitVerdict::NotApplied("timeout".into()),
         Err(e) => WaitVerdict::NotApplied(e.to_string()),
@@ -122,6 +128,12 @@ pub async fn promote(
                 true,
                 "nothing received from the source: nothing to apply".into(),
             ),
+            CatchUp::Applied(at) => steps.record(
+                "catch-up",
+                t0,
+                true,
+                format!("relay log already applied up to {at}"),
+            ),
             CatchUp::Wait {
                 until,
                 start_sql,
@@ -145,13 +157,11 @@ pub async fn promote(
                         true,
                         format!("relay log applied up to {until}"),
                     ),
-                    WaitVerdict::SqlThreadNotRunning => steps.record(
-                        "catch-up",
-                        t0,
-                        true,
-                        "replication SQL thread not running: nothing to apply".into(),
-                    ),
-                    WaitVerdict::NotApplied(why) => {
+                    verdict @ (WaitVerdict::SqlThreadNotRunning | WaitVerdict::NotApplied(_)) => {
+                        let why = match verdict {
+                            WaitVerdict::NotApplied(why) => why,
+                            _ => "the SQL thread is not running (the wait returned NULL)".into(),
+                        };
                         let detail = format!(
                             "relay log not applied within {limit:?}: {behind} of {} received but not applied ({why})",
                             until.file
@@ -189,22 +199,35 @@ pub async fn promote(
 /// wait for what the IO thread fetched, then `CHANGE MASTER` (GTID-exact where the replica
 /// uses GTID; otherwise the new source's current coordinates, MMM's lossy method, with a
 /// warning), then a short check that both threads run.
-pub async fn repoint(
+///
+/// A failure is recorded as a failed step and does not fail the apply (the VIPs were taken
+/// before, and must stay): the monitor sees the replica read from elsewhere than the active
+/// master in the next status (drift) and pushes the table again, which retries.
+pub async fn repoint(db: &Db, d: Dialect, cfg: &Config, me: &str, master: &str, steps: &mut Steps) {
+    let t0 = Instant::now();
+    if let Err(detail) = try_repoint(db, d, cfg, me, master, steps).await {
+        steps.record(
+            "repoint",
+            t0,
+            false,
+            format!("{detail}; retried when the table is pushed again"),
+        );
+    }
+}
+
+async fn try_repoint(
     db: &Db,
     d: Dialect,
     cfg: &Config,
     me: &str,
     master: &str,
     steps: &mut Steps,
-) -> Result<(), ApplyError> {
+) -> Result<(), String> {
     let (Some(m), Some(me)) = (cfg.host(master), cfg.host(me)) else {
         return Ok(());
     };
     let t0 = Instant::now();
-    let status = db
-        .replica_status(d)
-        .await
-        .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
+    let status = db.replica_status(d).await.map_err(|e| e.to_string())?;
     if !needs_repoint(status.as_ref(), m.ip) {
         return Ok(());
     }
@@ -228,10 +251,7 @@ pub async fn repoint(
             port: m.mysql_port,
             ..db.clone()
         };
-        let pos = peer
-            .binlog_position()
-            .await
-            .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
+        let pos = peer.binlog_position().await.map_err(|e| e.to_string())?;
         tracing::warn!(
             "repointing without GTID, MMM's coordinate method: events can be lost or repeated"
         );
@@ -246,9 +266,7 @@ pub async fn repoint(
     );
     for sql in [d.stop_replica(), change.as_str(), d.start_replica()] {
         // The error names the statement, its password redacted (`Db`).
-        db.exec(sql)
-            .await
-            .map_err(|e| steps.fail("repoint", t0, e.to_string()))?;
+        db.exec(sql).await.map_err(|e| e.to_string())?;
     }
     // Verify both threads run (Connecting is fine: the new master may still be starting).
     let mut ok = false;
@@ -333,15 +351,9 @@ mod tests {
             catch_up(Some(&other_file)),
             CatchUp::Wait { start_sql: false, ref behind, .. } if behind == "at least one binlog file"
         ));
-        // Stopped but nothing unapplied: no need to start it.
+        // Stopped but nothing unapplied: nothing to wait for (a wait would return NULL).
         let applied = status(Some(("b.1", 700)), Some(("b.1", 700)), ThreadState::Stopped);
-        assert!(matches!(
-            catch_up(Some(&applied)),
-            CatchUp::Wait {
-                start_sql: false,
-                ..
-            }
-        ));
+        assert!(matches!(catch_up(Some(&applied)), CatchUp::Applied(_)));
     }
 
     #[test]

@@ -66,7 +66,6 @@ impl ApplyQueue {
         loop {
             self.wake.notified().await;
             while let Some(p) = self.take() {
-                tracing::info!(epoch = p.table.epoch, "applying role table");
                 let r = applier.apply(&p.table).await;
                 if r.is_ok() {
                     applied.send_replace(applier.state.clone());

@@ -27,6 +27,22 @@ impl Config {
                 ));
             }
         }
+        // Names go into the status file's `host|STATE|role(ip),…` lines and MMM's texts.
+        let names = self
+            .hosts
+            .iter()
+            .map(|h| ("host", &h.name))
+            .chain(self.roles.iter().map(|r| ("role", &r.name)));
+        for (what, name) in names {
+            if let Some(c) = name
+                .chars()
+                .find(|c| "|,()".contains(*c) || c.is_whitespace())
+            {
+                return inv(format!(
+                    "{what} name '{name}' contains '{c}', which the status file uses as a separator"
+                ));
+            }
+        }
         let mut seen_ips = BTreeMap::new();
         for h in &self.hosts {
             if let Some(p) = &h.peer {

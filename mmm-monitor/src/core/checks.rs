@@ -108,6 +108,14 @@ impl Status {
         self.apply(host, check, &last, trap, Some(by), now)
     }
 
+    /// A failure still held back starts its trap period again at `now` (the monitor's own
+    /// network was down: that time must not count against the host).
+    pub fn restart_trap(&mut self, now: Time) {
+        if self.failing_since.is_some() && !self.failed() {
+            self.failing_since = Some(now);
+        }
+    }
+
     /// Whether a failure is pending or counted (the last result failed).
     pub fn failing(&self) -> bool {
         self.last_raw == Some(Outcome::Error)

@@ -47,6 +47,12 @@ impl Cluster {
     }
 
     pub(super) fn command(&mut self, c: Command, now: Time) -> Result<String, CommandError> {
+        let changes = !matches!(c, Command::Ping);
+        if changes && !self.network_up {
+            return Err(FailedPrecondition(
+                "ERROR: The monitor's network is down (no ping_ips answer): commands that change the cluster wait until it is back.".into(),
+            ));
+        }
         match c {
             Command::Ping => Ok("OK: Pinged successfully!".into()),
             Command::SetOnline(host) => self.set_online(&host, now),

@@ -132,6 +132,8 @@ pub struct Host {
     pub repairs: u64,
     /// Its agent answered or failed at least once since start-up.
     agent_seen: bool,
+    /// "Can't reach agent" was logged and "reachable again" not yet.
+    agent_down: bool,
 }
 
 impl Host {
@@ -227,6 +229,11 @@ pub enum Action {
     Event(Event),
     /// Push this table to every agent (in parallel).
     Push(RoleTable),
+    /// The monitor's own network went down (`false`: nothing may be sent to agents) or came
+    /// back (`docs/mmm-2.2.1.md` §2).
+    Network {
+        up: bool,
+    },
     /// Persist the status (status file + epoch).
     Persist(String),
     /// Run `kill_host_bin <host>`.
@@ -235,8 +242,11 @@ pub enum Action {
     Repair {
         host: String,
     },
+    /// Run `kill_host_bin <host> <1|0>` (the second argument: whether the host's ping check
+    /// passes, as MMM passes it).
     KillHost {
         host: String,
+        ping_ok: bool,
     },
     /// Run `check` on `host` now (an agent reported a failure: our own view is wanted).
     Confirm {
@@ -262,7 +272,6 @@ pub struct Cluster {
     flap_count: u32,
     auto_set_online: Duration,
     wait_for_other_master: Duration,
-    wait_since: Time,
     /// Until this time (or until every agent was heard from) roles are not distributed:
     /// the start-up vote needs the agents' view first.
     startup_until: Option<Time>,
@@ -298,6 +307,7 @@ impl Cluster {
                     drift: None,
                     repairs: 0,
                     agent_seen: false,
+                    agent_down: false,
                 })
                 .collect(),
             roles: cfg
@@ -325,7 +335,6 @@ impl Cluster {
             flap_count: cfg.monitor.flap_count,
             auto_set_online: cfg.monitor.auto_set_online,
             wait_for_other_master: cfg.monitor.wait_for_other_master,
-            wait_since: Time::ZERO,
             startup_until: Some(cfg.monitor.agent_timeout * 2),
             careful_startup: cfg.monitor.careful_startup,
             last_table: None,
@@ -334,12 +343,42 @@ impl Cluster {
     }
 
     /// Restores states and roles from a status file (see [`status_file`]).
+    /// The file is input, not truth: a role that the configuration no longer has, an IP
+    /// that is not the role's, a host that may not hold it, or an exclusive role (or any IP)
+    /// on a second host is dropped with a warning (logged with the first step's actions).
     pub fn restore(&mut self, saved: &status_file::Saved) {
         self.epoch = self.epoch.max(saved.epoch);
+        let mut taken: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         for (name, (state, roles)) in &saved.hosts {
-            if let Some(h) = self.hosts.iter_mut().find(|h| &h.name == name) {
-                h.state = *state;
-                h.roles = roles.iter().cloned().collect();
+            let Some(i) = self.idx(name) else {
+                self.log(Log::warn(format!(
+                    "Status file: host '{name}' is not in the configuration: ignored"
+                )));
+                continue;
+            };
+            self.hosts[i].state = *state;
+            for r in roles {
+                let why = match self.roles.iter().find(|c| c.name == r.role) {
+                    None => Some("the role is not in the configuration".to_string()),
+                    Some(c) if !c.ips.contains(&r.ip) => {
+                        Some(format!("{} is not an ip of the role", r.ip))
+                    }
+                    Some(c) if !c.hosts.contains(name) => {
+                        Some(format!("'{name}' may not hold the role"))
+                    }
+                    Some(_) => taken
+                        .get(&r.ip)
+                        .map(|other| format!("'{other}' already holds it")),
+                };
+                match why {
+                    Some(why) => self.log(Log::warn(format!(
+                        "Status file: role {r} of host '{name}' dropped: {why}"
+                    ))),
+                    None => {
+                        taken.insert(r.ip, name.clone());
+                        self.hosts[i].roles.insert(r.clone());
+                    }
+                }
             }
         }
     }
@@ -384,23 +423,9 @@ impl Cluster {
                 peers_down,
             } => self.on_agent_health(&host, up, peers_down, now),
             Input::AgentStatus { host, view } => self.on_agent_status(&host, view),
-            Input::AgentUnreachable { host } => {
-                if let Some(i) = self.idx(&host) {
-                    self.hosts[i].agent.reachable = false;
-                    self.hosts[i].agent_seen = true;
-                }
-            }
+            Input::AgentUnreachable { host } => self.on_agent_unreachable(&host),
             Input::Pushed { host, ok } => self.on_pushed(host, ok),
-            Input::Network { up } => {
-                if up != self.network_up {
-                    self.network_up = up;
-                    self.log(if up {
-                        Log::info("Network is reachable".into())
-                    } else {
-                        Log::fatal("Network is unreachable".into())
-                    });
-                }
-            }
+            Input::Network { up } => self.on_network(up, now),
             Input::Command(c) => {
                 let r = self.command(c, now);
                 self.out.push(Action::Reply(r));
@@ -446,6 +471,8 @@ impl Cluster {
         }
     }
 
+    /// WAIT mode (`docs/mmm-2.2.1.md` §5): ACTIVE once both masters are ONLINE, or once one
+    /// has been ONLINE for `wait_for_other_master` (0: wait for ever for the other).
     fn update_wait_mode(&mut self, now: Time) {
         if self.mode != Mode::Wait {
             return;
@@ -455,15 +482,36 @@ impl Cluster {
             .iter()
             .filter(|h| self.can_be_master(&h.name))
             .collect();
-        let online = masters
+        let online: Vec<&&Host> = masters
             .iter()
             .filter(|h| h.state == HostState::Online)
-            .count();
-        let all = online == masters.len() && online > 0;
-        let waited =
-            online > 0 && now.saturating_sub(self.wait_since) >= self.wait_for_other_master;
-        if all || waited {
+            .collect();
+        if !online.is_empty() && online.len() == masters.len() {
+            let names: Vec<&str> = online.iter().map(|h| h.name.as_str()).collect();
+            self.log(Log::info(format!(
+                "Nodes {} are ONLINE, switching from mode 'WAIT' to 'ACTIVE'.",
+                names.join(" and ")
+            )));
             self.set_mode(Mode::Active);
+            return;
+        }
+        let wait = self.wait_for_other_master;
+        let living = online.iter().find(|h| {
+            h.online_since
+                .is_some_and(|t| now.saturating_sub(t) >= wait)
+        });
+        if let (false, Some(_)) = (wait.is_zero(), living) {
+            let dead: Vec<String> = masters
+                .iter()
+                .filter(|h| h.state != HostState::Online)
+                .map(|h| h.name.clone())
+                .collect();
+            self.set_mode(Mode::Active);
+            self.log(Log::warn(format!(
+                "Master {} did not come online for {}(wait_for_other_master) seconds. Switching from mode 'WAIT' to 'ACTIVE'",
+                dead.join(", "),
+                wait.as_secs()
+            )));
         }
     }
 
@@ -538,6 +586,24 @@ impl Cluster {
         } else {
             format!("State of host '{name}' changed from {from} to {to}{reason}")
         };
+        self.change_state_logged(i, to, now, msg, reason);
+    }
+
+    /// [`Cluster::change_state`] with the log line `msg` as given (MMM words a few
+    /// transitions its own way); `reason` goes into the published event.
+    fn change_state_logged(
+        &mut self,
+        i: usize,
+        to: HostState,
+        now: Time,
+        msg: String,
+        reason: &str,
+    ) {
+        let from = self.hosts[i].state;
+        if from == to {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
         self.log(Log::fatal(msg));
         // Flap detection: transitions out of ONLINE, except to ADMIN_OFFLINE.
         if from == HostState::Online && to != HostState::AdminOffline {
@@ -574,6 +640,10 @@ impl Cluster {
     /// Removes every role of host `i` (with MMM's log lines). `notify`: kill the host if the
     /// agent cannot be told.
     fn clear_roles(&mut self, i: usize, notify: bool) {
+        // MMM tells the agent whether or not it had roles, and kills the host when it cannot.
+        if notify {
+            self.hosts[i].kill_pending = true;
+        }
         if self.hosts[i].roles.is_empty() {
             return;
         }

@@ -41,6 +41,40 @@ impl Cluster {
         }
     }
 
+    /// The monitor's own network (`ping_ips`) went down or came back. While it is down no
+    /// check failure counts (MMM's checkers stop); when it is back, a failure pending from
+    /// before starts its trap period again, so an outage never counts against the hosts.
+    pub(super) fn on_network(&mut self, up: bool, now: Time) {
+        if up == self.network_up {
+            return;
+        }
+        self.network_up = up;
+        if up {
+            for h in &mut self.hosts {
+                for st in h.checks.values_mut() {
+                    st.restart_trap(now);
+                }
+            }
+            self.log(Log::info("Network is reachable".into()));
+        } else {
+            self.log(Log::fatal("Network is unreachable".into()));
+        }
+        self.out.push(Action::Network { up });
+    }
+
+    /// A call to host `host`'s agent failed: logged once while its host answers pings (MMM:
+    /// when the ping fails too, the host is down, not its agent).
+    pub(super) fn on_agent_unreachable(&mut self, host: &str) {
+        let Some(i) = self.idx(host) else { return };
+        let h = &mut self.hosts[i];
+        h.agent.reachable = false;
+        h.agent_seen = true;
+        if !h.agent_down && !h.failed(CheckKind::Ping) {
+            h.agent_down = true;
+            self.log(Log::fatal(format!("Can't reach agent on host '{host}'")));
+        }
+    }
+
     /// A successful status call; what the health stream said is kept. The report is compared
     /// with the table the agent applied (drift).
     pub(super) fn on_agent_status(&mut self, host: &str, view: AgentView) {
@@ -54,6 +88,15 @@ impl Cluster {
             ..view
         };
         self.hosts[i].agent_seen = true;
+        if std::mem::take(&mut self.hosts[i].agent_down) {
+            self.log(Log::fatal(format!(
+                "Agent on host '{host}' is reachable again"
+            )));
+        }
+        // MMM's short-downtime rule compares with the uptime last seen while ONLINE.
+        if self.hosts[i].state == HostState::Online {
+            self.hosts[i].uptime_when_online = self.hosts[i].agent.uptime_s;
+        }
         self.check_drift(i);
     }
 
@@ -127,17 +170,19 @@ impl Cluster {
         self.hosts[i].drift = now;
     }
 
-    /// A push finished: a demoted host whose agent could not be told is killed (MMM).
+    /// A push finished: a demoted host whose agent could not be told is killed (MMM), but
+    /// never while the monitor's own network is down (it would be the monitor's fault).
     pub(super) fn on_pushed(&mut self, host: String, ok: bool) {
         let Some(i) = self.idx(&host) else { return };
         self.hosts[i].agent.reachable = ok;
         if self.hosts[i].kill_pending {
             self.hosts[i].kill_pending = false;
-            if !ok {
-                self.log(Log::fatal(format!(
+            if !ok && self.network_up {
+                self.log(Log::error(format!(
                     "Can't send offline status notification to '{host}' - killing it!"
                 )));
-                self.out.push(Action::KillHost { host });
+                let ping_ok = !self.hosts[i].failed(CheckKind::Ping);
+                self.out.push(Action::KillHost { host, ping_ok });
             }
         }
     }
@@ -152,6 +197,10 @@ impl Cluster {
 
     pub(super) fn on_check(&mut self, host: &str, check: CheckKind, report: &Report, now: Time) {
         let Some(i) = self.idx(host) else { return };
+        // While the monitor's own network is down, only good news counts.
+        if !self.network_up && report.outcome != super::Outcome::Ok {
+            return;
+        }
         let trap = self.trap(check);
         // Two observers agree: our own check fails and the agent saw mysqld die, or another
         // host's agent cannot reach this host either.

@@ -7,6 +7,7 @@
 //! does not take the writer away from a running cluster.
 
 use super::{Cluster, HostState, Log, Mode, RoleIp, Time};
+use mmm_common::config::CheckKind;
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 impl Cluster {
@@ -60,6 +61,10 @@ impl Cluster {
             let Some(h) = c.host(name) else {
                 return (0, false);
             };
+            // A host whose mysqld is down serves nothing, whatever it held.
+            if h.agent.mysqld_down || h.failed(CheckKind::Mysql) {
+                return (0, false);
+            }
             let writable = h.agent.writable == Some(true);
             let configured = h.agent.configured_ips.contains(&ip);
             let owned = h.agent.owned_ips.contains(&ip);

@@ -30,6 +30,16 @@ impl Cluster {
         self.idx(name).filter(|p| *p != i)
     }
 
+    /// ` (ping: OK|not OK, mysql: OK|not OK)`, MMM's reason for HARD_OFFLINE.
+    fn why_down(&self, i: usize) -> String {
+        let h = &self.hosts[i];
+        format!(
+            " (ping: {}, mysql: {})",
+            ok_word(!h.failed(CheckKind::Ping)),
+            ok_word(!h.failed(CheckKind::Mysql))
+        )
+    }
+
     fn demote_with_roles(&mut self, i: usize, to: HostState, now: Time, reason: &str, kill: bool) {
         self.change_state(i, to, now, reason, false);
         if !matches!(self.mode, Mode::Manual | Mode::Wait) {
@@ -79,12 +89,7 @@ impl Cluster {
             }
             HostState::Online => {
                 if down {
-                    let h = &self.hosts[i];
-                    let reason = format!(
-                        " (ping: {}, mysql: {})",
-                        ok_word(!h.failed(CheckKind::Ping)),
-                        ok_word(!h.failed(CheckKind::Mysql))
-                    );
+                    let reason = self.why_down(i);
                     self.demote_with_roles(i, HostState::HardOffline, now, &reason, true);
                     return;
                 }
@@ -115,12 +120,15 @@ impl Cluster {
                         .max()
                         .unwrap_or_default();
                     if !auto.is_zero() && now.saturating_sub(newest_change) >= self.flap_duration {
-                        let reason = format!(
-                            " because it was flapping and has been stable for {} seconds",
-                            now.saturating_sub(newest_change).as_secs()
+                        let msg = format!(
+                            "State of flapping host '{}' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online and flap_duration({}) seconds passed without another failure. It was in state AWAITING_RECOVERY for {} seconds",
+                            h.name,
+                            self.flap_duration.as_secs(),
+                            now.saturating_sub(h.state_since).as_secs()
                         );
                         self.hosts[i].flapping = false;
-                        self.change_state(i, HostState::Online, now, &reason, false);
+                        let why = "flapping host stable for flap_duration (auto_set_online)";
+                        self.change_state_logged(i, HostState::Online, now, msg, why);
                     }
                     return;
                 }
@@ -161,7 +169,9 @@ impl Cluster {
             }
             HostState::ReplicationDelay | HostState::ReplicationFail => {
                 if down {
-                    self.change_state(i, HostState::HardOffline, now, "", false);
+                    // As from ONLINE: its agent is told, and the host killed if it cannot be.
+                    let reason = self.why_down(i);
+                    self.demote_with_roles(i, HostState::HardOffline, now, &reason, true);
                     return;
                 }
                 if !alive {

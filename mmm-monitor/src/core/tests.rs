@@ -31,6 +31,7 @@ struct Sim {
     logs: Vec<String>,
     pushes: Vec<RoleTable>,
     kills: Vec<String>,
+    kill_pings: Vec<bool>,
     confirms: Vec<String>,
     repairs: Vec<String>,
 }
@@ -54,6 +55,7 @@ impl Sim {
             logs: vec![],
             pushes: vec![],
             kills: vec![],
+            kill_pings: vec![],
             confirms: vec![],
             repairs: vec![],
         };
@@ -72,7 +74,11 @@ impl Sim {
             match a {
                 Action::Log(l) => self.logs.push(l.message),
                 Action::Push(t) => self.pushes.push(t),
-                Action::KillHost { host } => self.kills.push(host),
+                Action::KillHost { host, ping_ok } => {
+                    self.kill_pings.push(ping_ok);
+                    self.kills.push(host)
+                }
+                Action::Network { .. } => {}
                 Action::Repair { host } => self.repairs.push(host),
                 Action::Confirm { host, check } => {
                     self.confirms.push(format!("{host}/{}", check.name()))
@@ -548,11 +554,19 @@ fn network_down_freezes_state_changes() {
     assert_eq!(s.state("db1"), HostState::Online);
     s.step(Input::Network { up: true });
     assert!(s.logged("Network is reachable"));
+    // The outage never counted: a failure now needs its trap period (2 s).
     s.keep(
         "db1",
         CheckKind::Ping,
         Report::error("ERROR: Could not ping"),
         1,
+    );
+    assert_eq!(s.state("db1"), HostState::Online);
+    s.keep(
+        "db1",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+        2,
     );
     assert_eq!(s.state("db1"), HostState::HardOffline);
 }
@@ -1059,4 +1073,269 @@ fn an_absurd_epoch_from_an_agent_is_not_adopted_and_epochs_never_wrap() {
     s.cmd(Command::SetOffline("db3".into())).unwrap();
     assert_eq!(s.pushes.len(), pushed);
     assert_eq!(s.c.epoch, u64::MAX);
+}
+
+// ------------------------------------------------------------------ MMM's rules, exactly
+
+#[test]
+fn a_monitor_network_outage_never_counts_against_the_hosts() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::Network { up: false });
+    for _ in 0..5 {
+        s.now += SEC;
+        for h in ["db1", "db2", "db3"] {
+            s.check(h, CheckKind::Ping, Report::error("ERROR: Could not ping"));
+            s.check(h, CheckKind::Mysql, Report::error("ERROR: Connect error"));
+        }
+    }
+    // Commands that change the cluster wait; a failed push kills nobody.
+    let e = s.cmd(Command::SetOffline("db3".into())).unwrap_err();
+    assert!(e.to_string().contains("network is down"), "{e}");
+    s.step(Input::Network { up: true });
+    for h in ["db1", "db2", "db3"] {
+        assert_eq!(s.state(h), HostState::Online, "{h} after the outage");
+    }
+    // A failure after the outage needs its whole trap period (2 s) again.
+    s.now += SEC;
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    s.now += SEC;
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    assert_eq!(s.state("db3"), HostState::Online);
+    s.now += SEC;
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+}
+
+#[test]
+fn no_kill_while_the_monitor_network_is_down() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.keep(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+        3,
+    );
+    s.step(Input::Network { up: false });
+    s.step(Input::Pushed {
+        host: "db3".into(),
+        ok: false,
+    });
+    assert!(s.kills.is_empty());
+}
+
+#[test]
+fn the_short_downtime_baseline_follows_the_uptime_while_online() {
+    let mut s = Sim::new("");
+    s.online_all();
+    // ONLINE for 70 s, its agent answering every second.
+    for t in 1..=70 {
+        s.now += SEC;
+        s.agent("db3", 1000 + t);
+    }
+    // A 3 s link blip: HARD_OFFLINE, then back with its mysqld still running.
+    s.keep(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+        3,
+    );
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+    s.now += SEC;
+    s.agent("db3", 1074);
+    s.check("db3", CheckKind::Ping, Report::ok("OK"));
+    assert_eq!(s.state("db3"), HostState::Online);
+    assert!(
+        s.logged("State of host 'db3' changed from AWAITING_RECOVERY to ONLINE because it was down for only 4 seconds"),
+        "{:#?}",
+        s.logs
+    );
+}
+
+#[test]
+fn wait_mode_counts_from_when_the_living_master_came_online() {
+    let mut s = Sim::new("mode wait\n wait_for_other_master 120");
+    s.advance(Duration::from_secs(100));
+    s.all_ok("db1");
+    s.cmd(Command::SetOnline("db1".into())).unwrap();
+    s.advance(Duration::from_secs(30));
+    assert_eq!(
+        s.c.mode,
+        Mode::Wait,
+        "the 100 s before db1 was ONLINE do not count"
+    );
+    s.advance(Duration::from_secs(91));
+    assert_eq!(s.c.mode, Mode::Active);
+    assert!(s.logged("Master db2 did not come online for 120(wait_for_other_master) seconds. Switching from mode 'WAIT' to 'ACTIVE'"), "{:#?}", s.logs);
+    // 0: wait for ever for the other master.
+    let mut s = Sim::new("mode wait\n wait_for_other_master 0");
+    s.all_ok("db1");
+    s.cmd(Command::SetOnline("db1".into())).unwrap();
+    s.advance(Duration::from_secs(100_000));
+    assert_eq!(s.c.mode, Mode::Wait);
+    s.all_ok("db2");
+    s.cmd(Command::SetOnline("db2".into())).unwrap();
+    assert_eq!(s.c.mode, Mode::Active);
+    assert!(s.logged("Nodes db1 and db2 are ONLINE, switching from mode 'WAIT' to 'ACTIVE'."));
+}
+
+#[test]
+fn a_flapping_host_comes_back_with_auto_set_online_after_flap_duration() {
+    let mut s = Sim::new("flap_count 2\n flap_duration 60\n auto_set_online 10");
+    s.online_all();
+    for _ in 0..3 {
+        s.keep(
+            "db3",
+            CheckKind::Ping,
+            Report::error("ERROR: Could not ping"),
+            3,
+        );
+        s.agent("db3", 5); // a restart each time: no short-downtime shortcut
+        s.now += SEC;
+        s.check("db3", CheckKind::Ping, Report::ok("OK"));
+        if s.state("db3") == HostState::AwaitingRecovery && !s.c.host("db3").unwrap().flapping {
+            s.advance(Duration::from_secs(10));
+        }
+    }
+    assert!(s.logged("Host db3 is flapping!"), "{:#?}", s.logs);
+    assert_eq!(s.state("db3"), HostState::AwaitingRecovery);
+    s.advance(Duration::from_secs(50));
+    assert_eq!(
+        s.state("db3"),
+        HostState::AwaitingRecovery,
+        "flap_duration not over"
+    );
+    s.advance(Duration::from_secs(10));
+    assert_eq!(s.state("db3"), HostState::Online);
+    assert!(
+        s.logs.iter().any(|l| l.starts_with("State of flapping host 'db3' changed from AWAITING_RECOVERY to ONLINE because of auto_set_online and flap_duration(60) seconds passed without another failure. It was in state AWAITING_RECOVERY for ")),
+        "{:#?}",
+        s.logs
+    );
+}
+
+#[test]
+fn a_replication_failed_host_going_down_is_killed_when_its_agent_cannot_be_told() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.advance(Duration::from_secs(61)); // the peer is not fresh any more
+    s.keep(
+        "db3",
+        CheckKind::RepThreads,
+        Report::error("ERROR: Replication is broken"),
+        3,
+    );
+    assert_eq!(s.state("db3"), HostState::ReplicationFail);
+    s.keep(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+        3,
+    );
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+    assert!(s.logged("State of host 'db3' changed from REPLICATION_FAIL to HARD_OFFLINE (ping: not OK, mysql: OK)"), "{:#?}", s.logs);
+    s.step(Input::Pushed {
+        host: "db3".into(),
+        ok: false,
+    });
+    assert_eq!(s.kills, ["db3"]);
+    assert_eq!(
+        s.kill_pings,
+        [false],
+        "the ping result is the second argument"
+    );
+}
+
+#[test]
+fn an_agent_that_stops_answering_is_logged_at_the_time() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::AgentUnreachable { host: "db3".into() });
+    s.step(Input::AgentUnreachable { host: "db3".into() });
+    let n = s
+        .logs
+        .iter()
+        .filter(|l| *l == "Can't reach agent on host 'db3'")
+        .count();
+    assert_eq!(n, 1);
+    s.agent("db3", 1000);
+    assert!(s.logged("Agent on host 'db3' is reachable again"));
+}
+
+#[test]
+fn the_startup_vote_never_hands_the_writer_to_a_dead_mysqld() {
+    let mut s = Sim::cold("careful_startup 0", "");
+    for h in ["db1", "db2", "db3"] {
+        s.all_ok(h);
+    }
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    // db1 says it is writable and holds the IP, but its mysqld is down.
+    s.view(
+        "db1",
+        AgentView {
+            writable: Some(true),
+            configured_ips: vec!["192.168.8.30".parse().unwrap()],
+            ..Default::default()
+        },
+    );
+    s.agent("db2", 100);
+    s.agent("db3", 100);
+    assert_eq!(s.roles("db1"), "");
+}
+
+#[test]
+fn the_status_file_is_input_not_truth() {
+    let saved = status_file::parse(
+        "#epoch 9\ndb1|ONLINE|writer(192.168.8.30)\ndb2|ONLINE|writer(192.168.8.30),reader(192.168.8.36)\ndb3|ONLINE|backup(192.168.8.99),writer(192.168.8.31),reader(192.168.8.37)\n",
+    )
+    .unwrap();
+    let mut c = Cluster::new(&config(""), 0);
+    c.restore(&saved);
+    let roles = |h: &str| {
+        c.host(h)
+            .unwrap()
+            .roles
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(roles("db1"), ["writer(192.168.8.30)"]);
+    assert_eq!(
+        roles("db2"),
+        ["reader(192.168.8.36)"],
+        "the writer once only"
+    );
+    assert_eq!(roles("db3"), ["reader(192.168.8.37)"]);
+    let logs: Vec<String> = c
+        .step(Input::Tick, Time::ZERO)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Log(l) => Some(l.message),
+            _ => None,
+        })
+        .collect();
+    for want in [
+        "Status file: role writer(192.168.8.30) of host 'db2' dropped: 'db1' already holds it",
+        "Status file: role backup(192.168.8.99) of host 'db3' dropped: the role is not in the configuration",
+        "Status file: role writer(192.168.8.31) of host 'db3' dropped: 192.168.8.31 is not an ip of the role",
+    ] {
+        assert!(logs.iter().any(|l| l == want), "missing {want}: {logs:#?}");
+    }
 }

@@ -87,9 +87,16 @@ pub struct Pushers {
     /// The latest table, watched by every pusher.
     pub latest: watch::Sender<Option<Arc<RoleTable>>>,
     repair: BTreeMap<String, Arc<Notify>>,
+    /// Whether the monitor's own network is up: nothing is pushed while it is down.
+    network: watch::Sender<bool>,
 }
 
 impl Pushers {
+    /// The monitor's network went down (pushes wait) or came back (they resume at once).
+    pub fn set_network(&self, up: bool) {
+        self.network.send_replace(up);
+    }
+
     /// Has `host`'s pusher push the latest table again although it was acknowledged (its
     /// agent's status differs from it). Repeated requests before it runs are one.
     pub fn repair(&self, host: &str) {
@@ -107,6 +114,7 @@ pub fn spawn_all(
     tx: &mpsc::Sender<Msg>,
 ) -> Pushers {
     let (latest_tx, latest) = watch::channel(None);
+    let (network_tx, network) = watch::channel(true);
     let mut repair = BTreeMap::new();
     for h in &cfg.hosts {
         let ep = match mmm_proto::endpoint(&format!("{}:{}", h.ip, h.agent_port), tls) {
@@ -132,6 +140,7 @@ pub fn spawn_all(
                 client,
                 latest: latest.clone(),
                 again,
+                network: network.clone(),
             },
             tx.clone(),
             apply_timeout(cfg),
@@ -140,6 +149,7 @@ pub fn spawn_all(
     Pushers {
         latest: latest_tx,
         repair,
+        network: network_tx,
     }
 }
 
@@ -220,6 +230,7 @@ struct Pusher {
     client: AgentClient<Channel>,
     latest: Latest,
     again: Arc<Notify>,
+    network: watch::Receiver<bool>,
 }
 
 async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
@@ -228,6 +239,7 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
         client: mut c,
         mut latest,
         again,
+        mut network,
     } = p;
     let mut acked = 0u64;
     let mut backoff = Backoff::default();
@@ -244,6 +256,10 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
             }
             continue;
         };
+        // MMM: nothing is sent to agents while the monitor's own network is down.
+        if network.wait_for(|up| *up).await.is_err() {
+            return;
+        }
         let r = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t))).await;
         let (ok, stale) = outcome(&host, r);
         let msg = Msg::Acked {

@@ -14,6 +14,19 @@ use mmm_common::config::Config;
 use std::{path::PathBuf, sync::Arc, time::Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+/// How long `kill_host_bin` may run before it is stopped.
+pub const KILL_HOST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The kill binary of `cfg`: `kill_host_bin`, a relative name resolved under the monitor's
+/// `bin_path` (as MMM's `bin_path` is meant); `None` when none is configured.
+pub fn kill_host_bin(cfg: &Config) -> Option<std::path::PathBuf> {
+    let bin = cfg.monitor.kill_host_bin.as_ref()?;
+    Some(match (&cfg.monitor.bin_path, bin.is_relative()) {
+        (Some(dir), true) => dir.join(bin),
+        _ => bin.clone(),
+    })
+}
+
 /// A message to the driver.
 pub enum Msg {
     Input(Input),
@@ -133,7 +146,8 @@ impl Driver {
                     self.pushers.latest.send_replace(Some(Arc::new(t)));
                 }
                 Action::Repair { host } => self.pushers.repair(&host),
-                Action::KillHost { host } => self.kill_host(&host),
+                Action::KillHost { host, ping_ok } => self.kill_host(&host, ping_ok),
+                Action::Network { up } => self.pushers.set_network(up),
                 Action::Confirm { host, check } => {
                     inputs::confirm(&self.cfg, &self.pinger, &self.tx, host, check)
                 }
@@ -146,22 +160,57 @@ impl Driver {
         }
     }
 
-    fn kill_host(&self, host: &str) {
-        match &self.cfg.monitor.kill_host_bin {
-            None => tracing::error!(
+    /// Runs `kill_host_bin <host> <1|0>` (MMM's kill; `docs/mmm-2.2.1.md` §1) in the
+    /// background, bounded by [`KILL_HOST_TIMEOUT`], its output and exit status logged.
+    fn kill_host(&self, host: &str, ping_ok: bool) {
+        let Some(bin) = kill_host_bin(&self.cfg) else {
+            tracing::error!(
                 "FATAL Could not kill host '{host}' - there may be some duplicate ips now! (There's no binary configured for killing hosts.)"
-            ),
-            Some(bin) => {
-                let (bin, host) = (bin.clone(), host.to_string());
-                tokio::spawn(async move {
-                    match tokio::process::Command::new(&bin).arg(&host).arg("1").status().await {
-                        Ok(s) if s.success() => tracing::warn!("Killed host '{host}' with {}", bin.display()),
-                        Ok(s) => tracing::error!("FATAL Could not kill host '{host}' - there may be some duplicate ips now! ({} exited with {s})", bin.display()),
-                        Err(e) => tracing::error!("FATAL Could not kill host '{host}' - there may be some duplicate ips now! ({}: {e})", bin.display()),
+            );
+            return;
+        };
+        let (host, ping) = (host.to_string(), if ping_ok { "1" } else { "0" });
+        tokio::spawn(async move {
+            tracing::info!(
+                "Killing host using command '{} {host} {ping}'",
+                bin.display()
+            );
+            let run = tokio::process::Command::new(&bin)
+                .arg(&host)
+                .arg(ping)
+                .kill_on_drop(true)
+                .output();
+            let fail = |why: String| {
+                tracing::error!(
+                    "FATAL Could not kill host '{host}' - there may be some duplicate ips now! {why}"
+                )
+            };
+            match tokio::time::timeout(KILL_HOST_TIMEOUT, run).await {
+                Ok(Ok(o)) => {
+                    let out = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    if o.status.success() {
+                        if !out.is_empty() {
+                            tracing::info!("Output of kill host command was: {}", out.trim_end());
+                        }
+                    } else {
+                        fail(format!(
+                            "kill_host binary exited with '{}'. Output was: {}",
+                            o.status.code().map_or("a signal".into(), |c| c.to_string()),
+                            out.trim_end()
+                        ));
                     }
-                });
+                }
+                Ok(Err(e)) => fail(format!("{}: {e}", bin.display())),
+                Err(_) => fail(format!(
+                    "{} did not finish within {KILL_HOST_TIMEOUT:?} (stopped)",
+                    bin.display()
+                )),
             }
-        }
+        });
     }
 
     fn publish_snapshot(&self) {

@@ -81,7 +81,8 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         status_path,
         tls.clone(),
     );
-    tokio::spawn(d.run(rx));
+    let driver = tokio::spawn(d.run(rx));
+    tokio::spawn(master_master_sanity(cfg.clone()));
 
     let svc = grpc::MonitorService {
         tx,
@@ -101,14 +102,78 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     };
     let monitor = mmm_proto::v1::monitor_server::MonitorServer::new(svc)
         .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
-    mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
+    let server = mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
         .await
         .context("starting the gRPC server")?
         .add_service(InterceptedService::new(
             monitor,
             Authorizer::new("mmm.v1.Monitor", policy),
         ))
-        .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
-        .await
-        .with_context(|| format!("serving gRPC on {addr}"))
+        .serve_with_shutdown(addr, mmm_proto::shutdown_signal());
+    // A monitor whose core task died must not go on answering from a frozen snapshot: the
+    // process exits non-zero (systemd restarts it) with the reason logged.
+    tokio::select! {
+        r = server => r.with_context(|| format!("serving gRPC on {addr}")),
+        r = driver => Err(driver_stopped(r)),
+    }
+}
+
+/// Why the driver task ended (it only ends by a panic: its channel outlives it).
+pub fn driver_stopped(r: Result<(), tokio::task::JoinError>) -> anyhow::Error {
+    let why = match r {
+        Ok(()) => "it returned".to_string(),
+        Err(e) if e.is_panic() => {
+            let p = e.into_panic();
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into())
+        }
+        Err(e) => e.to_string(),
+    };
+    tracing::error!("FATAL the monitor's core task stopped ({why}): exiting");
+    anyhow::anyhow!("the monitor's core task stopped: {why}")
+}
+
+/// Logs MMM's master-master warnings once at start-up (`crate::sanity`).
+async fn master_master_sanity(cfg: Arc<Config>) {
+    let masters: Vec<_> = cfg
+        .hosts
+        .iter()
+        .filter(|h| h.mode == mmm_common::config::HostMode::Master)
+        .collect();
+    let [a, b] = masters.as_slice() else { return };
+    let read = |h: &mmm_common::config::HostConfig| {
+        let t = inputs::target(h);
+        let name = h.name.clone();
+        async move {
+            let limit = std::time::Duration::from_secs(5);
+            match tokio::time::timeout(limit, crate::sanity::read(&name, &t)).await {
+                Ok(r) => r,
+                Err(_) => Err("no answer within 5 s".into()),
+            }
+        }
+    };
+    match tokio::join!(read(a), read(b)) {
+        (Ok(fa), Ok(fb)) => {
+            for w in crate::sanity::warnings(&fa, &fb) {
+                tracing::warn!("{w}");
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("master-master settings not checked at start-up: {e}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_core_task_is_reported_not_ignored() {
+        let h = tokio::spawn(async { panic!("invariant broken") });
+        let e = driver_stopped(h.await);
+        assert!(e.to_string().contains("invariant broken"), "{e}");
+    }
 }

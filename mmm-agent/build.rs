@@ -1,8 +1,9 @@
-//! Locates the XDP object built by `cargo xtask build-ebpf` so that `mmm-agent` can embed it.
+//! Sets the version string with the commit, and locates the XDP object built by `cargo xtask build-ebpf` so that `mmm-agent` can embed it.
 
 use std::path::PathBuf;
 
 fn main() {
+    version_env();
     println!("cargo:rerun-if-env-changed=MMM_EBPF_OBJ");
     let obj = match std::env::var_os("MMM_EBPF_OBJ") {
         Some(p) => PathBuf::from(p),
@@ -27,4 +28,26 @@ fn main() {
         std::process::exit(1);
     }
     println!("cargo:rustc-env=MMM_EBPF_OBJ={}", obj.display());
+}
+
+/// `MMM_VERSION`: the package version and the commit it was built from (`git describe`),
+/// for `--version`.
+fn version_env() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for f in [".git/HEAD", ".git/index"] {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    let commit = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown commit".into());
+    println!(
+        "cargo:rustc-env=MMM_VERSION={} ({commit})",
+        env!("CARGO_PKG_VERSION")
+    );
 }

@@ -9,7 +9,7 @@ use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
 
 /// mmm agent: the host side of mmm (XDP data plane, VIPs, role tables).
 #[derive(Debug, Parser)]
-#[command(name = "mmm-agent", version, about)]
+#[command(name = "mmm-agent", version = env!("MMM_VERSION"), about)]
 pub struct Cli {
     /// Root of the bpffs pins (one directory per interface below it).
     #[arg(long, global = true, env = "MMM_PIN_ROOT", default_value = dataplane::DEFAULT_PIN_ROOT)]

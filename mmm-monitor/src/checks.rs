@@ -117,9 +117,26 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
 
 fn connect_error(t: &Target, e: &mysql_async::Error) -> String {
     format!(
-        "Connect error (host = {}:{}, user = {})! {e}",
-        t.ip, t.port, t.user
+        "Connect error (host = {}:{}, user = {})! {}",
+        t.ip,
+        t.port,
+        t.user,
+        client_error(t, e)
     )
+}
+
+/// An error as the MySQL client words it where MMM's DBI did: a failed connection is
+/// `Can't connect to MySQL server on 'IP' (errno)` (client error 2003), not the driver's
+/// `Input/output error: … (os error 111)`.
+pub fn client_error(t: &Target, e: &mysql_async::Error) -> String {
+    use mysql_async::{Error, IoError};
+    match e {
+        Error::Io(IoError::Io(io)) => match io.raw_os_error() {
+            Some(n) => format!("Can't connect to MySQL server on '{}' ({n})", t.ip),
+            None => format!("Can't connect to MySQL server on '{}' ({io})", t.ip),
+        },
+        other => other.to_string(),
+    }
 }
 
 pub(crate) async fn connect(t: &Target) -> Result<mysql_async::Conn, mysql_async::Error> {
@@ -207,6 +224,23 @@ pub fn backlog_verdict(s: Option<&ReplicaStatus>, max_backlog: u64) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_errors_read_like_the_mysql_client() {
+        let t = Target {
+            ip: "198.18.0.12".parse().unwrap(),
+            port: 3306,
+            user: "mmm_monitor".into(),
+            password: String::new(),
+        };
+        let refused = mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::from_raw_os_error(111),
+        ));
+        assert_eq!(
+            connect_error(&t, &refused),
+            "Connect error (host = 198.18.0.12:3306, user = mmm_monitor)! Can't connect to MySQL server on '198.18.0.12' (111)"
+        );
+    }
     use crate::core::Outcome;
 
     fn row(pairs: &[(&str, Option<&str>)]) -> ReplicaStatus {

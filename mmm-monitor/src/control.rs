@@ -166,31 +166,31 @@ pub fn render_show(r: &pb::ShowReply) -> String {
     out
 }
 
-/// `yyyy/MM/dd HH:mm:ss` (UTC) of a Unix time in milliseconds.
+/// `yyyy/MM/dd HH:mm:ss` in local time (as MMM prints it) of a Unix time in milliseconds.
 pub fn fmt_time(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    fmt_time_in(unix_ms, &chrono::Local)
+}
+
+/// [`fmt_time`] in time zone `tz`.
+pub fn fmt_time_in<Tz: chrono::TimeZone>(unix_ms: i64, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.with_timezone(tz).format("%Y/%m/%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "????/??/?? ??:??:??".into())
 }
 
 /// `checks`, as MMM prints it (host names padded to the longest).
 pub fn render_checks(r: &pb::ChecksReply) -> String {
+    render_checks_in(r, &chrono::Local)
+}
+
+/// [`render_checks`] with times in `tz`.
+pub fn render_checks_in<Tz: chrono::TimeZone>(r: &pb::ChecksReply, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let width = r.checks.iter().map(|c| c.host.len()).max().unwrap_or(0);
     let mut out = String::new();
     for c in &r.checks {
@@ -199,7 +199,7 @@ pub fn render_checks(r: &pb::ChecksReply) -> String {
             "{:<width$}  {:<11}  [last change: {}]  {}",
             c.host,
             c.check,
-            fmt_time(c.last_change_unix_ms),
+            fmt_time_in(c.last_change_unix_ms, tz),
             c.message
         );
     }
@@ -481,9 +481,14 @@ mod tests {
             message: m.into(),
         };
         let r = pb::ChecksReply { checks: vec![c("db2", "ping", "OK"), c("db2", "rep_backlog", "OK: Backlog is null"), c("db10", "mysql", "ERROR: Connect error (host = 192.168.8.33:3306, user = mmm_monitor)! Connection refused")] };
-        insta::assert_snapshot!(render_checks(&r));
-        assert_eq!(fmt_time(t), "2012/11/02 20:57:20");
-        assert_eq!(fmt_time(0), "1970/01/01 00:00:00");
-        assert_eq!(fmt_time(951_782_400_000), "2000/02/29 00:00:00");
+        insta::assert_snapshot!(render_checks_in(&r, &chrono::Utc));
+        // Local time, as MMM prints it.
+        let utc = chrono::Utc;
+        assert_eq!(fmt_time_in(t, &utc), "2012/11/02 20:57:20");
+        assert_eq!(fmt_time_in(0, &utc), "1970/01/01 00:00:00");
+        assert_eq!(fmt_time_in(951_782_400_000, &utc), "2000/02/29 00:00:00");
+        let cet = chrono::FixedOffset::east_opt(3600).unwrap();
+        assert_eq!(fmt_time_in(t, &cet), "2012/11/02 21:57:20");
+        assert_eq!(fmt_time(t), fmt_time_in(t, &chrono::Local));
     }
 }

@@ -80,6 +80,9 @@ pub fn summary(c: &Config) -> String {
             }
         );
     }
+    for n in &c.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
     if c.socket.ssl {
         s += "control plane: mutual TLS (<socket> type ssl)\n";
     } else {

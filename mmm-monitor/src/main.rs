@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "mmm-monitor",
-    version,
+    version = env!("MMM_VERSION"),
     about = "mmm monitor daemon and control commands"
 )]
 struct Cli {
@@ -73,9 +73,11 @@ enum ConfigCmd {
     Check { file: PathBuf },
 }
 
-fn init_logs(json: bool) {
+/// Logs to stderr; `debug 1` in the config raises the level, as MMM's does (MMM_LOG wins).
+fn init_logs(json: bool, debug: bool) {
+    let level = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MMM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let sub = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -91,7 +93,10 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve { listen } => {
-            init_logs(cli.log_json);
+            init_logs(
+                cli.log_json,
+                Config::load(&cli.config).is_ok_and(|c| c.debug),
+            );
             mmm_monitor::daemon::serve(&cli.config, listen).await
         }
         Cmd::Config(ConfigCmd::Check { file }) => {

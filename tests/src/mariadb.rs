@@ -169,10 +169,22 @@ impl Server {
 
     /// Runs SQL as root over the socket; returns tab-separated rows without headers.
     pub fn sql(&self, q: &str) -> Result<String> {
+        self.client(q, &["-N", "-B"])
+    }
+
+    /// Runs `q` as the `mariadb` client prints it to a person: column names, tables, and
+    /// `\G` rows as `name: value` (what `cargo xtask lab sql` shows).
+    pub fn sql_shown(&self, q: &str) -> Result<String> {
+        self.client(q, &[])
+    }
+
+    fn client(&self, q: &str, flags: &[&str]) -> Result<String> {
         let out = Command::new("mariadb")
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.socket().display()))
-            .args(["-uroot", "-N", "-B", "-e", q])
+            .arg("-uroot")
+            .args(flags)
+            .args(["-e", q])
             .stdin(Stdio::null())
             .output()
             .context("running the mariadb client")?;

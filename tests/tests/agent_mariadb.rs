@@ -366,3 +366,56 @@ fn repointing_by_gtid_loses_and_repeats_nothing_and_a_lagging_slave_never_blocks
         .unwrap()
         .contains("198.18.0.12"));
 }
+
+#[test]
+fn a_stopped_sql_thread_is_not_caught_up_and_catchup_strict_refuses() {
+    let mut lab = passive_lab("ans");
+    start(&lab);
+    // db2's agent runs with catchup_strict.
+    let conf = lab.run.join("db2/mmm_common.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("catchup_strict yes\n{text}")).unwrap();
+    lab.kill_agent("db2");
+    lab.start_agent("db2").unwrap();
+    // Break db2's SQL thread with a duplicate key while events wait in its relay log.
+    lab.sql(
+        "db1",
+        "CREATE TABLE app.k (id INT PRIMARY KEY) ENGINE=InnoDB",
+    )
+    .unwrap();
+    let applied = || {
+        lab.sql("db2", "SHOW TABLES IN app LIKE 'k'")
+            .unwrap()
+            .contains('k')
+    };
+    assert!(mmm_tests::Net::wait_for(Duration::from_secs(10), applied));
+    lab.sql("db2", "SET sql_log_bin = 0; INSERT INTO app.k VALUES (1)")
+        .unwrap();
+    lab.sql(
+        "db1",
+        "INSERT INTO app.k VALUES (1); INSERT INTO app.k VALUES (2)",
+    )
+    .unwrap();
+    let broken = || {
+        lab.sql("db2", "SHOW SLAVE STATUS\\G")
+            .unwrap()
+            .contains("1062")
+    };
+    assert!(
+        mmm_tests::Net::wait_for(Duration::from_secs(10), broken),
+        "db2's SQL thread did not stop"
+    );
+    // Moving the writer to db2: the wait for its relay log returns NULL (SQL thread not
+    // running) — not "caught up" — and catchup_strict refuses the promotion.
+    let e = apply(&lab, "db2", table(&lab, 2, "db2", pb::HostState::Online))
+        .0
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Aborted, "{}", e.message());
+    assert!(
+        e.message().contains("catchup_strict: promotion refused")
+            && e.message().contains("SQL thread is not running"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(lab.sql("db2", "SELECT @@read_only").unwrap().trim(), "1");
+}

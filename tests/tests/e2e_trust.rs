@@ -54,6 +54,11 @@ fn plaintext_tables_from_strangers_are_refused_and_drift_is_repaired() {
         );
     }
     assert_eq!(read_only(&lab, "db3"), "1");
+    // What `cargo xtask lab sql db3 "SHOW SLAVE STATUS\G"` prints names its columns.
+    let shown = lab.servers["db3"]
+        .sql_shown("SHOW SLAVE STATUS\\G")
+        .unwrap();
+    assert!(shown.contains("Slave_IO_Running: Yes"), "{shown}");
     let (after, _) = lab.ctl(&["show"]).unwrap();
     assert_eq!(roles_of(&after, "db1"), roles_of(&show, "db1"), "{after}");
     assert_eq!(roles_of(&after, "db3"), roles_of(&show, "db3"), "{after}");

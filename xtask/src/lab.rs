@@ -151,7 +151,7 @@ pub fn run(prefix: &str, cmd: LabCmd) -> Result<()> {
         }
         LabCmd::Sql { host, sql } => {
             let s = lab::lab_server(prefix, &host)?;
-            print!("{}", s.sql(&sql)?);
+            print!("{}", s.sql_shown(&sql)?);
             s.leak();
         }
     }

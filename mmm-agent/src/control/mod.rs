@@ -38,6 +38,31 @@ use tonic::service::interceptor::InterceptedService;
 /// Default TCP port of the Agent gRPC service (MMM's agent port).
 pub const DEFAULT_AGENT_PORT: u16 = 9989;
 
+/// Warns once at start-up when the local server is MariaDB (no `super_read_only`) and users
+/// other than the agent's can write while it is read-only (`sql::read_only_bypass`).
+async fn warn_read_only_bypass(db: mysql::Db) {
+    let Ok(Some(version)) = db.value("SELECT VERSION()").await else {
+        return;
+    };
+    let q = "SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('READ_ONLY ADMIN', 'SUPER')";
+    let Ok(rows) = db.rows(q).await else { return };
+    let grants: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|r| {
+            let g = r.get("GRANTEE").cloned().flatten()?;
+            let p = r.get("PRIVILEGE_TYPE").cloned().flatten()?;
+            Some((g, p))
+        })
+        .collect();
+    let who = sql::read_only_bypass(&version, &grants, &db.user);
+    if !who.is_empty() {
+        tracing::warn!(
+            "MariaDB has no super_read_only: {} can still write while this server is read-only (a demoted writer); revoke READ ONLY ADMIN (and SUPER before 10.11) from every account but the agent's, or keep such accounts off the database network",
+            who.join(", ")
+        );
+    }
+}
+
 /// Runs the agent daemon for `config` until SIGINT/SIGTERM.
 pub async fn serve(
     config: &Path,
@@ -82,6 +107,7 @@ pub async fn serve(
         })
         .collect();
     let health = health::spawn(db.clone(), peers);
+    tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
     let applier = apply::Applier {
         cfg: cfg.clone(),

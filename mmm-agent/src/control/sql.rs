@@ -60,9 +60,60 @@ pub fn kill_plan(procs: &[Proc], own_user: &str, last_pass: bool) -> Vec<u64> {
         .collect()
 }
 
+/// Who can still write on a MariaDB server made read-only (it has no `super_read_only`):
+/// holders of READ ONLY ADMIN, and before MariaDB 10.11 of SUPER too (MariaDB KB,
+/// "read_only" and "GRANT: READ_ONLY ADMIN"). `grants` are (grantee, privilege) rows of
+/// `information_schema.USER_PRIVILEGES`; the agent's own user (`'own_user'@…`) needs the
+/// privilege to switch `read_only` and is left out. Empty for MySQL (`super_read_only`).
+pub fn read_only_bypass(version: &str, grants: &[(String, String)], own_user: &str) -> Vec<String> {
+    if !version.contains("MariaDB") {
+        return vec![];
+    }
+    let n: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let super_bypasses = matches!(n.as_slice(), [a, b] if (*a, *b) < (10, 11));
+    let own = format!("'{own_user}'@");
+    let mut who: Vec<String> = grants
+        .iter()
+        .filter(|(g, p)| {
+            !g.starts_with(&own)
+                && (p.eq_ignore_ascii_case("READ_ONLY ADMIN")
+                    || (super_bypasses && p.eq_ignore_ascii_case("SUPER")))
+        })
+        .map(|(g, _)| g.clone())
+        .collect();
+    who.sort();
+    who.dedup();
+    who
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_bypasses_read_only_on_mariadb() {
+        let g = |u: &str, p: &str| (u.to_string(), p.to_string());
+        let grants = [
+            g("'root'@'localhost'", "READ_ONLY ADMIN"),
+            g("'mmm_agent'@'%'", "READ_ONLY ADMIN"),
+            g("'dba'@'%'", "SUPER"),
+            g("'app'@'%'", "INSERT"),
+        ];
+        assert_eq!(
+            read_only_bypass("10.11.19-MariaDB-0+deb12u1", &grants, "mmm_agent"),
+            ["'root'@'localhost'"]
+        );
+        assert_eq!(
+            read_only_bypass("10.6.18-MariaDB", &grants, "mmm_agent"),
+            ["'dba'@'%'", "'root'@'localhost'"]
+        );
+        assert!(read_only_bypass("8.0.36", &grants, "mmm_agent").is_empty());
+    }
 
     #[test]
     fn kill_plan_spares_replication_ourselves_and_running_writes_until_the_end() {

@@ -19,13 +19,14 @@ const GLOBAL_KEYS: &[&str] = &[
     "debug",
     "active_master_role",
     "max_kill_retries",
-    "default_role",
-    "role",
     "catchup_timeout",
     "catchup_strict",
     "kill_timeout",
     "garp_rounds",
     "monitor_ips",
+    // mmm_tools (MMM's cloning tools; accepted, not used):
+    "default_copy_method",
+    "clone_dirs",
 ];
 const HOST_KEYS: &[&str] = &[
     "ip",
@@ -42,7 +43,78 @@ const HOST_KEYS: &[&str] = &[
     "replication_password",
     "pid_path",
     "bin_path",
+    // MMM's agent reads these (accepted, not used):
+    "mysql_pidfile",
+    "mysql_rcscript",
+    "mysql_cnf",
+    // mmm_tools (accepted, not used):
+    "backup_dir",
+    "restore_dir",
+    "clone_dirs",
+    "ssh_*",
+    "tools_*",
+    "lvm_*",
 ];
+/// `<copy_method NAME>` of mmm_tools (accepted, not used).
+const COPY_METHOD_KEYS: &[&str] = &[
+    "backup_command",
+    "restore_command",
+    "incremental_command",
+    "incremental",
+    "single_run",
+    "true_copy",
+];
+/// Directives mmm accepts for compatibility and does not use (`config check` lists them).
+const UNUSED: &[&str] = &[
+    "default_copy_method",
+    "clone_dirs",
+    "mysql_pidfile",
+    "mysql_rcscript",
+    "mysql_cnf",
+    "backup_dir",
+    "restore_dir",
+    "ssh_*",
+    "tools_*",
+    "lvm_*",
+];
+
+/// Whether `key` is among `allowed` (an entry `prefix_*` allows every key with that prefix).
+fn allows(allowed: &[&str], key: &str) -> bool {
+    allowed.iter().any(|a| match a.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix),
+        None => *a == key,
+    })
+}
+
+/// The notes of `config check` about directives that are accepted and not used.
+fn unused_notes(raw: &Raw) -> Vec<String> {
+    let mut notes = Vec::new();
+    for ((kind, name), ds) in &raw.sections {
+        for d in ds {
+            let why = match kind.as_str() {
+                "copy_method" => Some("mmm_tools' <copy_method> is not used by mmm"),
+                "" | "host" if allows(UNUSED, &d.key) => {
+                    Some("accepted for MMM compatibility, not used by mmm")
+                }
+                "" if d.key == "max_kill_retries" => Some(
+                    "not used: a demoted writer's running writes get kill_timeout (default 2 s) instead",
+                ),
+                _ => None,
+            };
+            if let Some(why) = why {
+                let scope = if kind.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in <{kind} {name}>")
+                };
+                notes.push(format!("{}: {}{scope}: {why}", d.at, d.key));
+            }
+        }
+    }
+    notes.sort();
+    notes
+}
+
 const ROLE_KEYS: &[&str] = &["mode", "hosts", "ips", "prefer"];
 const CHECK_KEYS: &[&str] = &[
     "check_period",
@@ -94,7 +166,13 @@ impl<'a> Scope<'a> {
         let mut items = BTreeMap::new();
         for layer in layers {
             for d in layer.iter() {
-                if !allowed.contains(&d.key.as_str()) {
+                if d.key == "role" && what == "the global scope" {
+                    return Err(ConfigError::syntax(
+                        &d.at,
+                        "'role' should be a section (<role NAME> ... </role>) instead of a variable".into(),
+                    ));
+                }
+                if !allows(allowed, &d.key) {
                     return Err(unknown(d, allowed, &what));
                 }
                 items.insert(d.key.as_str(), d);
@@ -181,6 +259,7 @@ impl<'a> Scope<'a> {
 fn unknown(d: &Directive, allowed: &[&str], scope: &str) -> ConfigError {
     let hint = allowed
         .iter()
+        .filter(|k| !k.ends_with('*'))
         .find(|k| d.key.len() > k.len() && d.key.starts_with(*k))
         .map(|k| format!(" (a space missing between '{k}' and its value?)"))
         .unwrap_or_default();
@@ -203,7 +282,7 @@ impl Config {
         for (kind, name) in raw.sections.keys() {
             let known = matches!(
                 kind.as_str(),
-                "" | "host" | "role" | "check" | "monitor" | "socket"
+                "" | "host" | "role" | "check" | "monitor" | "socket" | "copy_method"
             );
             if !known {
                 let at = raw.opened.get(&(kind.clone(), name.clone()));
@@ -213,7 +292,8 @@ impl Config {
                     None => ConfigError::Invalid(msg),
                 });
             }
-            if matches!(kind.as_str(), "host" | "role" | "check") && name.is_empty() {
+            if matches!(kind.as_str(), "host" | "role" | "check" | "copy_method") && name.is_empty()
+            {
                 let at = raw.opened.get(&(kind.clone(), name.clone()));
                 let msg = format!("section <{kind}> needs a name (<{kind} NAME>)");
                 return Err(match at {
@@ -240,6 +320,7 @@ impl Config {
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
             garp_rounds: global.num("garp_rounds", 3)?,
             monitor_ips: global.ips("monitor_ips")?,
+            notes: Vec::new(),
             has_monitor: raw
                 .sections
                 .contains_key(&("monitor".into(), String::new())),
@@ -337,6 +418,18 @@ impl Config {
             control_cert_file: so.path("control_cert_file"),
             control_key_file: so.path("control_key_file"),
         };
+        // copy_method sections are checked for unknown keys too.
+        for ((kind, name), ds) in &raw.sections {
+            if kind == "copy_method" {
+                Scope::new(
+                    format!("<copy_method {name}>"),
+                    raw.opened.get(&(kind.clone(), name.clone())),
+                    COPY_METHOD_KEYS,
+                    &[ds.as_slice()],
+                )?;
+            }
+        }
+        cfg.notes = unused_notes(raw);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -433,6 +526,16 @@ fn monitor(s: &Scope) -> Result<MonitorConfig, ConfigError> {
         None => d.ip,
         Some(x) => s.ip(x, &x.value)?,
     };
+    for key in ["ping_interval", "agent_timeout"] {
+        if let Some(d) = s.get(key) {
+            if parse_duration(&d.value).is_some_and(|v| v.is_zero()) {
+                return Err(ConfigError::syntax(
+                    &d.at,
+                    format!("{key} must be greater than zero"),
+                ));
+            }
+        }
+    }
     Ok(MonitorConfig {
         ip,
         port: s.num("port", d.port)?,

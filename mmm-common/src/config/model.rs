@@ -195,6 +195,9 @@ pub struct Config {
     /// control calls from these only (default: the `<monitor>` ip, when the agent's files
     /// have a `<monitor>` section). Unused with `<socket> type ssl`, where identities decide.
     pub monitor_ips: Vec<Ipv4Addr>,
+    /// Directives accepted for MMM compatibility that mmm does not use, each with its
+    /// `file:line` (`config check` prints them).
+    pub notes: Vec<String>,
     /// Whether a `<monitor>` section was given.
     pub has_monitor: bool,
     pub monitor: MonitorConfig,

@@ -45,6 +45,31 @@ pub struct Raw {
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// Where MMM looks for an included file by a relative name (after the including file's own
+/// directory, our addition).
+pub const INCLUDE_DIRS: [&str; 3] = ["/etc", "/etc/mmm", "/etc/mysql-mmm"];
+
+/// The file `include NAME` in `file` reads, as MMM resolves it: `.conf` appended when
+/// missing; an absolute name as is; a relative one next to `file`, else in
+/// [`INCLUDE_DIRS`] (the first that exists; the one next to `file` when none does, so the
+/// error names it).
+fn include_target(file: &Path, name: &str) -> PathBuf {
+    let name = if name.ends_with(".conf") {
+        name.to_string()
+    } else {
+        format!("{name}.conf")
+    };
+    let here = file.parent().unwrap_or(Path::new(".")).join(&name);
+    if Path::new(&name).is_absolute() || here.exists() {
+        return here;
+    }
+    INCLUDE_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(&name))
+        .find(|p| p.exists())
+        .unwrap_or(here)
+}
+
 impl Raw {
     /// Reads `path` and everything it includes.
     pub fn read(path: &Path) -> Result<Raw, ConfigError> {
@@ -129,6 +154,11 @@ impl Raw {
                 let inner = rest.strip_suffix('>').ok_or_else(|| {
                     ConfigError::syntax(&at, format!("malformed section start '{t}'"))
                 })?;
+                // `<kind name/>`: an empty section (MMM accepts it), opened and closed at once.
+                let (inner, empty) = match inner.strip_suffix('/') {
+                    Some(i) => (i, true),
+                    None => (inner, false),
+                };
                 let mut words = inner.split_whitespace();
                 let kind = words.next().unwrap_or("").to_string();
                 let name = words.next().unwrap_or("").to_string();
@@ -150,7 +180,9 @@ impl Raw {
                     self.opened.insert(id.clone(), at.clone());
                     self.order.push(id.clone());
                 }
-                *open = Some((id, at));
+                if !empty {
+                    *open = Some((id, at));
+                }
                 continue;
             }
             let (key, value) = match t.find(char::is_whitespace) {
@@ -178,7 +210,7 @@ impl Raw {
                         ),
                     ));
                 }
-                let target = file.parent().unwrap_or(Path::new(".")).join(value);
+                let target = include_target(file, value);
                 let mut inner_open = None;
                 self.read_file(&target, depth + 1, &mut inner_open)
                     .map_err(|e| e.included_from(&at))?;

@@ -332,3 +332,62 @@ fn ssl_sockets_need_all_three_files() {
     assert!(c.socket.ssl);
     assert_eq!(c.socket.ca_file.as_deref(), Some(Path::new("/a.pem")));
 }
+
+#[test]
+fn mmm_tools_and_agent_only_directives_load_and_are_noted() {
+    let text = format!(
+        "default_copy_method rsync\nclone_dirs data\nmax_kill_retries 5\n{MIN}\
+<host default>\n ssh_user root\n ssh_port 22\n tools_user mmm_tools\n tools_password x\n \
+backup_dir /backup\n restore_dir /restore\n lvm_snapshot_size 1G\n lvm_mount_opts -o ro\n \
+mysql_pidfile /run/mysqld.pid\n mysql_rcscript /etc/init.d/mysql\n mysql_cnf /etc/my.cnf\n</host>\n\
+<copy_method rsync>\n backup_command x\n restore_command y\n true_copy 1\n</copy_method>\n"
+    );
+    let d = dir_with(&[("x.conf", &text)]);
+    let c = Config::load(&d.path().join("x.conf")).unwrap();
+    let notes = c.notes.join("\n");
+    for key in [
+        "default_copy_method",
+        "ssh_user",
+        "lvm_mount_opts",
+        "mysql_cnf",
+        "backup_command",
+        "max_kill_retries",
+    ] {
+        assert!(notes.contains(key), "{key} not noted:\n{notes}");
+    }
+    assert!(notes.contains("x.conf:"), "notes name file:line: {notes}");
+    assert!(notes.contains("kill_timeout"), "{notes}");
+    // An unknown key in a copy_method section is still an error.
+    let bad = text.replace("true_copy 1", "frobnicate 1");
+    assert!(err(&bad).contains("unknown directive 'frobnicate' in <copy_method rsync>"));
+}
+
+#[test]
+fn empty_element_sections_and_mmm_include_names() {
+    let d = dir_with(&[
+        ("common.conf", MIN),
+        ("main.conf", "include common\n<host db3/>\n<monitor/>\n"),
+    ]);
+    // `<host db3/>` is a host without an ip: refused for that, not for its syntax.
+    let e = Config::load(&d.path().join("main.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("<host db3> has no 'ip'"), "{e}");
+    let d = dir_with(&[
+        ("common.conf", MIN),
+        ("main.conf", "include common\n<monitor/>\n"),
+    ]);
+    let c = Config::load(&d.path().join("main.conf")).unwrap();
+    assert!(c.has_monitor);
+}
+
+#[test]
+fn globals_mmm_refuses_and_zero_intervals_are_refused() {
+    assert!(err(&format!("role writer\n{MIN}")).contains("'role' should be a section"));
+    assert!(
+        err(&format!("default_role reader\n{MIN}")).contains("unknown directive 'default_role'")
+    );
+    let m = |k: &str| format!("{MIN}<monitor>\n {k} 0\n</monitor>\n");
+    assert!(err(&m("ping_interval")).contains("ping_interval must be greater than zero"));
+    assert!(err(&m("agent_timeout")).contains("agent_timeout must be greater than zero"));
+}

@@ -15,6 +15,10 @@ async fn main() {
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--version" | "-V" => {
+                println!("mmm_control {}", env!("MMM_VERSION"));
+                return;
+            }
             "--json" => {
                 json = true;
                 args.remove(i);

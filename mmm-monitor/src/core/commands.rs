@@ -156,30 +156,34 @@ impl Cluster {
             ));
         }
         let spec = self.roles[r].clone();
+        let state = self.hosts[i].state;
+        // MMM's forced move (`docs/mmm-2.2.1.md` §4), in its order of checks.
+        if force && spec.name != self.active_master_role {
+            return Err(FailedPrecondition(
+                "ERROR: move_role --forced may be used for the active master role only!".into(),
+            ));
+        }
+        if force
+            && !matches!(
+                state,
+                HostState::ReplicationFail | HostState::ReplicationDelay
+            )
+        {
+            return Err(FailedPrecondition(format!(
+                "ERROR: Can't force move of role to host with state {state}."
+            )));
+        }
+        if force && self.mode == Mode::Active {
+            return Err(FailedPrecondition(format!(
+                "ERROR: --force needs MANUAL mode: in ACTIVE mode a role never stays on a host that is not ONLINE (host '{host}' is {state}). Run set_manual first."
+            )));
+        }
         if !spec.exclusive {
             return Err(FailedPrecondition(format!(
                 "ERROR: Role '{role}' is balanced: move_role moves exclusive roles only (balanced IPs are spread over the ONLINE hosts automatically)."
             )));
         }
-        let state = self.hosts[i].state;
-        let forced_ok = force
-            && spec.name == self.active_master_role
-            && matches!(
-                state,
-                HostState::ReplicationFail | HostState::ReplicationDelay
-            );
-        if forced_ok && self.mode == Mode::Active {
-            return Err(FailedPrecondition(format!(
-                "ERROR: --force needs MANUAL mode: in ACTIVE mode a role never stays on a host that is not ONLINE (host '{host}' is {state}). Run set_manual first."
-            )));
-        }
-        if force && !forced_ok && state != HostState::Online {
-            return Err(FailedPrecondition(format!(
-                "ERROR: --force moves only the active master role '{}', and only to a host in REPLICATION_FAIL or REPLICATION_DELAY (host '{host}' is {state}).",
-                self.active_master_role
-            )));
-        }
-        if state != HostState::Online && !forced_ok {
+        if state != HostState::Online && !force {
             return Err(FailedPrecondition(format!(
                 "ERROR: Can't move role to host with state {state}."
             )));
@@ -223,7 +227,7 @@ impl Cluster {
     fn set_ip(&mut self, ip: Ipv4Addr, host: &str) -> Result<String, CommandError> {
         if self.mode != Mode::Passive {
             return Err(FailedPrecondition(
-                "ERROR: This command is only allowed in passive mode.".into(),
+                "ERROR: This command is only allowed in passive mode".into(),
             ));
         }
         let r = self

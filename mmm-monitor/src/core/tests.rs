@@ -459,7 +459,7 @@ fn passive_mode_distributes_and_sends_nothing_and_set_ip_works_only_there() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "ERROR: This command is only allowed in passive mode."
+        "ERROR: This command is only allowed in passive mode"
     );
 }
 
@@ -664,6 +664,13 @@ fn commands_reply_with_mmm_texts() {
         force: false
     }))
     .contains("is balanced"));
+    forced_moves_and_modes(&mut s);
+}
+
+/// The rest of [`commands_reply_with_mmm_texts`]: `move_role --force` as MMM checks it, and
+/// mode commands (the writer is on db2).
+fn forced_moves_and_modes(s: &mut Sim) {
+    let e = |r: Result<String, CommandError>| r.unwrap_err().to_string();
     // --force: the writer onto a host in REPLICATION_DELAY.
     s.advance(Duration::from_secs(61));
     s.keep(
@@ -702,7 +709,28 @@ fn commands_reply_with_mmm_texts() {
         host: "db2".into(),
         force: true,
     }));
-    assert!(msg.contains("--force moves only the active master role 'writer', and only to a host in REPLICATION_FAIL or REPLICATION_DELAY (host 'db2' is ADMIN_OFFLINE)"), "{msg}");
+    assert_eq!(
+        msg,
+        "ERROR: Can't force move of role to host with state ADMIN_OFFLINE."
+    );
+    // MMM checks the target's state before "already there", and forces the active master
+    // role only.
+    assert_eq!(
+        e(s.cmd(Command::MoveRole {
+            role: "writer".into(),
+            host: "db3".into(),
+            force: true,
+        })),
+        "ERROR: Can't force move of role to host with state ONLINE."
+    );
+    assert_eq!(
+        e(s.cmd(Command::MoveRole {
+            role: "reader".into(),
+            host: "db2".into(),
+            force: true,
+        })),
+        "ERROR: move_role --forced may be used for the active master role only!"
+    );
     assert_eq!(
         e(s.cmd(Command::SetMode(Mode::Wait))),
         "ERROR: WAIT mode can only be set in the configuration"

@@ -70,7 +70,7 @@ pub enum Command {
     /// Run the agent daemon: data plane, Agent gRPC service (role tables, status, health).
     Serve {
         /// The agent's MMM configuration (mmm_agent.conf, with `this HOST`).
-        #[arg(long, short = 'c')]
+        #[arg(long, short = 'c', default_value = "/etc/mysql-mmm/mmm_agent.conf")]
         config: PathBuf,
         /// Directory of the persisted state (highest applied epoch, roles).
         #[arg(long, default_value = "/var/lib/mmm")]
@@ -95,6 +95,21 @@ pub enum Command {
         #[command(flatten)]
         iface: IfaceArg,
     },
+    /// Validate an agent configuration FILE (and its includes, and its TLS files) and say
+    /// what it sets up.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Write the man page (`mmm-agent.8`) and shell completions (bash, zsh, fish) into DIR
+    /// (packaging).
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
+}
+
+/// `mmm-agent config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Check FILE as `mmm-agent serve --config FILE` would read it.
+    Check { file: PathBuf },
 }
 
 /// VIP subcommands.
@@ -345,6 +360,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             listen,
         } => {
             crate::control::serve(config, &root, state_dir, *listen).await?;
+        }
+        Command::Config(ConfigCmd::Check { file }) => {
+            let cfg = mmm_common::config::Config::load(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let me = cfg.validate_for_agent().context("agent configuration")?;
+            mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
+            println!(
+                "OK: configuration is valid\nthis host: {} {} interface {} agent :{} mysql :{}",
+                me.name, me.ip, me.cluster_interface, me.agent_port, me.mysql_port
+            );
+            for n in &cfg.notes {
+                println!("note: {n}");
+            }
+            if !cfg.socket.ssl {
+                let from: Vec<String> = cfg
+                    .monitor_sources()
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect();
+                println!("WARNING: the control plane is unauthenticated (<socket> type plain): role tables are taken from {} only, by address; turn on mutual TLS with `mmm-monitor tls init`", from.join(", "));
+            }
+        }
+        Command::Generate { dir } => {
+            use clap::CommandFactory;
+            mmm_common::man::generate(Cli::command(), "mmm-agent", "8", dir)?;
         }
         Command::PeerPass { iface } => {
             let m = dataplane::attach_pass(&root, &iface.iface)

@@ -22,9 +22,80 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A daemon's pid file (`pid_path`): written at start, removed when dropped (at exit).
+#[derive(Debug)]
+pub struct PidFile {
+    path: std::path::PathBuf,
+}
+
+/// Why a pid file could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PidFileError {
+    #[error("{path}: another instance runs (pid {pid}); stop it first")]
+    Running { path: String, pid: i32 },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PidFile {
+    /// Writes this process's pid to `path` (atomically). A file naming a process that still
+    /// runs refuses (as MMM's agent and monitor do); a stale one is replaced.
+    pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
+        let shown = path.display().to_string();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                let alive = pid > 0
+                    && pid != std::process::id() as i32
+                    && Path::new(&format!("/proc/{pid}")).exists();
+                if alive {
+                    return Err(PidFileError::Running { path: shown, pid });
+                }
+            }
+        }
+        write_atomic(path, format!("{}\n", std::process::id()).as_bytes()).map_err(|source| {
+            PidFileError::Io {
+                path: shown,
+                source,
+            }
+        })?;
+        Ok(PidFile { path: path.into() })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_files_are_written_removed_and_guard_a_running_instance() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("run").join("x.pid");
+        let f = PidFile::create(&p).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        drop(f);
+        assert!(!p.exists());
+        // A live process (pid 1) owns it: refused. A dead one's file is replaced.
+        std::fs::write(&p, "1\n").unwrap();
+        assert!(matches!(
+            PidFile::create(&p),
+            Err(PidFileError::Running { pid: 1, .. })
+        ));
+        std::fs::write(&p, "999999999\n").unwrap();
+        PidFile::create(&p).unwrap();
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {

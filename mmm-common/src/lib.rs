@@ -13,6 +13,8 @@
 pub mod config;
 #[cfg(feature = "user")]
 pub mod fsutil;
+#[cfg(feature = "man")]
+pub mod man;
 #[cfg(feature = "user")]
 pub mod replica;
 #[cfg(feature = "user")]

@@ -104,6 +104,37 @@ pub fn mode_name(m: i32) -> &'static str {
         .unwrap_or("UNKNOWN")
 }
 
+/// `mmm_control`'s command line described for clap (its man page and completions; the tool
+/// itself parses MMM's words with [`parse`]).
+pub fn command() -> clap::Command {
+    use clap::{Arg, ArgAction, Command};
+    let cmd = |name: &'static str, about: &'static str| Command::new(name).about(about);
+    Command::new("mmm_control")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true)
+        .about("Control the mmm monitor with MMM's commands (mmm_control of MySQL-MMM 2.x)")
+        .long_about(
+            "Talks gRPC to the monitor named by /etc/mysql-mmm/mmm_mon.conf (mmm_mon_CLUSTER.conf with @CLUSTER), prints MMM's texts. Exit status: 0 OK, 1 ERROR (including an unreachable monitor), 2 invalid command line.",
+        )
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("JSON output for scripts"))
+        .arg(Arg::new("monitor").long("monitor").value_name("HOST:PORT").help("The monitor's address (also $MMM_MONITOR)"))
+        .arg(Arg::new("config").long("config").short('c').value_name("FILE").help("The monitor's configuration"))
+        .subcommands([
+            cmd("help", "show this message"),
+            cmd("ping", "ping monitor"),
+            cmd("show", "show status"),
+            cmd("checks", "show checks status: checks [<host>|all [<check>|all]]"),
+            cmd("set_online", "set host <host> online"),
+            cmd("set_offline", "set host <host> offline"),
+            cmd("mode", "print current mode."),
+            cmd("set_active", "switch into active mode."),
+            cmd("set_manual", "switch into manual mode."),
+            cmd("set_passive", "switch into passive mode."),
+            cmd("move_role", "move exclusive role <role> to host <host>: move_role [--force] <role> <host>"),
+            cmd("set_ip", "set role with ip <ip> to host <host> (passive mode)"),
+        ])
+}
+
 /// `show`, as MMM prints it.
 pub fn render_show(r: &pb::ShowReply) -> String {
     let mut out = String::new();

@@ -46,6 +46,10 @@ enum Cmd {
     /// Validate a configuration file and print a summary.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Write the man pages (mmm-monitor.8, mmm_control.8, mmm.conf.5) and shell completions
+    /// into DIR (packaging).
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
     /// Certificates for mutual TLS.
     #[command(subcommand)]
     Tls(TlsCmd),
@@ -114,6 +118,16 @@ async fn main() -> Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Cmd::Generate { dir } => {
+            use clap::CommandFactory;
+            // The mmm_control words are an external subcommand, which completion generators
+            // cannot describe: they are in mmm_control's own page and completions.
+            let cmd = Cli::command().allow_external_subcommands(false);
+            mmm_common::man::generate(cmd, "mmm-monitor", "8", &dir)?;
+            mmm_common::man::generate(control::command(), "mmm_control", "8", &dir)?;
+            std::fs::write(dir.join("mmm.conf.5"), mmm_common::config::doc::man_page())?;
+            Ok(())
         }
         Cmd::Tls(TlsCmd::Init { out }) => {
             let cfg = Config::load(&cli.config)

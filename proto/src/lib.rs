@@ -81,6 +81,34 @@ pub enum RouterError {
     Tls(#[source] tonic::transport::Error),
 }
 
+/// Binds `addr`, tells systemd the daemon is ready (`READY=1` over `$NOTIFY_SOCKET`, for
+/// `Type=notify` units; nothing without it), and serves `router` until SIGINT/SIGTERM.
+pub async fn serve(
+    router: tonic::transport::server::Router,
+    addr: std::net::SocketAddr,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Bind(addr, e))?;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let r = router
+        .serve_with_incoming_shutdown(incoming, shutdown_signal())
+        .await
+        .map_err(ServeError::Serve);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    r
+}
+
+/// Why [`serve`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("binding {0}: {1}")]
+    Bind(std::net::SocketAddr, #[source] std::io::Error),
+    #[error("serving gRPC: {0}")]
+    Serve(#[source] tonic::transport::Error),
+}
+
 /// Resolves on SIGINT or SIGTERM: the daemons' graceful-shutdown signal.
 pub async fn shutdown_signal() {
     let term = async {

@@ -315,7 +315,12 @@ impl Lab {
             write_private(&dir.join("mmm_common.conf"), &common)?;
             write_private(
                 &dir.join("mmm_agent.conf"),
-                &format!("include mmm_common.conf\nthis {}\n", h.name),
+                // Each agent its own pid file (the example's is one path for every host).
+                &format!(
+                    "include mmm_common.conf\nthis {0}\n<host {0}>\n    pid_path {1}\n</host>\n",
+                    h.name,
+                    dir.join("agent.pid").display()
+                ),
             )?;
         }
         if transport == Transport::Tls && !self.cfg.socket.ssl {

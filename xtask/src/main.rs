@@ -6,8 +6,10 @@
 //! - `test`: everything CI checks, in order: fmt, eBPF build, clippy (user space, eBPF), all tests;
 //! - `demo [--keep]`: the product on a throw-away lab: the seed's HA test, narrated;
 //! - `lab [--prefix P] up|down|status|ctl|exec|mysql|sql`: a cluster left running;
-//! - `bench [--trials N] [NAME…]`: benchmarks, tables into BENCHMARKS.md.
+//! - `bench [--trials N] [NAME…]`: benchmarks, tables into BENCHMARKS.md;
+//! - `deb`: the Debian packages into target/debian/.
 
+mod deb;
 mod demo;
 mod ebpf;
 mod lab;
@@ -55,6 +57,8 @@ enum Cmd {
         /// Which benchmarks (default: all).
         names: Vec<String>,
     },
+    /// Build the Debian packages mmm-agent and mmm-monitor into target/debian/.
+    Deb,
     /// A whole cluster on this machine: up, down, status, ctl, exec, mysql, sql.
     Lab {
         /// Prefix of every namespace, interface pin and directory of this lab.
@@ -81,6 +85,7 @@ fn main() -> Result<()> {
             ebpf::build(release).map(drop)
         }
         Cmd::Test { fuzz_frames } => test::run(fuzz_frames),
+        Cmd::Deb => deb::build().map(drop),
         Cmd::Demo { keep } => demo::run(keep),
         Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
         Cmd::Bench { trials, names } => {

@@ -49,6 +49,8 @@ pub fn run(fuzz_frames: u64) -> Result<()> {
     .context("clippy on the user-space crates")?;
     ebpf::clippy()?;
     setup::run(cargo().args(["build", "--workspace", "--bins"]))?;
+    // The Debian packages, inspected and installed into a throw-away root by deb_packages.
+    crate::deb::build().context("building the Debian packages")?;
     setup::run(
         cargo()
             .args(["test", "--workspace"])

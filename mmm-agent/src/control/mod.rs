@@ -75,6 +75,10 @@ pub async fn serve(
         .validate_for_agent()
         .context("agent configuration")?
         .clone();
+    let _pid = match &me.pid_path {
+        Some(p) => Some(mmm_common::fsutil::PidFile::create(p).context("pid_path")?),
+        None => None,
+    };
     let nl = Netlink::new()?;
     let (dp, how) = DataPlane::attach(&nl, pin_root, &me.cluster_interface, AttachMode::Auto)
         .await
@@ -149,16 +153,14 @@ pub async fn serve(
     };
     let agent = mmm_proto::v1::agent_server::AgentServer::new(svc)
         .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
-    mmm_proto::standard_router("mmm.v1.Agent", tls.as_ref())
+    let router = mmm_proto::standard_router("mmm.v1.Agent", tls.as_ref())
         .await
         .context("starting the gRPC server")?
         .add_service(InterceptedService::new(
             agent,
             Authorizer::new("mmm.v1.Agent", policy),
-        ))
-        .serve_with_shutdown(addr, mmm_proto::shutdown_signal())
-        .await
-        .with_context(|| format!("serving gRPC on {addr}"))?;
+        ));
+    mmm_proto::serve(router, addr).await?;
     tracing::info!("agent stopped; the data plane stays pinned and keeps serving VIPs");
     Ok(())
 }

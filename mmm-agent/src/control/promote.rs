@@ -132,7 +132,7 @@ pub async fn promote(
                 "catch-up",
                 t0,
                 true,
-                format!("relay log already applied up to {at}"),
+                format!("relay log applied up to {at} (nothing left to wait for)"),
             ),
             CatchUp::Wait {
                 until,

@@ -78,6 +78,24 @@ const UNUSED: &[&str] = &[
     "lvm_*",
 ];
 
+/// Every key the parser accepts, by scope (`global`, `host`, …): checked against the
+/// documentation (`doc.rs`).
+pub fn accepted_keys() -> Vec<(&'static str, &'static str)> {
+    let scopes: [(&str, &[&str]); 7] = [
+        ("global", GLOBAL_KEYS),
+        ("host", HOST_KEYS),
+        ("role", ROLE_KEYS),
+        ("check", CHECK_KEYS),
+        ("monitor", MONITOR_KEYS),
+        ("socket", SOCKET_KEYS),
+        ("copy_method", COPY_METHOD_KEYS),
+    ];
+    scopes
+        .iter()
+        .flat_map(|(scope, keys)| keys.iter().map(move |k| (*scope, *k)))
+        .collect()
+}
+
 /// Whether `key` is among `allowed` (an entry `prefix_*` allows every key with that prefix).
 fn allows(allowed: &[&str], key: &str) -> bool {
     allowed.iter().any(|a| match a.strip_suffix('*') {

@@ -13,12 +13,14 @@
 //! `catchup_strict`, `kill_timeout`, `garp_rounds`; `<monitor>` `agent_timeout`.
 //! Defaults are faster than MMM's where MMM's slowness was the weakness (see [`CheckConfig`]).
 
+pub mod doc;
 mod lower;
 mod model;
 mod raw;
 mod scalar;
 mod validate;
 
+pub use lower::accepted_keys;
 pub use model::*;
 pub use raw::{Directive, Origin, Raw};
 pub use scalar::{parse_bool, parse_duration, DURATION_SYNTAX};

@@ -391,3 +391,19 @@ fn globals_mmm_refuses_and_zero_intervals_are_refused() {
     assert!(err(&m("ping_interval")).contains("ping_interval must be greater than zero"));
     assert!(err(&m("agent_timeout")).contains("agent_timeout must be greater than zero"));
 }
+
+#[test]
+fn every_accepted_directive_is_documented_and_nothing_else() {
+    let mut accepted = accepted_keys();
+    let mut documented: Vec<(&str, &str)> =
+        doc::DIRECTIVES.iter().map(|d| (d.scope, d.key)).collect();
+    accepted.sort();
+    documented.sort();
+    assert_eq!(accepted, documented);
+    let page = doc::man_page();
+    assert!(page.starts_with(".TH MMM.CONF 5"));
+    assert!(
+        page.contains("\\fBcatchup_strict\\fR (default: no) (ours)"),
+        "{page}"
+    );
+}

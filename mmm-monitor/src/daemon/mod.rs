@@ -58,6 +58,10 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     cfg.validate_for_monitor()
         .context("monitor configuration")?;
     let tls = mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
+    let _pid = match &cfg.monitor.pid_path {
+        Some(p) => Some(mmm_common::fsutil::PidFile::create(p).context("pid_path")?),
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let status_path = cfg.monitor.status_path.clone();
     let mut cluster = Cluster::new(&cfg, 0);
@@ -102,18 +106,18 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     };
     let monitor = mmm_proto::v1::monitor_server::MonitorServer::new(svc)
         .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
-    let server = mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
+    let router = mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
         .await
         .context("starting the gRPC server")?
         .add_service(InterceptedService::new(
             monitor,
             Authorizer::new("mmm.v1.Monitor", policy),
-        ))
-        .serve_with_shutdown(addr, mmm_proto::shutdown_signal());
+        ));
+    let server = mmm_proto::serve(router, addr);
     // A monitor whose core task died must not go on answering from a frozen snapshot: the
     // process exits non-zero (systemd restarts it) with the reason logged.
     tokio::select! {
-        r = server => r.with_context(|| format!("serving gRPC on {addr}")),
+        r = server => r.map_err(Into::into),
         r = driver => Err(driver_stopped(r)),
     }
 }

@@ -22,6 +22,7 @@ pub const HELP: &str = "Valid commands are:
     move_role [--force] <role> <host> - move exclusive role <role> to host <host>
                                         (Only use --force if you know what you are doing!)
     set_ip <ip> <host>                - set role with ip <ip> to host <host>
+    history [<n>]                     - last n decisions with the agents' steps (ours)
 ";
 
 /// A parsed command.
@@ -47,6 +48,8 @@ pub enum ControlCmd {
         ip: String,
         host: String,
     },
+    /// Ours: the last N decisions (0: 20).
+    History(u32),
 }
 
 /// Parses MMM's command words; an error is MMM's `Invalid command '...'` followed by the help.
@@ -88,6 +91,10 @@ pub fn parse(words: &[String]) -> Result<ControlCmd, String> {
             ip: ip.to_string(),
             host: h.to_string(),
         },
+        ["history"] => ControlCmd::History(0),
+        ["history", n] if n.parse::<u32>().is_ok() => {
+            ControlCmd::History(n.parse().unwrap_or_default())
+        }
         _ => return Err(format!("Invalid command '{}'\n\n{HELP}", w.join(" "))),
     };
     Ok(cmd)
@@ -102,6 +109,64 @@ pub fn mode_name(m: i32) -> &'static str {
     mmm_proto::convert::mode(m)
         .map(|m| m.name())
         .unwrap_or("UNKNOWN")
+}
+
+/// `history`: each decision as a timeline — time, kind and epoch, what changed, then every
+/// agent's answer (`+ms` after the decision) with its steps' durations.
+pub fn render_history(r: &pb::HistoryReply) -> String {
+    render_history_in(r, &chrono::Local)
+}
+
+/// [`render_history`] with times in `tz`.
+pub fn render_history_in<Tz: chrono::TimeZone>(r: &pb::HistoryReply, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut out = String::new();
+    for e in &r.entries {
+        let ms = e.at_unix_ms.rem_euclid(1000);
+        let _ = writeln!(
+            out,
+            "{}.{ms:03}  {} (epoch {})",
+            fmt_time_in(e.at_unix_ms, tz),
+            e.kind,
+            e.epoch
+        );
+        for c in &e.changes {
+            let _ = writeln!(out, "    {c}");
+        }
+        for a in &e.agents {
+            let steps: Vec<String> = a
+                .steps
+                .iter()
+                .map(|s| {
+                    let fail = if s.ok { "" } else { " FAILED" };
+                    format!("{} {:.1} ms{fail}", s.name, s.micros as f64 / 1000.0)
+                })
+                .collect();
+            let what = if a.ok {
+                steps.join(", ")
+            } else {
+                format!("not applied: {}", a.error)
+            };
+            let _ = writeln!(out, "    {:<8} +{} ms  {what}", a.host, a.took_ms);
+        }
+        if e.applied_ms > 0 {
+            let _ = writeln!(out, "    applied by every agent in {} ms", e.applied_ms);
+        }
+    }
+    out
+}
+
+fn history_json(r: &pb::HistoryReply) -> serde_json::Value {
+    serde_json::json!(r.entries.iter().map(|e| serde_json::json!({
+        "at_unix_ms": e.at_unix_ms, "epoch": e.epoch, "kind": e.kind, "changes": e.changes,
+        "applied_ms": e.applied_ms,
+        "agents": e.agents.iter().map(|a| serde_json::json!({
+            "host": a.host, "ok": a.ok, "took_ms": a.took_ms, "error": a.error,
+            "steps": a.steps.iter().map(|s| serde_json::json!({"name": s.name, "micros": s.micros, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })).collect::<Vec<_>>())
 }
 
 /// `mmm_control`'s command line described for clap (its man page and completions; the tool
@@ -132,6 +197,7 @@ pub fn command() -> clap::Command {
             cmd("set_passive", "switch into passive mode."),
             cmd("move_role", "move exclusive role <role> to host <host>: move_role [--force] <role> <host>"),
             cmd("set_ip", "set role with ip <ip> to host <host> (passive mode)"),
+            cmd("history", "last n decisions with every agent's steps: history [<n>] (ours)"),
         ])
 }
 
@@ -332,6 +398,14 @@ pub async fn run(target: &Target, cmd: ControlCmd, json: bool) -> (String, i32) 
         ControlCmd::SetMode(m) => reply(c.set_mode(pb::SetModeRequest { mode: m as i32 }).await).map(Output::Text),
         ControlCmd::MoveRole { role, host, force } => reply(c.move_role(pb::MoveRoleRequest { role, host, force }).await).map(Output::Text),
         ControlCmd::SetIp { ip, host } => reply(c.set_ip(pb::SetIpRequest { ip, host }).await).map(Output::Text),
+        ControlCmd::History(limit) => c.history(pb::HistoryRequest { limit }).await.map(|r| {
+            let r = r.into_inner();
+            if json {
+                Output::Json(history_json(&r))
+            } else {
+                Output::Text(render_history(&r))
+            }
+        }),
     };
     render(r, json)
 }
@@ -446,6 +520,51 @@ mod tests {
             agent_reachable: reachable,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn history_as_a_timeline() {
+        let r = pb::HistoryReply {
+            entries: vec![pb::HistoryEntry {
+                at_unix_ms: 1_351_889_840_118,
+                epoch: 7,
+                kind: "failover".into(),
+                changes: vec![
+                    "db1 ONLINE → HARD_OFFLINE (ping: OK, mysql: not OK)".into(),
+                    "writer(198.18.0.100) on db2".into(),
+                ],
+                agents: vec![
+                    pb::AgentApply {
+                        host: "db1".into(),
+                        ok: false,
+                        took_ms: 2000,
+                        error: "no answer within 2s".into(),
+                        ..Default::default()
+                    },
+                    pb::AgentApply {
+                        host: "db2".into(),
+                        ok: true,
+                        took_ms: 41,
+                        steps: vec![pb::Step {
+                            name: "writable".into(),
+                            micros: 900,
+                            ok: true,
+                            detail: String::new(),
+                        }],
+                        error: String::new(),
+                    },
+                ],
+                applied_ms: 2000,
+            }],
+        };
+        insta::assert_snapshot!(render_history_in(&r, &chrono::Utc), @r"
+        2012/11/02 20:57:20.118  failover (epoch 7)
+            db1 ONLINE → HARD_OFFLINE (ping: OK, mysql: not OK)
+            writer(198.18.0.100) on db2
+            db1      +2000 ms  not applied: no answer within 2s
+            db2      +41 ms  writable 0.9 ms
+            applied by every agent in 2000 ms
+        ");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod metrics;
 pub mod pki;
 pub mod tls;
 

@@ -14,6 +14,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "procps",
     "mariadb-server",
     "mariadb-client",
+    "prometheus",
+    "curl",
 ];
 /// The bpf-linker version built against nightly's own LLVM (ARCHITECTURE.md, "Toolchain").
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

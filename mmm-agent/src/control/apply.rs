@@ -58,17 +58,24 @@ pub struct Applier {
     pub nl: Netlink,
     pub state: AgentState,
     pub state_path: PathBuf,
+    /// Where step durations go (Prometheus).
+    pub metrics: super::metrics::AgentMetrics,
 }
 
 /// The steps recorded so far.
 pub struct Steps {
     done: Vec<Step>,
+    /// Where each step's duration is observed (none in unit tests).
+    metrics: Option<super::metrics::AgentMetrics>,
 }
 
 impl Steps {
     /// Records a step that began at `t0` (and logs it).
     pub fn record(&mut self, name: &str, t0: Instant, ok: bool, detail: String) {
         let micros = t0.elapsed().as_micros() as u64;
+        if let Some(m) = &self.metrics {
+            m.step(name, micros as f64 / 1e6);
+        }
         if ok {
             tracing::info!(step = name, micros, "{detail}");
         } else {
@@ -147,7 +154,10 @@ impl Applier {
             .map(|h| (h.role.ip, claims(h.role.ip)))
             .collect();
         let d = facts.dialect.unwrap_or(Dialect::MariaDb);
-        let mut steps = Steps { done: Vec::new() };
+        let mut steps = Steps {
+            done: Vec::new(),
+            metrics: Some(self.metrics.clone()),
+        };
         for op in ops {
             self.run(op, d, &baselines, &mut steps).await?;
         }

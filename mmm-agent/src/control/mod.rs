@@ -11,10 +11,12 @@
 //! - `mysql.rs`: the connection to the local server, every operation bounded;
 //! - `state.rs`: the persisted highest epoch and applied roles (atomic file);
 //! - `health.rs`: pidfd + local ping → instant up/down; peer pings;
+//! - `metrics.rs`: the Prometheus endpoint (XDP counters, status, step durations);
 //! - `service.rs`: the gRPC adapter; [`serve`] wires it all and runs the server.
 
 pub mod apply;
 pub mod health;
+pub mod metrics;
 pub mod mysql;
 pub mod plan;
 pub mod promote;
@@ -31,6 +33,7 @@ use mmm_proto::auth::{Authorizer, Kind, Policy};
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tonic::service::interceptor::InterceptedService;
@@ -113,7 +116,9 @@ pub async fn serve(
     let health = health::spawn(db.clone(), peers);
     tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
+    let step_metrics = metrics::AgentMetrics::default();
     let applier = apply::Applier {
+        metrics: step_metrics.clone(),
         cfg: cfg.clone(),
         me: me.name.clone(),
         db: db.clone(),
@@ -136,7 +141,16 @@ pub async fn serve(
         nl,
         me: me.name.clone(),
         recovered,
+        metrics: step_metrics,
     };
+    let svc = Arc::new(svc);
+    if me.metrics_port != 0 {
+        let svc = svc.clone();
+        mmm_proto::metrics::spawn(
+            SocketAddr::from((me.ip, me.metrics_port)),
+            Arc::new(move || Box::pin(metrics::render(svc.clone()))),
+        );
+    }
     let addr = listen.unwrap_or(SocketAddr::from((me.ip, me.agent_port)));
     tracing::info!(%addr, host = %me.name, "agent serving");
     let tls = mmm_proto::TlsFiles::for_socket(&cfg.socket).context("<socket> type ssl")?;
@@ -151,7 +165,7 @@ pub async fn serve(
             Policy::Addresses(from.into_iter().map(Into::into).collect())
         }
     };
-    let agent = mmm_proto::v1::agent_server::AgentServer::new(svc)
+    let agent = mmm_proto::v1::agent_server::AgentServer::from_arc(svc)
         .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
     let router = mmm_proto::standard_router("mmm.v1.Agent", tls.as_ref())
         .await

@@ -33,6 +33,8 @@ pub struct AgentService {
     pub nl: Netlink,
     pub me: String,
     pub recovered: bool,
+    /// The apply steps' durations (shared with the applier).
+    pub metrics: super::metrics::AgentMetrics,
 }
 
 fn uptime() -> u64 {
@@ -46,6 +48,20 @@ fn uptime() -> u64 {
 const STATUS_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl AgentService {
+    /// The status, at most [`STATUS_TTL`] old (one caller builds, the others wait and share
+    /// it: bounded MySQL connections).
+    pub async fn current_status(&self) -> pb::AgentStatus {
+        let mut cache = self.status_cache.lock().await;
+        if let Some((at, st)) = cache.as_ref() {
+            if at.elapsed() < STATUS_TTL {
+                return st.clone();
+            }
+        }
+        let st = self.build_status().await;
+        *cache = Some((Instant::now(), st.clone()));
+        st
+    }
+
     /// The status now: applied epoch, writable, VIPs, replication, uptimes.
     async fn build_status(&self) -> pb::AgentStatus {
         let applied = self.applied.borrow().clone();
@@ -100,6 +116,9 @@ impl AgentService {
                     st.exec_source_pos = e.pos;
                 }
                 st.relay_log_applied = r.relay_log_applied();
+                st.seconds_behind = r.seconds_behind.map_or(-1, |s| s as i64);
+                st.io_running = r.io == mmm_common::replica::ThreadState::Running;
+                st.sql_running = r.sql == mmm_common::replica::ThreadState::Running;
             }
         }
         st
@@ -150,15 +169,7 @@ impl Agent for AgentService {
         &self,
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
-        // One caller builds, the others wait and share it (bounded MySQL connections).
-        let mut cache = self.status_cache.lock().await;
-        if let Some((at, st)) = cache.as_ref() {
-            if at.elapsed() < STATUS_TTL {
-                return Ok(Response::new(st.clone()));
-            }
-        }
-        let st = self.build_status().await;
-        *cache = Some((Instant::now(), st.clone()));
+        let st = self.current_status().await;
         Ok(Response::new(st))
     }
 

@@ -43,6 +43,7 @@ const HOST_KEYS: &[&str] = &[
     "replication_password",
     "pid_path",
     "bin_path",
+    "metrics_port",
     // MMM's agent reads these (accepted, not used):
     "mysql_pidfile",
     "mysql_rcscript",
@@ -157,6 +158,8 @@ const MONITOR_KEYS: &[&str] = &[
     "mode",
     "wait_for_other_master",
     "agent_timeout",
+    "metrics_port",
+    "notify_bin",
 ];
 const SOCKET_KEYS: &[&str] = &[
     "type",
@@ -484,6 +487,7 @@ fn host(s: &Scope, name: &str) -> Result<HostConfig, ConfigError> {
         replication_password: text("replication_password"),
         pid_path: s.path("pid_path"),
         bin_path: s.path("bin_path"),
+        metrics_port: s.num("metrics_port", 9991)?,
     })
 }
 
@@ -570,5 +574,7 @@ fn monitor(s: &Scope) -> Result<MonitorConfig, ConfigError> {
         mode,
         wait_for_other_master: s.duration("wait_for_other_master", d.wait_for_other_master)?,
         agent_timeout: s.duration("agent_timeout", d.agent_timeout)?,
+        metrics_port: s.num("metrics_port", d.metrics_port)?,
+        notify_bin: s.path("notify_bin"),
     })
 }

@@ -40,6 +40,8 @@ pub struct HostConfig {
     pub replication_password: String,
     pub pid_path: Option<PathBuf>,
     pub bin_path: Option<PathBuf>,
+    /// Ours: the agent's Prometheus endpoint's port (0: none).
+    pub metrics_port: u16,
 }
 
 /// `exclusive` (one IP, one host) or `balanced` (IPs spread over hosts).
@@ -136,6 +138,10 @@ pub struct MonitorConfig {
     pub wait_for_other_master: Duration,
     /// Ours: how long one call to an agent may take before it counts as unreachable.
     pub agent_timeout: Duration,
+    /// Ours: the Prometheus endpoint's port (0: none).
+    pub metrics_port: u16,
+    /// Ours: run on every state change and role move (event as arguments and JSON on stdin).
+    pub notify_bin: Option<PathBuf>,
 }
 
 impl Default for MonitorConfig {
@@ -156,6 +162,8 @@ impl Default for MonitorConfig {
             mode: Mode::Active,
             wait_for_other_master: Duration::from_secs(120),
             agent_timeout: Duration::from_secs(2),
+            metrics_port: 9990,
+            notify_bin: None,
         }
     }
 }

@@ -3,6 +3,23 @@
 use super::{Cluster, Event, HostState, Log, Mode, RoleIp, Time};
 use std::net::Ipv4Addr;
 
+impl std::fmt::Display for Command {
+    /// MMM's words for the command (`set_online db1`, `move_role --force writer db2`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Ping => f.write_str("ping"),
+            Command::SetOnline(h) => write!(f, "set_online {h}"),
+            Command::SetOffline(h) => write!(f, "set_offline {h}"),
+            Command::SetMode(m) => write!(f, "set_{}", m.name().to_lowercase()),
+            Command::MoveRole { role, host, force } => {
+                let force = if *force { "--force " } else { "" };
+                write!(f, "move_role {force}{role} {host}")
+            }
+            Command::SetIp { ip, host } => write!(f, "set_ip {ip} {host}"),
+        }
+    }
+}
+
 /// A command from an operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {

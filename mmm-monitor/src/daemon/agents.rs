@@ -11,7 +11,11 @@
 //!
 //! Every task ends when the driver's channel closes.
 
-use super::driver::Msg;
+use super::{
+    driver::Msg,
+    history::{AgentApply, StepRec},
+    metrics::{HostLabel, MonitorMetrics},
+};
 use crate::core::{AgentView, Input, RoleTable};
 use mmm_common::config::Config;
 use mmm_proto::{
@@ -112,6 +116,7 @@ pub fn spawn_all(
     cfg: &Arc<Config>,
     tls: Option<&mmm_proto::TlsFiles>,
     tx: &mpsc::Sender<Msg>,
+    metrics: &Arc<MonitorMetrics>,
 ) -> Pushers {
     let (latest_tx, latest) = watch::channel(None);
     let (network_tx, network) = watch::channel(true);
@@ -132,6 +137,13 @@ pub fn spawn_all(
             cfg.monitor.agent_timeout,
         ));
         tokio::spawn(subscribe_health(h.name.clone(), client.clone(), tx.clone()));
+        // Every host's series exist from the start (at 0), for dashboards and rate().
+        let label = HostLabel {
+            host: h.name.clone(),
+        };
+        let _ = metrics.pushes.get_or_create(&label);
+        let _ = metrics.push_failures.get_or_create(&label);
+        let _ = metrics.push_duration.get_or_create(&label);
         let again = Arc::new(Notify::new());
         repair.insert(h.name.clone(), again.clone());
         tokio::spawn(push(
@@ -141,6 +153,7 @@ pub fn spawn_all(
                 latest: latest.clone(),
                 again,
                 network: network.clone(),
+                metrics: metrics.clone(),
             },
             tx.clone(),
             apply_timeout(cfg),
@@ -201,27 +214,65 @@ async fn subscribe_health(host: String, mut c: AgentClient<Channel>, tx: mpsc::S
 }
 
 /// The outcome of one push: acknowledged, refused as stale (with the agent's applied epoch),
-/// or failed.
+/// or failed; and the agent's report for the history (its timed steps, logged at INFO in one
+/// line).
 fn outcome(
     host: &str,
     r: Result<Result<tonic::Response<pb::AgentReport>, tonic::Status>, tokio::time::error::Elapsed>,
-) -> (bool, Option<u64>) {
-    match r {
+    took: Duration,
+) -> (bool, Option<u64>, AgentApply) {
+    let mut a = AgentApply {
+        host: host.into(),
+        took_ms: took.as_millis() as u64,
+        ..Default::default()
+    };
+    let (ok, stale) = match r {
         Ok(Ok(rep)) => {
-            for s in &rep.get_ref().steps {
-                tracing::debug!(host = %host, step = %s.name, micros = s.micros, ok = s.ok, "{}", s.detail);
+            let rep = rep.into_inner();
+            a.steps = rep
+                .steps
+                .into_iter()
+                .map(|s| StepRec {
+                    name: s.name,
+                    micros: s.micros,
+                    ok: s.ok,
+                    detail: s.detail,
+                })
+                .collect();
+            if !a.steps.is_empty() {
+                let steps: Vec<String> = a
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {:.1} ms{}",
+                            s.name,
+                            s.micros as f64 / 1000.0,
+                            if s.ok { "" } else { " (failed)" }
+                        )
+                    })
+                    .collect();
+                tracing::info!(host = %host, "agent applied epoch {} in {} ms: {}", rep.epoch, a.took_ms, steps.join(", "));
             }
             (true, None)
         }
-        Ok(Err(status)) => match convert::applied_epoch(&status) {
-            Some(applied) => (false, Some(applied)),
-            None => {
-                tracing::warn!(host = %host, "agent refused the role table: {}", status.message());
-                (false, None)
+        Ok(Err(status)) => {
+            a.error = status.message().to_string();
+            match convert::applied_epoch(&status) {
+                Some(applied) => (false, Some(applied)),
+                None => {
+                    tracing::warn!(host = %host, "agent refused the role table: {}", status.message());
+                    (false, None)
+                }
             }
-        },
-        Err(_) => (false, None),
-    }
+        }
+        Err(_) => {
+            a.error = format!("no answer within {took:?}");
+            (false, None)
+        }
+    };
+    a.ok = ok;
+    (ok, stale, a)
 }
 
 /// One agent's pusher: its client, the latest table, and its repair signal.
@@ -231,6 +282,7 @@ struct Pusher {
     latest: Latest,
     again: Arc<Notify>,
     network: watch::Receiver<bool>,
+    metrics: Arc<MonitorMetrics>,
 }
 
 async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
@@ -240,6 +292,7 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
         mut latest,
         again,
         mut network,
+        metrics,
     } = p;
     let mut acked = 0u64;
     let mut backoff = Backoff::default();
@@ -260,13 +313,25 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
         if network.wait_for(|up| *up).await.is_err() {
             return;
         }
+        let t0 = std::time::Instant::now();
         let r = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t))).await;
-        let (ok, stale) = outcome(&host, r);
+        let took = t0.elapsed();
+        let (ok, stale, report) = outcome(&host, r, took);
+        let label = HostLabel { host: host.clone() };
+        metrics.pushes.get_or_create(&label).inc();
+        metrics
+            .push_duration
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        if !ok {
+            metrics.push_failures.get_or_create(&label).inc();
+        }
         let msg = Msg::Acked {
             host: host.clone(),
             epoch: t.epoch,
             ok,
             stale,
+            report,
         };
         if tx.send(msg).await.is_err() {
             return;
@@ -304,9 +369,13 @@ mod tests {
 
     #[test]
     fn stale_refusals_are_read_from_metadata_not_text() {
+        let t = Duration::from_millis(3);
         let stale = convert::stale_epoch_status("refused".into(), 17);
-        assert_eq!(outcome("db1", Ok(Err(stale))), (false, Some(17)));
+        let (ok, applied, _) = outcome("db1", Ok(Err(stale)), t);
+        assert_eq!((ok, applied), (false, Some(17)));
         let other = tonic::Status::failed_precondition("the applied epoch 17");
-        assert_eq!(outcome("db1", Ok(Err(other))), (false, None));
+        let (ok, applied, report) = outcome("db1", Ok(Err(other)), t);
+        assert_eq!((ok, applied), (false, None));
+        assert_eq!(report.error, "the applied epoch 17");
     }
 }

@@ -5,10 +5,12 @@
 //! atomically, logs and events are published, `kill_host_bin` is run — then publishes a
 //! snapshot for `show` and `checks`. It runs until every sender is gone.
 
-use super::{agents, inputs, snapshot};
+use super::{
+    agents, history::History, inputs, journal::Journal, metrics::MonitorMetrics, snapshot,
+};
 use crate::{
     checks::Pinger,
-    core::{Action, Cluster, Command, CommandError, Input, Level},
+    core::{Action, Cluster, Command, CommandError, Event, Input, Level},
 };
 use mmm_common::config::Config;
 use std::{path::PathBuf, sync::Arc, time::Instant};
@@ -31,13 +33,29 @@ pub fn kill_host_bin(cfg: &Config) -> Option<std::path::PathBuf> {
 pub enum Msg {
     Input(Input),
     Command(Command, oneshot::Sender<Result<String, CommandError>>),
-    /// A push of `epoch` to `host` finished; `stale`: the agent had applied a newer epoch.
+    /// A push of `epoch` to `host` finished; `stale`: the agent had applied a newer epoch;
+    /// `report`: what it did, for the history.
     Acked {
         host: String,
         epoch: u64,
         ok: bool,
         stale: Option<u64>,
+        report: super::history::AgentApply,
     },
+}
+
+/// What the driver publishes to and reads from, besides the core and its channel.
+pub struct Parts {
+    /// Where `show`/`checks` read the cluster.
+    pub snap: watch::Sender<snapshot::Snapshot>,
+    /// Where `Watch` reads events.
+    pub events: broadcast::Sender<snapshot::Published>,
+    /// The status file.
+    pub status_path: PathBuf,
+    /// `<socket> type ssl` files for the agents' connections.
+    pub tls: Option<mmm_proto::TlsFiles>,
+    pub history: History,
+    pub metrics: Arc<MonitorMetrics>,
 }
 
 /// The driver's state.
@@ -55,6 +73,9 @@ pub struct Driver {
     pushers: agents::Pushers,
     pinger: Arc<Pinger>,
     status_path: PathBuf,
+    /// History, failover metrics, notify_bin.
+    journal: Journal,
+    metrics: Arc<MonitorMetrics>,
 }
 
 impl Driver {
@@ -64,14 +85,26 @@ impl Driver {
         cluster: Cluster,
         cfg: Arc<Config>,
         tx: mpsc::Sender<Msg>,
-        snap: watch::Sender<snapshot::Snapshot>,
-        events: broadcast::Sender<snapshot::Published>,
-        status_path: PathBuf,
-        tls: Option<mmm_proto::TlsFiles>,
+        parts: Parts,
     ) -> Driver {
+        let Parts {
+            snap,
+            events,
+            status_path,
+            tls,
+            history,
+            metrics,
+        } = parts;
         let pinger = Arc::new(Pinger::new());
-        inputs::spawn_all(&cfg, &pinger, &tx);
-        let pushers = agents::spawn_all(&cfg, tls.as_ref(), &tx);
+        inputs::spawn_all(&cfg, &pinger, &tx, &metrics);
+        let pushers = agents::spawn_all(&cfg, tls.as_ref(), &tx, &metrics);
+        let journal = Journal::new(
+            history,
+            metrics.clone(),
+            cfg.active_master_role.clone(),
+            cfg.hosts.iter().map(|h| h.name.clone()).collect(),
+            cfg.monitor.notify_bin.clone(),
+        );
         Driver {
             cluster,
             cfg,
@@ -83,6 +116,8 @@ impl Driver {
             pushers,
             pinger,
             status_path,
+            journal,
+            metrics,
         }
     }
 
@@ -94,21 +129,55 @@ impl Driver {
                 Msg::Input(i) => (i, None),
                 Msg::Command(c, r) => (Input::Command(c), Some(r)),
                 Msg::Acked {
-                    host, ok, stale, ..
+                    host,
+                    ok,
+                    stale,
+                    epoch,
+                    report,
                 } => {
+                    self.journal.acked(epoch, report);
                     if let Some(applied) = stale {
                         self.step(Input::StaleEpoch { applied }, None);
                     }
                     (Input::Pushed { host, ok }, None)
                 }
             };
+            if matches!(input, Input::Tick) {
+                self.journal.tick();
+            }
             self.step(input, reply);
             self.publish_snapshot();
         }
     }
 
     fn step(&mut self, input: Input, reply: Option<oneshot::Sender<Result<String, CommandError>>>) {
+        let admin = match &input {
+            Input::Command(c) if !matches!(c, Command::Ping) => Some(c.to_string()),
+            _ => None,
+        };
         let actions = self.cluster.step(input, self.start.elapsed());
+        let events: Vec<Event> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        let pushed = actions.iter().find_map(|a| match a {
+            Action::Push(t) => Some(t.epoch),
+            _ => None,
+        });
+        let answer = actions.iter().find_map(|a| match a {
+            Action::Reply(r) => Some(match r {
+                Ok(m) => m.clone(),
+                Err(e) => e.to_string(),
+            }),
+            _ => None,
+        });
+        let admin = admin.map(|c| format!("{c} → {}", answer.unwrap_or_default()));
+        // Only commands that changed something, or were refused, are worth a history entry.
+        self.journal
+            .decided(&events, admin, pushed, self.cluster.epoch);
         self.execute(actions, reply);
     }
 
@@ -214,7 +283,8 @@ impl Driver {
     }
 
     fn publish_snapshot(&self) {
-        self.snap
-            .send_replace(snapshot::of(&self.cluster, self.start_wall_ms));
+        let s = snapshot::of(&self.cluster, self.start_wall_ms);
+        self.metrics.observe(&s, self.cluster.network_up);
+        self.snap.send_replace(s);
     }
 }

@@ -23,6 +23,39 @@ pub struct MonitorService {
     pub tx: mpsc::Sender<Msg>,
     pub snap: watch::Receiver<Snapshot>,
     pub events: broadcast::Sender<Published>,
+    /// The failover history (the driver appends).
+    pub history: super::history::Recent,
+}
+
+/// A history entry as the wire carries it.
+fn entry_to_pb(e: &super::history::Entry) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        at_unix_ms: e.at_unix_ms,
+        epoch: e.epoch,
+        kind: e.kind.clone(),
+        changes: e.changes.clone(),
+        agents: e
+            .agents
+            .iter()
+            .map(|a| pb::AgentApply {
+                host: a.host.clone(),
+                ok: a.ok,
+                took_ms: a.took_ms,
+                steps: a
+                    .steps
+                    .iter()
+                    .map(|s| pb::Step {
+                        name: s.name.clone(),
+                        micros: s.micros,
+                        ok: s.ok,
+                        detail: s.detail.clone(),
+                    })
+                    .collect(),
+                error: a.error.clone(),
+            })
+            .collect(),
+        applied_ms: e.applied_ms,
+    }
 }
 
 fn to_status(e: CommandError) -> Status {
@@ -254,6 +287,21 @@ impl Monitor for MonitorService {
             Status::invalid_argument(format!("ERROR: '{}' is not an IPv4 address", r.ip))
         })?;
         self.command(Command::SetIp { ip, host: r.host }).await
+    }
+
+    async fn history(
+        &self,
+        req: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryReply>, Status> {
+        let n = match req.into_inner().limit {
+            0 => 20,
+            n => n.min(super::history::KEEP as u32) as usize,
+        };
+        let entries = match self.history.lock() {
+            Ok(h) => h.iter().rev().take(n).rev().map(entry_to_pb).collect(),
+            Err(_) => vec![],
+        };
+        Ok(Response::new(pb::HistoryReply { entries }))
     }
 
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::ClusterEvent, Status>> + Send>>;

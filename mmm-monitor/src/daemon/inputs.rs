@@ -3,7 +3,10 @@
 //! (`docs/mmm-2.2.1.md` §2), a tick every 250 ms (time-driven rules), and the one-off
 //! confirming checks the core asks for. Every task ends when the driver's channel closes.
 
-use super::driver::Msg;
+use super::{
+    driver::Msg,
+    metrics::{CheckLabel, MonitorMetrics},
+};
 use crate::{
     checks::{self, Pinger, Target},
     core::{Input, Outcome},
@@ -26,7 +29,12 @@ pub fn target(h: &HostConfig) -> Target {
 }
 
 /// Starts the check loops, the network check (with `ping_ips`) and the ticker.
-pub fn spawn_all(cfg: &Arc<Config>, pinger: &Arc<Pinger>, tx: &mpsc::Sender<Msg>) {
+pub fn spawn_all(
+    cfg: &Arc<Config>,
+    pinger: &Arc<Pinger>,
+    tx: &mpsc::Sender<Msg>,
+    metrics: &Arc<MonitorMetrics>,
+) {
     for h in &cfg.hosts {
         for kind in CheckKind::ALL {
             let (tx, t, check, pinger, host) = (
@@ -36,9 +44,18 @@ pub fn spawn_all(cfg: &Arc<Config>, pinger: &Arc<Pinger>, tx: &mpsc::Sender<Msg>
                 pinger.clone(),
                 h.name.clone(),
             );
+            let duration = metrics
+                .check_duration
+                .get_or_create(&CheckLabel {
+                    host: h.name.clone(),
+                    check: kind.name().into(),
+                })
+                .clone();
             tokio::spawn(async move {
                 loop {
+                    let t0 = std::time::Instant::now();
                     let report = checks::run(kind, &t, &check, &pinger).await;
+                    duration.observe(t0.elapsed().as_secs_f64());
                     let input = Input::Check {
                         host: host.clone(),
                         check: kind,

@@ -5,12 +5,17 @@
 //! - `inputs.rs`: the check loops, the network check, the ticker, confirming checks;
 //! - `agents.rs`: the agents' connections (status polls, health streams, pushes);
 //! - `snapshot.rs`: what `show`/`checks`/`Watch` read;
+//! - `history.rs`, `journal.rs`: the failover history, failover metrics, notify_bin;
+//! - `metrics.rs`: the Prometheus metrics (served by `mmm_proto::metrics`);
 //! - `grpc.rs`: the Monitor service adapter.
 
 pub mod agents;
 pub mod driver;
 pub mod grpc;
+pub mod history;
 pub mod inputs;
+pub mod journal;
+pub mod metrics;
 pub mod snapshot;
 
 use crate::core::{status_file, Cluster};
@@ -76,14 +81,31 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let (tx, rx) = mpsc::channel(1024);
     let (snap_tx, snap_rx) = watch::channel(snapshot::Snapshot::default());
     let (events, _) = broadcast::channel(1024);
+    let history = history::History::open(Some(status_path.with_extension("history")));
+    let recent = history.recent();
+    let metrics = Arc::new(metrics::MonitorMetrics::new());
+    if cfg.monitor.metrics_port != 0 {
+        let m = metrics.clone();
+        mmm_proto::metrics::spawn(
+            SocketAddr::from((cfg.monitor.ip, cfg.monitor.metrics_port)),
+            Arc::new(move || {
+                let text = m.render();
+                Box::pin(async move { text })
+            }),
+        );
+    }
     let d = driver::Driver::start(
         cluster,
         cfg.clone(),
         tx.clone(),
-        snap_tx,
-        events.clone(),
-        status_path,
-        tls.clone(),
+        driver::Parts {
+            snap: snap_tx,
+            events: events.clone(),
+            status_path,
+            tls: tls.clone(),
+            history,
+            metrics,
+        },
     );
     let driver = tokio::spawn(d.run(rx));
     tokio::spawn(master_master_sanity(cfg.clone()));
@@ -92,6 +114,7 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         tx,
         snap: snap_rx,
         events,
+        history: recent,
     };
     let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
     tracing::info!(%addr, "monitor serving");

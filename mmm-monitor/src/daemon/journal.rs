@@ -1,0 +1,236 @@
+//! What the driver tells the outside after each decision: the failover history
+//! (`history.rs`), the failover metrics, and `notify_bin` (our addition: an executable run on
+//! every state change and role move with the event as arguments and as JSON on stdin,
+//! bounded by [`NOTIFY_TIMEOUT`], its output and exit status logged, at most
+//! [`NOTIFY_AT_ONCE`] at a time — never blocking a decision).
+
+use super::{
+    history::{self, AgentApply, Entry, History},
+    metrics::{MonitorMetrics, ReasonLabel},
+    snapshot::unix_ms,
+};
+use crate::core::{Event, HostState};
+use std::{path::PathBuf, sync::Arc, time::Instant};
+use tokio::sync::Semaphore;
+
+/// Longest a `notify_bin` run may take before it is stopped.
+pub const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Runs of `notify_bin` at once; an event beyond that is logged and not notified.
+pub const NOTIFY_AT_ONCE: usize = 4;
+
+/// The driver's journal.
+pub struct Journal {
+    pub history: History,
+    metrics: Arc<MonitorMetrics>,
+    writer_role: String,
+    hosts: Vec<String>,
+    notify_bin: Option<PathBuf>,
+    notify_slots: Arc<Semaphore>,
+}
+
+impl Journal {
+    pub fn new(
+        history: History,
+        metrics: Arc<MonitorMetrics>,
+        writer_role: String,
+        hosts: Vec<String>,
+        notify_bin: Option<PathBuf>,
+    ) -> Journal {
+        Journal {
+            history,
+            metrics,
+            writer_role,
+            hosts,
+            notify_bin,
+            notify_slots: Arc::new(Semaphore::new(NOTIFY_AT_ONCE)),
+        }
+    }
+
+    /// A decision: its events, the admin command behind it (`words → answer`), and the epoch
+    /// of the table pushed for it, if one was.
+    pub fn decided(
+        &mut self,
+        events: &[Event],
+        admin: Option<String>,
+        pushed: Option<u64>,
+        epoch: u64,
+    ) {
+        if events.is_empty() && admin.is_none() {
+            return;
+        }
+        for e in events {
+            self.notify(e, epoch);
+        }
+        let kind = history::kind(events, &self.writer_role, admin.is_some());
+        if kind == "failover" || kind == "switchover" {
+            let reason = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::State { to, .. }
+                        if kind == "failover"
+                            && !matches!(to, HostState::Online | HostState::AdminOffline) =>
+                    {
+                        Some(to.name().to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| "switchover".into());
+            self.metrics
+                .failovers
+                .get_or_create(&ReasonLabel { reason })
+                .inc();
+        }
+        let mut changes: Vec<String> = admin.into_iter().map(|a| format!("admin: {a}")).collect();
+        changes.extend(events.iter().map(history::describe));
+        let entry = Entry {
+            at_unix_ms: unix_ms(),
+            epoch,
+            kind,
+            changes,
+            ..Default::default()
+        };
+        let to = if pushed.is_some() {
+            self.hosts.clone()
+        } else {
+            vec![]
+        };
+        self.history.record(entry, to, Instant::now());
+    }
+
+    /// An agent answered a push.
+    pub fn acked(&mut self, epoch: u64, report: AgentApply) {
+        if let Some(done) = self.history.agent_done(epoch, report, Instant::now()) {
+            if done.kind == "failover" || done.kind == "switchover" {
+                self.metrics
+                    .failover_duration
+                    .observe(done.applied_ms as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// Time passes: entries whose agents never answered become final.
+    pub fn tick(&mut self) {
+        self.history.expire(Instant::now());
+    }
+
+    /// Runs `notify_bin` for `e` in the background.
+    fn notify(&self, e: &Event, epoch: u64) {
+        let Some(bin) = self.notify_bin.clone() else {
+            return;
+        };
+        let Ok(slot) = self.notify_slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "notify_bin: {NOTIFY_AT_ONCE} runs still busy; not notified: {}",
+                history::describe(e)
+            );
+            return;
+        };
+        let (args, json) = notify_args(e, epoch);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let r = run_notify(&bin, &args, &json).await;
+            match r {
+                Ok((status, out)) if status.success() => {
+                    if !out.is_empty() {
+                        tracing::info!("notify_bin {}: {}", args.join(" "), out.trim_end());
+                    }
+                }
+                Ok((status, out)) => tracing::error!(
+                    "notify_bin {} exited with {status}: {}",
+                    args.join(" "),
+                    out.trim_end()
+                ),
+                Err(why) => tracing::error!("notify_bin {}: {why}", args.join(" ")),
+            }
+        });
+    }
+}
+
+/// `notify_bin`'s arguments and stdin for `e`: `state HOST FROM TO`, `role ROLE(IP) FROM TO`
+/// (`-` for no host) or `mode FROM TO`; the JSON carries the same and the epoch.
+pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
+    let (args, mut json) = match e {
+        Event::State {
+            host,
+            from,
+            to,
+            reason,
+        } => (
+            vec![
+                "state".into(),
+                host.clone(),
+                from.to_string(),
+                to.to_string(),
+            ],
+            serde_json::json!({"event": "state", "host": host, "from": from.name(), "to": to.name(), "reason": reason}),
+        ),
+        Event::RoleMoved { role, from, to } => {
+            let h = |x: &Option<String>| x.clone().unwrap_or_else(|| "-".into());
+            (
+                vec!["role".into(), role.to_string(), h(from), h(to)],
+                serde_json::json!({"event": "role", "role": role.role, "ip": role.ip.to_string(), "from": from, "to": to}),
+            )
+        }
+        Event::ModeChanged { from, to } => (
+            vec!["mode".into(), from.to_string(), to.to_string()],
+            serde_json::json!({"event": "mode", "from": from.name(), "to": to.name()}),
+        ),
+    };
+    json["epoch"] = epoch.into();
+    json["at_unix_ms"] = unix_ms().into();
+    (args, json.to_string())
+}
+
+async fn run_notify(
+    bin: &std::path::Path,
+    args: &[String],
+    json: &str,
+) -> Result<(std::process::ExitStatus, String), String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(json.as_bytes()).await;
+    }
+    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(o)) => Ok((
+            o.status,
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "did not finish within {NOTIFY_TIMEOUT:?} (stopped)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::RoleIp;
+
+    #[test]
+    fn notify_arguments_and_json() {
+        let e = Event::RoleMoved {
+            role: RoleIp::new("writer", "198.18.0.100".parse().unwrap()),
+            from: Some("db1".into()),
+            to: None,
+        };
+        let (args, json) = notify_args(&e, 9);
+        assert_eq!(args, ["role", "writer(198.18.0.100)", "db1", "-"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["event"], "role");
+        assert_eq!(v["epoch"], 9);
+        assert_eq!(v["to"], serde_json::Value::Null);
+    }
+}

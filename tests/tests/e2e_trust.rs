@@ -118,15 +118,21 @@ fn a_failing_change_master_never_shows_the_password() {
     std::thread::sleep(Duration::from_secs(2));
     let (show, _) = lab.ctl(&["show"]).unwrap();
     assert_eq!(state_of(&show, "db2"), "ONLINE", "{show}");
-    let everything = [agent_log(), lab.monitor_log(), show];
-    for (what, out) in ["db3's agent log", "the monitor's log", "show"]
-        .iter()
-        .zip(&everything)
+    let (history, _) = lab.ctl(&["--json", "history"]).unwrap();
+    let everything = [agent_log(), history, lab.monitor_log(), show];
+    for (what, out) in [
+        "db3's agent log",
+        "the history (with the agents' step details)",
+        "the monitor's log",
+        "show",
+    ]
+    .iter()
+    .zip(&everything)
     {
         assert!(!out.contains("Sekrit"), "{what} shows the password:\n{out}");
     }
-    // The failing statement was reported — in the agent's log and, through the ABORTED
-    // status of the push, in the monitor's — with the password redacted.
+    // The failing statement was reported — in the agent's log and, through the report of
+    // the push, in the monitor's history — with the password redacted.
     for out in &everything[..2] {
         assert!(
             out.contains("<redacted>"),

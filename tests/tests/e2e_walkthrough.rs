@@ -40,15 +40,24 @@ fn seed_walk_through() {
     assert_eq!(lab.sql("db2", "SELECT @@read_only").unwrap().trim(), "0");
     // The history tells both failures: db2's reader moved, then the writer failover, each
     // with what the agents did.
-    let (h, _) = lab.ctl(&["history", "50"]).unwrap();
-    let db2_down = h.find("db2 ONLINE → HARD_OFFLINE").expect(&h);
-    let db1_down = h.find("db1 ONLINE → HARD_OFFLINE").expect(&h);
-    assert!(db2_down < db1_down, "{h}");
-    assert!(h[db1_down..].contains("writer(198.18.0.100) on db2"), "{h}");
-    assert!(h.contains("failover (epoch"), "{h}");
+    let told = |h: &str| {
+        let (Some(db2_down), Some(db1_down)) = (
+            h.find("db2 ONLINE → HARD_OFFLINE"),
+            h.find("db1 ONLINE → HARD_OFFLINE"),
+        ) else {
+            return false;
+        };
+        db2_down < db1_down
+            && h[db1_down..].contains("writer(198.18.0.100) on db2")
+            && h.contains("failover (epoch")
+            && h[db1_down..].contains("writable")
+    };
     assert!(
-        h[db1_down..].contains("writable"),
-        "the new writer's steps: {h}"
+        mmm_tests::Net::wait_for(Duration::from_secs(30), || lab
+            .ctl(&["history", "50"])
+            .is_ok_and(|(h, _)| told(&h))),
+        "{}",
+        lab.ctl(&["history", "50"]).unwrap().0
     );
     assert_eq!(lab.sql("db3", "SELECT @@read_only").unwrap().trim(), "1");
 }

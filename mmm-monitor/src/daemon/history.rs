@@ -163,8 +163,10 @@ impl History {
     }
 
     /// A decision: `entry` (changes, kind, epoch) waits for the agents of `pushed_to` (empty:
-    /// nothing was pushed, it is final now).
+    /// nothing was pushed, it is final now). It is visible at once; the agents' answers are
+    /// added as they come.
     pub fn record(&mut self, entry: Entry, pushed_to: Vec<String>, now: Instant) {
+        self.show(&entry, true);
         if pushed_to.is_empty() {
             self.finish(entry);
             return;
@@ -193,14 +195,16 @@ impl History {
             return None;
         }
         o.entry.agents.push(a);
+        o.entry.agents.sort_by(|a, b| a.host.cmp(&b.host));
         o.entry.applied_ms = now.duration_since(o.since).as_millis() as u64;
-        if !o.waiting.is_empty() {
+        let (done, entry) = (o.waiting.is_empty(), o.entry.clone());
+        self.show(&entry, false);
+        if !done {
             return None;
         }
-        let mut o = self.open.remove(&epoch)?;
-        o.entry.agents.sort_by(|a, b| a.host.cmp(&b.host));
-        self.finish(o.entry.clone());
-        Some(o.entry)
+        self.open.remove(&epoch);
+        self.finish(entry.clone());
+        Some(entry)
     }
 
     /// Entries that waited too long are final as they are.
@@ -218,17 +222,31 @@ impl History {
         }
     }
 
+    /// Puts `entry` in the visible list: as a new one (`new`), or in place of the one with
+    /// its epoch and time.
+    fn show(&self, entry: &Entry, new: bool) {
+        let Ok(mut r) = self.recent.lock() else {
+            return;
+        };
+        let same = |e: &Entry| e.epoch == entry.epoch && e.at_unix_ms == entry.at_unix_ms;
+        match r.iter_mut().rev().find(|e| same(e)) {
+            Some(e) if !new => *e = entry.clone(),
+            _ => {
+                r.push_back(entry.clone());
+                while r.len() > KEEP {
+                    r.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Writes a final entry (and updates it where it is shown).
     fn finish(&mut self, mut entry: Entry) {
         entry.agents.sort_by(|a, b| a.host.cmp(&b.host));
+        self.show(&entry, false);
         if let Some(p) = &self.path {
             if let Err(e) = append(p, &entry) {
                 tracing::error!("writing the history {}: {e}", p.display());
-            }
-        }
-        if let Ok(mut r) = self.recent.lock() {
-            r.push_back(entry);
-            while r.len() > KEEP {
-                r.pop_front();
             }
         }
     }
@@ -299,10 +317,10 @@ mod tests {
             ..Default::default()
         };
         h.record(e, vec!["db1".into(), "db2".into()], t0);
-        assert!(
-            h.recent().lock().unwrap().is_empty(),
-            "waits for the agents"
-        );
+        let shown = h.recent().lock().unwrap().clone();
+        assert_eq!(shown.len(), 1, "visible at once");
+        assert!(shown[0].agents.is_empty(), "no answer yet");
+        assert!(std::fs::read_to_string(&p).is_err(), "written once final");
         let a = |host: &str| AgentApply {
             host: host.into(),
             ok: true,

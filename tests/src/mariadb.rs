@@ -127,6 +127,9 @@ impl Server {
             .arg(format!("--relay-log={}", d.join("relay").display()))
             .args([
                 "--log-slave-updates",
+                // As MMM's manual asks: every server starts read-only; the agent makes the
+                // writer writable (a restarted server never takes a write by surprise).
+                "--read-only=1",
                 "--skip-name-resolve",
                 "--user=root",
                 "--gtid-strict-mode=1",

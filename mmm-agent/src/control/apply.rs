@@ -5,7 +5,7 @@
 //! apply goes on (a server that cannot be reached cannot take writes either).
 
 use super::{
-    mysql::Db,
+    mysql::{Db, DbError},
     plan::{self, Facts, HandOver as PlannedHandOver, Op, PlanError, Redirect},
     promote,
     sql::{kill_plan, Dialect},
@@ -60,6 +60,8 @@ pub struct Applier {
     pub state_path: PathBuf,
     /// Where step durations go (Prometheus).
     pub metrics: super::metrics::AgentMetrics,
+    /// The health watcher (the server's pid, for stopping a hung one).
+    pub health: tokio::sync::watch::Receiver<super::health::Health>,
 }
 
 /// The steps recorded so far.
@@ -158,8 +160,12 @@ impl Applier {
             done: Vec::new(),
             metrics: Some(self.metrics.clone()),
         };
+        // A failed fencing step does not stop the others (the data plane, the kills, the
+        // addresses still go), but the table is then not applied.
+        let mut fence_failed = None;
         for op in ops {
-            self.run(op, d, &baselines, &mut steps).await?;
+            self.run(op, d, &baselines, &mut steps, &mut fence_failed)
+                .await?;
         }
         Ok(steps.done)
     }
@@ -171,6 +177,7 @@ impl Applier {
         d: Dialect,
         baselines: &[(Ipv4Addr, u64)],
         steps: &mut Steps,
+        fence_failed: &mut Option<String>,
     ) -> Result<(), ApplyError> {
         let t0 = Instant::now();
         match op {
@@ -186,7 +193,11 @@ impl Applier {
                 }
                 steps.record("release", t0, true, format!("{role} released, {said}"));
             }
-            Op::DenyWrites => self.deny_writes(d, steps).await,
+            Op::DenyWrites => {
+                if let Err(why) = self.deny_writes(d, steps).await {
+                    *fence_failed = Some(why);
+                }
+            }
             Op::Repoint { master } => {
                 promote::repoint(&self.db, d, &self.cfg, &self.me, &master, steps).await
             }
@@ -235,6 +246,14 @@ impl Applier {
                     return Err(steps.fail("release", t0, dp_err(e)));
                 }
                 steps.record("release", t0, true, format!("{ip}/32 removed"));
+            }
+            Op::Persist(_) if fence_failed.is_some() => {
+                let why = fence_failed.take().unwrap_or_default();
+                return Err(steps.fail(
+                    "fence",
+                    t0,
+                    format!("{why}; the table is not applied (it will be pushed again)"),
+                ));
             }
             Op::Persist(state) => {
                 let epoch = state.epoch;
@@ -321,17 +340,82 @@ impl Applier {
         Ok(())
     }
 
-    /// read_only (+super_read_only). A server that cannot be reached cannot take writes
-    /// either: recorded, not an error.
-    async fn deny_writes(&self, d: Dialect, steps: &mut Steps) {
+    /// read_only (+super_read_only): a fencing step that never gives up. A server that
+    /// refuses connections is down and takes no writes (fenced). A server that does not answer
+    /// within the bound is hung and could take writes when it resumes: its mysqld is stopped
+    /// (SIGKILL of the watched pid, as MMM's kill_host intended). Anything else fails the
+    /// fence: the table is then not applied, and the monitor pushes it again.
+    async fn deny_writes(&self, d: Dialect, steps: &mut Steps) -> Result<(), String> {
         let t0 = Instant::now();
         for sql in d.deny_writes() {
-            if let Err(e) = self.db.exec(sql).await {
-                steps.record("read_only", t0, false, format!("{sql}: {e}"));
-                return;
+            match self.db.exec(sql).await {
+                Ok(()) => {}
+                Err(e) if e.server_down() => {
+                    steps.record(
+                        "read_only",
+                        t0,
+                        true,
+                        format!("server down, it takes no writes ({e})"),
+                    );
+                    return Ok(());
+                }
+                Err(e @ DbError::Timeout { .. }) => {
+                    return match self.kill_mysqld() {
+                        Ok(pid) => {
+                            steps.record(
+                                "read_only",
+                                t0,
+                                true,
+                                format!("{e}: the hung mysqld (pid {pid}) was killed"),
+                            );
+                            Ok(())
+                        }
+                        Err(why) => {
+                            let detail = format!("{e}; and its mysqld could not be stopped: {why}");
+                            steps.record("read_only", t0, false, detail.clone());
+                            Err(detail)
+                        }
+                    };
+                }
+                Err(e) => {
+                    steps.record("read_only", t0, false, format!("{sql}: {e}"));
+                    return Err(format!("{sql}: {e}"));
+                }
             }
         }
         steps.record("read_only", t0, true, d.deny_writes().join("; "));
+        Ok(())
+    }
+
+    /// SIGKILLs the local mysqld the health watcher watches (its pid checked to still be a
+    /// mysqld: pids are reused), and waits (1 s at most) until it is gone. Returns the pid.
+    fn kill_mysqld(&self) -> Result<i32, String> {
+        let pid = self.health.borrow().pid.ok_or("its pid is not known")?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !matches!(comm.trim(), "mariadbd" | "mysqld") {
+            return Err(format!(
+                "pid {pid} is not a mysqld any more ({})",
+                comm.trim()
+            ));
+        }
+        // SAFETY: a plain syscall on a pid just checked to be the server's.
+        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        for _ in 0..100 {
+            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+                .unwrap_or(true);
+            if gone {
+                tracing::warn!(
+                    pid,
+                    "killed the local mysqld: it could not be made read-only"
+                );
+                return Ok(pid);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!("pid {pid} still runs after SIGKILL"))
     }
 
     /// Kills client connections, bounded by kill_timeout: running writes get until the

@@ -16,6 +16,11 @@ pub struct Health {
     /// False until the first check finished.
     pub checked: bool,
     pub up: bool,
+    /// Down with hard evidence: the process exited, or its port refuses connections. A
+    /// timeout is only a suspicion (a hung or slow server), never this.
+    pub hard: bool,
+    /// The server's pid, once known (the watched process).
+    pub pid: Option<i32>,
     pub detail: String,
     pub at_unix_ms: i64,
     /// Other hosts this agent cannot reach, sorted.
@@ -66,6 +71,8 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
     let (tx, rx) = watch::channel(Health {
         checked: false,
         up: false,
+        hard: false,
+        pid: None,
         detail: "not checked yet".into(),
         at_unix_ms: now_ms(),
         peers_down: vec![],
@@ -78,6 +85,7 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
             ..db
         };
         let mut failures = 0;
+        let mut pid_seen: Option<i32> = None;
         let mut watched: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> = None;
         loop {
             let exited = async {
@@ -96,7 +104,7 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
                 _ = exited => {
                     watched = None;
                     failures = FAILURES;
-                    publish(&tx, false, "mysqld process exited");
+                    publish(&tx, false, true, None, "mysqld process exited");
                 }
                 r = ping => match r {
                     Ok(_) => {
@@ -107,14 +115,19 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
                                 watched = pidfd(pid)
                                     .ok()
                                     .and_then(|fd| unsafe { tokio::io::unix::AsyncFd::register(fd) }.ok());
+                                if watched.is_some() {
+                                    pid_seen = Some(pid);
+                                }
                             }
                         }
-                        publish(&tx, true, "mysqld answers");
+                        publish(&tx, true, false, pid_seen, "mysqld answers");
                     }
                     Err(e) => {
                         failures += 1;
                         if failures >= FAILURES {
-                            publish(&tx, false, &format!("mysqld does not answer: {e}"));
+                            let hard = e.server_down();
+                            let why = if hard { "refuses connections" } else { "does not answer" };
+                            publish(&tx, false, hard, pid_seen, &format!("mysqld {why}: {e}"));
                         }
                     }
                 }
@@ -124,9 +137,10 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
     rx
 }
 
-fn publish(tx: &watch::Sender<Health>, up: bool, detail: &str) {
+fn publish(tx: &watch::Sender<Health>, up: bool, hard: bool, pid: Option<i32>, detail: &str) {
     tx.send_if_modified(|h| {
-        if h.checked && h.up == up {
+        h.pid = pid.or(h.pid);
+        if h.checked && h.up == up && h.hard == hard {
             return false;
         }
         if up {
@@ -136,6 +150,7 @@ fn publish(tx: &watch::Sender<Health>, up: bool, detail: &str) {
         }
         h.checked = true;
         h.up = up;
+        h.hard = hard;
         h.detail = detail.into();
         h.at_unix_ms = now_ms();
         true

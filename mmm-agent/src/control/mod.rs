@@ -66,6 +66,34 @@ async fn warn_read_only_bypass(db: mysql::Db) {
     }
 }
 
+/// The moment the local server answers again (hung and resumed, or restarted) while this host
+/// does not hold the writer role, it is made read-only — before any client write can land
+/// (fences never give up; the next table re-asserts it too).
+async fn refence(
+    mut health: tokio::sync::watch::Receiver<health::Health>,
+    applied: tokio::sync::watch::Receiver<state::AgentState>,
+    db: mysql::Db,
+    writer_role: String,
+) {
+    let mut was_up = true;
+    while health.changed().await.is_ok() {
+        let up = health.borrow_and_update().up;
+        if up && !was_up {
+            let writer = applied.borrow().roles.iter().any(|r| r.role == writer_role);
+            if !writer {
+                let d = db.dialect().await.unwrap_or(sql::Dialect::MariaDb);
+                for q in d.deny_writes() {
+                    match db.exec(q).await {
+                        Ok(()) => tracing::warn!("local mysqld answers again: made read-only ({q}), this host is not the writer"),
+                        Err(e) => tracing::error!("local mysqld answers again but could not be made read-only: {e}"),
+                    }
+                }
+            }
+        }
+        was_up = up;
+    }
+}
+
 /// Runs the agent daemon for `config` until SIGINT/SIGTERM.
 pub async fn serve(
     config: &Path,
@@ -117,7 +145,14 @@ pub async fn serve(
     tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
     let step_metrics = metrics::AgentMetrics::default();
+    tokio::spawn(refence(
+        health.clone(),
+        applied.subscribe(),
+        db.clone(),
+        cfg.active_master_role.clone(),
+    ));
     let applier = apply::Applier {
+        health: health.clone(),
         metrics: step_metrics.clone(),
         cfg: cfg.clone(),
         me: me.name.clone(),

@@ -17,6 +17,8 @@ pub enum DbError {
         addr: String,
         user: String,
         err: String,
+        /// The connection was refused: nothing listens (hard evidence the server is down).
+        refused: bool,
     },
     #[error("{sql}: {err}")]
     Query { sql: String, err: String },
@@ -34,6 +36,14 @@ pub struct Db {
     pub user: String,
     pub password: String,
     pub timeout: Duration,
+}
+
+impl DbError {
+    /// Hard evidence that the server is down (its connection refused), as opposed to a
+    /// suspicion (a timeout: it may be hung, or the network slow).
+    pub fn server_down(&self) -> bool {
+        matches!(self, DbError::Connect { refused: true, .. })
+    }
 }
 
 impl Db {
@@ -66,6 +76,7 @@ impl Db {
                 .map_err(|e| DbError::Connect {
                     addr,
                     user: self.user.clone(),
+                    refused: matches!(&e, mysql_async::Error::Io(mysql_async::IoError::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused),
                     err: e.to_string(),
                 })
         })

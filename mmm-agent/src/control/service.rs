@@ -195,6 +195,7 @@ pub fn health_events(
             mysqld_up: h.up,
             detail: h.detail,
             peers_down: h.peers_down,
+            hard_evidence: !h.up && h.hard,
         })
     })
 }
@@ -208,6 +209,8 @@ mod tests {
         let h = |checked, up| Health {
             checked,
             up,
+            hard: !up,
+            pid: None,
             detail: String::new(),
             at_unix_ms: 0,
             peers_down: vec![],

@@ -183,6 +183,9 @@ pub enum Input {
     AgentHealth {
         host: String,
         up: bool,
+        /// Down with hard evidence (process exited, connection refused): only then does it
+        /// shorten the trap period. A timeout is a suspicion.
+        hard: bool,
         peers_down: Vec<String>,
     },
     /// A successful status call to the agent.
@@ -420,8 +423,9 @@ impl Cluster {
             Input::AgentHealth {
                 host,
                 up,
+                hard,
                 peers_down,
-            } => self.on_agent_health(&host, up, peers_down, now),
+            } => self.on_agent_health(&host, up, hard, peers_down, now),
             Input::AgentStatus { host, view } => self.on_agent_status(&host, view),
             Input::AgentUnreachable { host } => self.on_agent_unreachable(&host),
             Input::Pushed { host, ok } => self.on_pushed(host, ok),

@@ -9,20 +9,30 @@ use std::time::Duration;
 
 impl Cluster {
     /// The host's agent reports its mysqld `up` or down, and the other hosts it cannot reach.
+    /// Only a down with hard evidence (`hard`: process exited, connection refused) is a
+    /// second observer for the fast path; a down from a timeout is a suspicion: a confirming
+    /// check runs, and the trap period applies to it.
     pub(super) fn on_agent_health(
         &mut self,
         host: &str,
         up: bool,
+        hard: bool,
         peers_down: Vec<String>,
         now: Time,
     ) {
         let Some(i) = self.idx(host) else { return };
         let was = self.hosts[i].agent.mysqld_down;
-        self.hosts[i].agent.mysqld_down = !up;
-        if !up && !was {
+        self.hosts[i].agent.mysqld_down = !up && hard;
+        if !up && hard && !was {
             self.log(Log::warn(format!(
                 "Agent on '{host}' reports its mysqld down"
             )));
+        } else if !up && !hard {
+            self.log(Log::warn(format!(
+                "Agent on '{host}' cannot reach its mysqld (a timeout, not hard evidence: the trap period applies)"
+            )));
+        }
+        if !up {
             self.out.push(Action::Confirm {
                 host: host.to_string(),
                 check: CheckKind::Mysql,

@@ -246,6 +246,7 @@ fn fast_path_needs_two_observers() {
     s.step(Input::AgentHealth {
         host: "db1".into(),
         up: false,
+        hard: true,
         peers_down: vec![],
     });
     assert_eq!(s.confirms, ["db1/mysql"]);
@@ -275,6 +276,7 @@ fn fast_path_needs_two_observers() {
     s.step(Input::AgentHealth {
         host: "db1".into(),
         up: false,
+        hard: true,
         peers_down: vec![],
     });
     s.check("db1", CheckKind::Mysql, Report::ok("OK"));
@@ -287,6 +289,7 @@ fn a_host_down_is_confirmed_by_a_peer_agent() {
         s.step(Input::AgentHealth {
             host: reporter.into(),
             up: true,
+            hard: false,
             peers_down: down.iter().map(|d| d.to_string()).collect(),
         });
     };
@@ -886,7 +889,7 @@ proptest! {
                     let r = match out { 0 => Report::ok("OK"), 1 => Report::error("ERROR: x"), _ => Report::unknown("UNKNOWN: x") };
                     s.check(names[h], CheckKind::ALL[k], r);
                 }
-                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up, peers_down: vec![] }); }
+                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up, hard: !up, peers_down: vec![] }); }
                 Op::Reach(h, ok) => {
                     if ok { s.agent(names[h], 1000) } else { s.step(Input::AgentUnreachable { host: names[h].into() }); }
                 }
@@ -1366,4 +1369,51 @@ fn the_status_file_is_input_not_truth() {
     ] {
         assert!(logs.iter().any(|l| l == want), "missing {want}: {logs:#?}");
     }
+}
+
+#[test]
+fn a_timeout_is_a_suspicion_not_a_second_observer() {
+    // The writer's mysqld stalls (1.5 s, shorter than the 2 s trap period): its agent's
+    // quick ping times out — no hard evidence — and our own check fails: no failover.
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::AgentHealth {
+        host: "db1".into(),
+        up: false,
+        hard: false,
+        peers_down: vec![],
+    });
+    assert!(s.logs.iter().any(|l| l.contains("not hard evidence")));
+    assert_eq!(s.confirms, ["db1/mysql"], "still looks for itself");
+    s.now += Duration::from_millis(300);
+    s.check("db1", CheckKind::Mysql, Report::error("ERROR: Timeout"));
+    assert_eq!(
+        s.state("db1"),
+        HostState::Online,
+        "no fast path on a timeout"
+    );
+    s.now += Duration::from_millis(1200);
+    s.check("db1", CheckKind::Mysql, Report::ok("OK"));
+    s.step(Input::AgentHealth {
+        host: "db1".into(),
+        up: true,
+        hard: false,
+        peers_down: vec![],
+    });
+    assert_eq!(s.state("db1"), HostState::Online);
+    assert_eq!(s.c.active_master(), Some("db1"));
+    // The process exiting is hard evidence: at once.
+    s.step(Input::AgentHealth {
+        host: "db1".into(),
+        up: false,
+        hard: true,
+        peers_down: vec![],
+    });
+    s.now += Duration::from_millis(30);
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    assert_eq!(s.state("db1"), HostState::HardOffline);
 }

@@ -130,11 +130,13 @@ pub fn spawn_all(
             }
         };
         let client = AgentClient::new(ep.connect_timeout(cfg.monitor.agent_timeout).connect_lazy());
+        let again = Arc::new(Notify::new());
         tokio::spawn(poll_status(
             h.name.clone(),
             client.clone(),
             tx.clone(),
             cfg.monitor.agent_timeout,
+            again.clone(),
         ));
         tokio::spawn(subscribe_health(h.name.clone(), client.clone(), tx.clone()));
         // Every host's series exist from the start (at 0), for dashboards and rate().
@@ -144,7 +146,6 @@ pub fn spawn_all(
         let _ = metrics.pushes.get_or_create(&label);
         let _ = metrics.push_failures.get_or_create(&label);
         let _ = metrics.push_duration.get_or_create(&label);
-        let again = Arc::new(Notify::new());
         repair.insert(h.name.clone(), again.clone());
         tokio::spawn(push(
             Pusher {
@@ -171,15 +172,26 @@ async fn poll_status(
     mut c: AgentClient<Channel>,
     tx: mpsc::Sender<Msg>,
     timeout: Duration,
+    again: Arc<Notify>,
 ) {
+    let mut was_down = false;
     loop {
         let r = tokio::time::timeout(timeout, c.status(pb::StatusRequest {})).await;
         let input = match r {
-            Ok(Ok(st)) => Input::AgentStatus {
-                host: host.clone(),
-                view: agent_view(st.get_ref()),
-            },
-            _ => Input::AgentUnreachable { host: host.clone() },
+            Ok(Ok(st)) => {
+                // Back after a cut: its pusher retries at once, no backoff left to run.
+                if std::mem::take(&mut was_down) {
+                    again.notify_one();
+                }
+                Input::AgentStatus {
+                    host: host.clone(),
+                    view: agent_view(st.get_ref()),
+                }
+            }
+            _ => {
+                was_down = true;
+                Input::AgentUnreachable { host: host.clone() }
+            }
         };
         if tx.send(Msg::Input(input)).await.is_err() {
             return;
@@ -199,6 +211,7 @@ async fn subscribe_health(host: String, mut c: AgentClient<Channel>, tx: mpsc::S
                 let input = Input::AgentHealth {
                     host: host.clone(),
                     up: ev.mysqld_up,
+                    hard: ev.hard_evidence,
                     peers_down: ev.peers_down,
                 };
                 if tx.send(Msg::Input(input)).await.is_err() {
@@ -341,7 +354,8 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
             backoff.reset();
             continue;
         }
-        // Failed: try again after the backoff, or at once when a newer table arrives.
+        // Failed: try again after the backoff, or at once when a newer table arrives or the
+        // agent answers again.
         tokio::select! {
             _ = tokio::time::sleep(backoff.fail()) => {}
             r = latest.changed() => {
@@ -350,6 +364,7 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
                 }
                 backoff.reset();
             }
+            _ = again.notified() => backoff.reset(),
         }
     }
 }

@@ -139,6 +139,12 @@ fn epochs_are_fenced_and_survive_an_agent_restart() {
     apply(&lab, "db1", table(&lab, 10, "db1", pb::HostState::Online))
         .0
         .expect("the same epoch again is idempotent");
+    // The agent says it refused the stale table (it did not "apply" it).
+    let log = std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap();
+    assert!(
+        log.contains("refused role table: role table epoch 5 is older than the applied epoch 10"),
+        "{log}"
+    );
     // Restarted agent: still refuses epoch 5, and the VIP never stopped answering.
     lab.kill_agent("db1");
     assert_eq!(

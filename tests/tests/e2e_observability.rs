@@ -174,6 +174,15 @@ fn prometheus_history_and_notifications_tell_the_failover() {
     assert!(prom.wait("sum(mmm_failovers_total)", |v| v
         .first()
         .is_some_and(|x| *x >= before + 1.0)));
+    for stage in ["detection", "applied"] {
+        assert!(
+            prom.wait(
+                &format!("mmm_failover_duration_seconds_count{{stage=\"{stage}\"}}"),
+                |v| v.first().is_some_and(|x| *x >= 1.0)
+            ),
+            "no {stage} stage observed"
+        );
+    }
     assert!(prom.wait(
         &format!("mmm_role_owner{{role=\"writer\",host=\"db2\",ip=\"{WRITER_VIP}\"}}"),
         |v| v == [1.0]

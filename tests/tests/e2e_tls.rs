@@ -140,6 +140,22 @@ fn identities_decide_who_may_call_what() {
             "{said}"
         );
     }
+    // A steering MAC that is not the host's (a gateway's, say): refused too.
+    let foreign_mac = r#"{"epoch":"1000000","active_master":"db1","active_master_role":"writer","hosts":[{"host":"db1","state":"HOST_STATE_ONLINE","roles":[{"name":"writer","ip":"198.18.0.100"}],"mac":"AgAAAACZ"},{"host":"db3","state":"HOST_STATE_ONLINE","roles":[{"name":"reader","ip":"198.18.0.102"}]}]}"#;
+    let o = lab
+        .grpcurl(
+            "monitor",
+            Party::Monitor,
+            &agent,
+            Some(foreign_mac),
+            &["mmm.v1.Agent/ApplyRoles"],
+        )
+        .unwrap();
+    let said = text(&o);
+    assert!(
+        !o.status.success() && said.contains("the MAC 02:00:00:00:00:99, but db1 is at"),
+        "{said}"
+    );
     // Nothing changed: db3 read-only, the writer where it was, the monitor's table still
     // accepted by db3 (no epoch locked it out).
     assert_eq!(lab.sql("db3", "SELECT @@read_only").unwrap().trim(), "1");

@@ -131,17 +131,36 @@ impl Applier {
             dialect,
             read_only,
             local,
+            macs: Default::default(),
         }
+    }
+
+    /// The MACs this host knows of cluster hosts: its own interface's, and the kernel's
+    /// resolved neighbours of the others (fresh: the health watcher pings every peer).
+    async fn known_macs(&self) -> std::collections::BTreeMap<String, [u8; 6]> {
+        let mut known = std::collections::BTreeMap::new();
+        let Ok(link) = self.nl.link(self.dp.iface()).await else {
+            return known;
+        };
+        known.insert(self.me.clone(), link.mac);
+        for (ip, mac) in self.nl.neighbours(link.index).await.unwrap_or_default() {
+            if let Some(h) = self.cfg.hosts.iter().find(|h| h.ip == ip) {
+                known.insert(h.name.clone(), mac);
+            }
+        }
+        known
     }
 
     /// Applies `t`; returns the steps taken.
     pub async fn apply(&mut self, t: &RoleTable) -> Result<Vec<Step>, ApplyError> {
-        if let Err(e) = plan::admit(&self.state, t, &self.cfg, &self.me) {
+        let macs = self.known_macs().await;
+        if let Err(e) = plan::admit(&self.state, t, &self.cfg, &self.me, &macs) {
             tracing::warn!(epoch = t.epoch, "refused role table: {e}");
             return Err(e.into());
         }
         tracing::info!(epoch = t.epoch, "applying role table");
-        let facts = self.facts(t).await;
+        let mut facts = self.facts(t).await;
+        facts.macs = macs;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
         // A hand-over recognises the new owner's claim against the counter as it was before
         // anything moved (its gratuitous ARP may come at any time from now on).

@@ -40,6 +40,8 @@ pub struct Facts {
     pub read_only: Option<bool>,
     /// VIPs the data plane has LOCAL now (all of them).
     pub local: BTreeSet<Ipv4Addr>,
+    /// MACs of cluster hosts as this host knows them (its own, resolved neighbours).
+    pub macs: std::collections::BTreeMap<String, [u8; 6]>,
 }
 
 /// Where a released VIP's traffic goes.
@@ -105,6 +107,7 @@ pub fn admit<'t>(
     table: &'t RoleTable,
     cfg: &Config,
     me: &str,
+    known_macs: &std::collections::BTreeMap<String, [u8; 6]>,
 ) -> Result<&'t Assignment, PlanError> {
     if table.epoch < applied.epoch {
         return Err(PlanError::Stale {
@@ -112,7 +115,7 @@ pub fn admit<'t>(
             got: table.epoch,
         });
     }
-    validate(table, cfg, applied.epoch)?;
+    validate(table, cfg, applied.epoch, known_macs)?;
     table
         .host(me)
         .ok_or_else(|| PlanError::NotInTable(me.into()))
@@ -156,7 +159,7 @@ pub fn plan(
     me: &str,
     facts: &Facts,
 ) -> Result<Vec<Op>, PlanError> {
-    let mine = admit(applied, table, cfg, me)?;
+    let mine = admit(applied, table, cfg, me, &facts.macs)?;
     let writer = writer_role(table, cfg);
     let lost: Vec<&RoleIp> = applied
         .roles

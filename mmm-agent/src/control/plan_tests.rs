@@ -75,6 +75,7 @@ fn facts(read_only: bool, local: &[Ipv4Addr]) -> Facts {
         dialect: Some(Dialect::MariaDb),
         read_only: Some(read_only),
         local: local.iter().copied().collect(),
+        macs: Default::default(),
     }
 }
 
@@ -186,6 +187,7 @@ fn a_slave_follows_the_new_active_master() {
         dialect: None,
         read_only: None,
         local: [R2].into(),
+        macs: Default::default(),
     };
     let got = ops(&a, &t, "db3", &down);
     assert_eq!(got, [Op::DenyWrites]);

@@ -51,10 +51,27 @@ pub enum Invalid {
     },
     #[error("role table gives host '{host}' the MAC {mac}, which is not a unicast address")]
     Mac { host: String, mac: String },
+    #[error("role table gives host '{host}' the MAC {mac}, but {host} is at {seen} here (a steering MAC must be the host's own)")]
+    ForeignMac {
+        host: String,
+        mac: String,
+        seen: String,
+    },
 }
 
-/// Checks `table` against `cfg`; `applied` is the epoch this agent has applied.
-pub fn validate(table: &RoleTable, cfg: &Config, applied: u64) -> Result<(), Invalid> {
+fn fmt_mac(m: [u8; 6]) -> String {
+    m.map(|b| format!("{b:02x}")).join(":")
+}
+
+/// Checks `table` against `cfg`; `applied` is the epoch this agent has applied; `known` the
+/// MACs this host knows of cluster hosts (its own interface's, and the kernel's resolved
+/// neighbours): a table naming another MAC for such a host is refused.
+pub fn validate(
+    table: &RoleTable,
+    cfg: &Config,
+    applied: u64,
+    known: &BTreeMap<String, [u8; 6]>,
+) -> Result<(), Invalid> {
     if table.epoch > applied.saturating_add(MAX_EPOCH_STEP) {
         return Err(Invalid::EpochJump {
             have: applied,
@@ -75,10 +92,16 @@ pub fn validate(table: &RoleTable, cfg: &Config, applied: u64) -> Result<(), Inv
         }
         if let Some(mac) = a.mac {
             if mac[0] & 1 == 1 || mac == [0; 6] {
-                let mac = mac.map(|b| format!("{b:02x}")).join(":");
                 return Err(Invalid::Mac {
                     host: a.host.clone(),
-                    mac,
+                    mac: fmt_mac(mac),
+                });
+            }
+            if let Some(seen) = known.get(&a.host).filter(|s| **s != mac) {
+                return Err(Invalid::ForeignMac {
+                    host: a.host.clone(),
+                    mac: fmt_mac(mac),
+                    seen: fmt_mac(*seen),
                 });
             }
         }
@@ -173,12 +196,14 @@ mod tests {
     }
 
     fn refused(t: RoleTable) -> String {
-        validate(&t, &cfg(), 7).unwrap_err().to_string()
+        validate(&t, &cfg(), 7, &BTreeMap::new())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn a_table_the_config_allows_passes() {
-        assert_eq!(validate(&good(), &cfg(), 7), Ok(()));
+        assert_eq!(validate(&good(), &cfg(), 7, &BTreeMap::new()), Ok(()));
     }
 
     #[test]
@@ -225,12 +250,24 @@ mod tests {
     }
 
     #[test]
+    fn a_steering_mac_must_be_the_hosts_own() {
+        // db1 is known (its neighbour entry) at 02:00:00:00:00:11; the table says a gateway's.
+        let known = BTreeMap::from([("db1".to_string(), [2, 0, 0, 0, 0, 0x11])]);
+        let mut t = good();
+        t.hosts[0].mac = Some([2, 0, 0, 0, 0, 0x99]);
+        let e = validate(&t, &cfg(), 7, &known).unwrap_err().to_string();
+        assert!(e.contains("but db1 is at 02:00:00:00:00:11 here"), "{e}");
+        t.hosts[0].mac = Some([2, 0, 0, 0, 0, 0x11]);
+        assert_eq!(validate(&t, &cfg(), 7, &known), Ok(()));
+    }
+
+    #[test]
     fn epochs_may_not_jump_beyond_the_bound() {
         let mut t = good();
         t.epoch = u64::MAX;
         assert!(refused(t).contains("more than 4294967296 above the applied epoch 7"));
         let mut t = good();
         t.epoch = 7 + MAX_EPOCH_STEP;
-        assert_eq!(validate(&t, &cfg(), 7), Ok(()));
+        assert_eq!(validate(&t, &cfg(), 7, &BTreeMap::new()), Ok(()));
     }
 }

@@ -74,6 +74,55 @@ impl Netlink {
         })
     }
 
+    /// The resolved IPv4 neighbours of interface `ifindex` (reachable, stale, delayed,
+    /// probed or permanent entries): address → MAC.
+    pub async fn neighbours(&self, ifindex: u32) -> Result<Vec<(Ipv4Addr, [u8; 6])>> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourState,
+        };
+        let mut s = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(netlink_packet_route::AddressFamily::Inet)
+            .execute();
+        let mut out = Vec::new();
+        loop {
+            let m = match s.try_next().await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => return Err(DataPlaneError::Netlink(format!("reading neighbours: {e}"))),
+            };
+            let resolved = matches!(
+                m.header.state,
+                NeighbourState::Reachable
+                    | NeighbourState::Stale
+                    | NeighbourState::Delay
+                    | NeighbourState::Probe
+                    | NeighbourState::Permanent
+            );
+            if m.header.ifindex != ifindex || !resolved {
+                continue;
+            }
+            let (mut ip, mut mac) = (None, None);
+            for a in &m.attributes {
+                match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(*v4),
+                    NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                        let mut x = [0u8; 6];
+                        x.copy_from_slice(b);
+                        mac = Some(x);
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(ip), Some(mac)) = (ip, mac) {
+                out.push((ip, mac));
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds `vip/32` to `lo`; `false` when it was already there.
     pub async fn add_vip_address(&self, vip: Ipv4Addr) -> Result<bool> {
         let lo = self.link(VIP_DEVICE).await?;

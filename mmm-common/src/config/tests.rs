@@ -407,3 +407,21 @@ fn every_accepted_directive_is_documented_and_nothing_else() {
         "{page}"
     );
 }
+
+#[test]
+fn names_that_would_break_the_status_file_are_refused() {
+    for (from, to) in [
+        ("<host db2>", "<host db|2>"),
+        ("<role writer>", "<role wri,ter>"),
+    ] {
+        let text = MIN
+            .replace(from, to)
+            .replace("peer db2", "peer db|2")
+            .replace("hosts db1, db2", "hosts db1, db|2");
+        let e = err(&text);
+        assert!(
+            e.contains("which the status file uses as a separator"),
+            "{e}"
+        );
+    }
+}

@@ -108,6 +108,11 @@ impl Status {
         self.apply(host, check, &last, trap, Some(by), now)
     }
 
+    /// Since when the check has been failing (`None`: its last result was not a failure).
+    pub fn failing_since(&self) -> Option<Time> {
+        self.failing_since
+    }
+
     /// A failure still held back starts its trap period again at `now` (the monitor's own
     /// network was down: that time must not count against the host).
     pub fn restart_trap(&mut self, now: Time) {

@@ -386,6 +386,17 @@ impl Cluster {
         }
     }
 
+    /// How long `name`'s ping or mysql check has been failing at `now` (the longer of the
+    /// two): the detection time of a failover.
+    pub fn failing_for(&self, name: &str, now: Time) -> Option<Duration> {
+        let h = self.host(name)?;
+        [CheckKind::Ping, CheckKind::Mysql]
+            .into_iter()
+            .filter_map(|k| h.checks.get(&k)?.failing_since())
+            .map(|since| now.saturating_sub(since))
+            .max()
+    }
+
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

@@ -155,7 +155,9 @@ impl Driver {
             Input::Command(c) if !matches!(c, Command::Ping) => Some(c.to_string()),
             _ => None,
         };
-        let actions = self.cluster.step(input, self.start.elapsed());
+        let writer_before = self.cluster.active_master().map(str::to_string);
+        let now = self.start.elapsed();
+        let actions = self.cluster.step(input, now);
         let events: Vec<Event> = actions
             .iter()
             .filter_map(|a| match a {
@@ -176,8 +178,9 @@ impl Driver {
         });
         let admin = admin.map(|c| format!("{c} → {}", answer.unwrap_or_default()));
         // Only commands that changed something, or were refused, are worth a history entry.
+        let detection = writer_before.and_then(|w| self.cluster.failing_for(&w, now));
         self.journal
-            .decided(&events, admin, pushed, self.cluster.epoch);
+            .decided(&events, admin, pushed, self.cluster.epoch, detection);
         self.execute(actions, reply);
     }
 
@@ -286,5 +289,34 @@ impl Driver {
         let s = snapshot::of(&self.cluster, self.start_wall_ms);
         self.metrics.observe(&s, self.cluster.network_up);
         self.snap.send_replace(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn kill_host_bin_is_found_under_bin_path_when_relative() {
+        let text = |extra: &str| {
+            format!(
+                "<host db1>\n ip 198.18.0.11\n mode slave\n</host>\n<monitor>\n{extra}\n</monitor>\n"
+            )
+        };
+        let cfg = |extra: &str| Config::parse_str(Path::new("x.conf"), &text(extra)).unwrap();
+        assert_eq!(kill_host_bin(&cfg("")), None);
+        assert_eq!(
+            kill_host_bin(&cfg(
+                " bin_path /usr/lib/mysql-mmm\n kill_host_bin monitor/kill_host"
+            )),
+            Some("/usr/lib/mysql-mmm/monitor/kill_host".into())
+        );
+        assert_eq!(
+            kill_host_bin(&cfg(
+                " bin_path /usr/lib/mysql-mmm\n kill_host_bin /sbin/stonith"
+            )),
+            Some("/sbin/stonith".into())
+        );
     }
 }

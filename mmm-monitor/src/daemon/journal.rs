@@ -6,7 +6,7 @@
 
 use super::{
     history::{self, AgentApply, Entry, History},
-    metrics::{MonitorMetrics, ReasonLabel},
+    metrics::{MonitorMetrics, ReasonLabel, StageLabel},
     snapshot::unix_ms,
 };
 use crate::core::{Event, HostState};
@@ -46,14 +46,16 @@ impl Journal {
         }
     }
 
-    /// A decision: its events, the admin command behind it (`words → answer`), and the epoch
-    /// of the table pushed for it, if one was.
+    /// A decision: its events, the admin command behind it (`words → answer`), the epoch
+    /// of the table pushed for it, if one was, and (`detection`) how long the former writer
+    /// had been failing.
     pub fn decided(
         &mut self,
         events: &[Event],
         admin: Option<String>,
         pushed: Option<u64>,
         epoch: u64,
+        detection: Option<std::time::Duration>,
     ) {
         if events.is_empty() && admin.is_none() {
             return;
@@ -79,6 +81,9 @@ impl Journal {
                 .failovers
                 .get_or_create(&ReasonLabel { reason })
                 .inc();
+            if let (Some(d), true) = (detection, kind == "failover") {
+                self.stage("detection", d.as_secs_f64());
+            }
         }
         let mut changes: Vec<String> = admin.into_iter().map(|a| format!("admin: {a}")).collect();
         changes.extend(events.iter().map(history::describe));
@@ -101,11 +106,18 @@ impl Journal {
     pub fn acked(&mut self, epoch: u64, report: AgentApply) {
         if let Some(done) = self.history.agent_done(epoch, report, Instant::now()) {
             if done.kind == "failover" || done.kind == "switchover" {
-                self.metrics
-                    .failover_duration
-                    .observe(done.applied_ms as f64 / 1000.0);
+                self.stage("applied", done.applied_ms as f64 / 1000.0);
             }
         }
+    }
+
+    fn stage(&self, stage: &str, secs: f64) {
+        self.metrics
+            .failover_duration
+            .get_or_create(&StageLabel {
+                stage: stage.into(),
+            })
+            .observe(secs);
     }
 
     /// Time passes: entries whose agents never answered become final.

@@ -49,6 +49,11 @@ pub struct ModeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
 }
@@ -59,6 +64,10 @@ const FAILOVER_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 
 fn check_histogram() -> Histogram {
     Histogram::new(CHECK_BUCKETS.iter().copied())
+}
+
+fn failover_histogram() -> Histogram {
+    Histogram::new(FAILOVER_BUCKETS.iter().copied())
 }
 
 fn push_histogram() -> Histogram {
@@ -92,8 +101,9 @@ pub struct MonitorMetrics {
     /// `mmm_failovers_total{reason}`: the writer role moved (reason: the former writer's
     /// state, or `switchover`).
     pub failovers: Family<ReasonLabel, Counter>,
-    /// `mmm_failover_duration_seconds`: decision → the new writer's agent applied it.
-    pub failover_duration: Histogram,
+    /// `mmm_failover_duration_seconds{stage}`: `detection` (the former writer's first failing
+    /// check → the decision) and `applied` (the decision → every agent answered).
+    pub failover_duration: HistogramFamily<StageLabel>,
     /// `mmm_network_up`: the monitor's own network check (`ping_ips`).
     pub network_up: Gauge,
 }
@@ -113,9 +123,15 @@ impl MonitorMetrics {
             push_failures: Family::default(),
             push_duration: Family::new_with_constructor(push_histogram),
             failovers: Family::default(),
-            failover_duration: Histogram::new(FAILOVER_BUCKETS.iter().copied()),
+            failover_duration: Family::new_with_constructor(failover_histogram),
             network_up: Gauge::default(),
         };
+        // Both stages exist from the start (at 0), for dashboards and rate().
+        for stage in ["detection", "applied"] {
+            let _ = m.failover_duration.get_or_create(&StageLabel {
+                stage: stage.into(),
+            });
+        }
         if let Ok(mut r) = m.registry.lock() {
             let r = r.sub_registry_with_prefix("mmm");
             r.register(
@@ -165,7 +181,7 @@ impl MonitorMetrics {
             );
             r.register_with_unit(
                 "failover_duration",
-                "Writer failover: decision to applied by the new writer",
+                "Writer failover stages: detection (first failing check to decision), applied (decision to every agent's answer)",
                 Unit::Seconds,
                 m.failover_duration.clone(),
             );

@@ -13,6 +13,7 @@
 
 pub mod checks;
 mod commands;
+mod modes;
 mod observe;
 mod roles;
 mod startup;
@@ -486,67 +487,6 @@ impl Cluster {
         }
     }
 
-    /// WAIT mode (`docs/mmm-2.2.1.md` §5): ACTIVE once both masters are ONLINE, or once one
-    /// has been ONLINE for `wait_for_other_master` (0: wait for ever for the other).
-    fn update_wait_mode(&mut self, now: Time) {
-        if self.mode != Mode::Wait {
-            return;
-        }
-        let masters: Vec<&Host> = self
-            .hosts
-            .iter()
-            .filter(|h| self.can_be_master(&h.name))
-            .collect();
-        let online: Vec<&&Host> = masters
-            .iter()
-            .filter(|h| h.state == HostState::Online)
-            .collect();
-        if !online.is_empty() && online.len() == masters.len() {
-            let names: Vec<&str> = online.iter().map(|h| h.name.as_str()).collect();
-            self.log(Log::info(format!(
-                "Nodes {} are ONLINE, switching from mode 'WAIT' to 'ACTIVE'.",
-                names.join(" and ")
-            )));
-            self.set_mode(Mode::Active);
-            return;
-        }
-        let wait = self.wait_for_other_master;
-        let living = online.iter().find(|h| {
-            h.online_since
-                .is_some_and(|t| now.saturating_sub(t) >= wait)
-        });
-        if let (false, Some(_)) = (wait.is_zero(), living) {
-            let dead: Vec<String> = masters
-                .iter()
-                .filter(|h| h.state != HostState::Online)
-                .map(|h| h.name.clone())
-                .collect();
-            self.set_mode(Mode::Active);
-            self.log(Log::warn(format!(
-                "Master {} did not come online for {}(wait_for_other_master) seconds. Switching from mode 'WAIT' to 'ACTIVE'",
-                dead.join(", "),
-                wait.as_secs()
-            )));
-        }
-    }
-
-    fn set_mode(&mut self, to: Mode) {
-        let from = self.mode;
-        if from == to {
-            return;
-        }
-        self.mode = to;
-        if to != Mode::Passive {
-            self.passive_cause = None;
-        }
-        self.log(Log::info(format!(
-            "Switched into {} mode",
-            to.name().to_lowercase()
-        )));
-        self.out
-            .push(Action::Event(Event::ModeChanged { from, to }));
-    }
-
     /// The table the agents should have now.
     pub fn table(&self) -> RoleTable {
         RoleTable {
@@ -587,96 +527,6 @@ impl Cluster {
             self.out.push(Action::Persist(status_file::render(self)));
             self.out.push(Action::Push(t.clone()));
             self.last_table = Some(t);
-        }
-    }
-
-    fn change_state(&mut self, i: usize, to: HostState, now: Time, reason: &str, admin: bool) {
-        let from = self.hosts[i].state;
-        if from == to {
-            return;
-        }
-        let name = self.hosts[i].name.clone();
-        let msg = if admin {
-            format!("Admin changed state of '{name}' from {from} to {to}")
-        } else {
-            format!("State of host '{name}' changed from {from} to {to}{reason}")
-        };
-        self.change_state_logged(i, to, now, msg, reason);
-    }
-
-    /// [`Cluster::change_state`] with the log line `msg` as given (MMM words a few
-    /// transitions its own way); `reason` goes into the published event.
-    fn change_state_logged(
-        &mut self,
-        i: usize,
-        to: HostState,
-        now: Time,
-        msg: String,
-        reason: &str,
-    ) {
-        let from = self.hosts[i].state;
-        if from == to {
-            return;
-        }
-        let name = self.hosts[i].name.clone();
-        self.log(Log::fatal(msg));
-        // Flap detection: transitions out of ONLINE, except to ADMIN_OFFLINE.
-        if from == HostState::Online && to != HostState::AdminOffline {
-            let window = self.flap_duration;
-            let h = &mut self.hosts[i];
-            h.flaps.push_back(now);
-            while h
-                .flaps
-                .front()
-                .is_some_and(|t| now.saturating_sub(*t) > window)
-            {
-                h.flaps.pop_front();
-            }
-            if h.flaps.len() as u32 > self.flap_count && !h.flapping {
-                h.flapping = true;
-                self.log(Log::error(format!("Host {name} is flapping!")));
-            }
-        }
-        let h = &mut self.hosts[i];
-        h.state = to;
-        h.state_since = now;
-        if to == HostState::Online {
-            h.online_since = Some(now);
-            h.uptime_when_online = h.agent.uptime_s;
-        }
-        self.out.push(Action::Event(Event::State {
-            host: name,
-            from,
-            to,
-            reason: reason.trim().to_string(),
-        }));
-    }
-
-    /// Removes every role of host `i` (with MMM's log lines). `notify`: kill the host if the
-    /// agent cannot be told.
-    fn clear_roles(&mut self, i: usize, notify: bool) {
-        // MMM tells the agent whether or not it had roles, and kills the host when it cannot.
-        if notify {
-            self.hosts[i].kill_pending = true;
-        }
-        if self.hosts[i].roles.is_empty() {
-            return;
-        }
-        let name = self.hosts[i].name.clone();
-        self.log(Log::info(format!("Removing all roles from host '{name}':")));
-        let roles: Vec<RoleIp> = std::mem::take(&mut self.hosts[i].roles)
-            .into_iter()
-            .collect();
-        for r in roles {
-            self.log(Log::info(format!("Removed role '{r}' from host '{name}'")));
-            self.out.push(Action::Event(Event::RoleMoved {
-                role: r,
-                from: Some(name.clone()),
-                to: None,
-            }));
-        }
-        if notify {
-            self.hosts[i].kill_pending = true;
         }
     }
 }

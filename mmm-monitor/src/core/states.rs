@@ -1,6 +1,6 @@
 //! Host state transitions, MySQL-MMM 2.2.1's `_check_host_states` (`docs/mmm-2.2.1.md` §1).
 
-use super::{Cluster, HostState, Mode, Time};
+use super::{Action, Cluster, Event, HostState, Log, Mode, RoleIp, Time};
 use mmm_common::config::{CheckKind, HostMode};
 use std::time::Duration;
 
@@ -190,6 +190,103 @@ impl Cluster {
                     self.change_state(i, HostState::ReplicationDelay, now, "", false);
                 }
             }
+        }
+    }
+
+    pub(super) fn change_state(
+        &mut self,
+        i: usize,
+        to: HostState,
+        now: Time,
+        reason: &str,
+        admin: bool,
+    ) {
+        let from = self.hosts[i].state;
+        if from == to {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        let msg = if admin {
+            format!("Admin changed state of '{name}' from {from} to {to}")
+        } else {
+            format!("State of host '{name}' changed from {from} to {to}{reason}")
+        };
+        self.change_state_logged(i, to, now, msg, reason);
+    }
+
+    /// [`Cluster::change_state`] with the log line `msg` as given (MMM words a few
+    /// transitions its own way); `reason` goes into the published event.
+    pub(super) fn change_state_logged(
+        &mut self,
+        i: usize,
+        to: HostState,
+        now: Time,
+        msg: String,
+        reason: &str,
+    ) {
+        let from = self.hosts[i].state;
+        if from == to {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        self.log(Log::fatal(msg));
+        // Flap detection: transitions out of ONLINE, except to ADMIN_OFFLINE.
+        if from == HostState::Online && to != HostState::AdminOffline {
+            let window = self.flap_duration;
+            let h = &mut self.hosts[i];
+            h.flaps.push_back(now);
+            while h
+                .flaps
+                .front()
+                .is_some_and(|t| now.saturating_sub(*t) > window)
+            {
+                h.flaps.pop_front();
+            }
+            if h.flaps.len() as u32 > self.flap_count && !h.flapping {
+                h.flapping = true;
+                self.log(Log::error(format!("Host {name} is flapping!")));
+            }
+        }
+        let h = &mut self.hosts[i];
+        h.state = to;
+        h.state_since = now;
+        if to == HostState::Online {
+            h.online_since = Some(now);
+            h.uptime_when_online = h.agent.uptime_s;
+        }
+        self.out.push(Action::Event(Event::State {
+            host: name,
+            from,
+            to,
+            reason: reason.trim().to_string(),
+        }));
+    }
+
+    /// Removes every role of host `i` (with MMM's log lines). `notify`: kill the host if the
+    /// agent cannot be told.
+    pub(super) fn clear_roles(&mut self, i: usize, notify: bool) {
+        // MMM tells the agent whether or not it had roles, and kills the host when it cannot.
+        if notify {
+            self.hosts[i].kill_pending = true;
+        }
+        if self.hosts[i].roles.is_empty() {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        self.log(Log::info(format!("Removing all roles from host '{name}':")));
+        let roles: Vec<RoleIp> = std::mem::take(&mut self.hosts[i].roles)
+            .into_iter()
+            .collect();
+        for r in roles {
+            self.log(Log::info(format!("Removed role '{r}' from host '{name}'")));
+            self.out.push(Action::Event(Event::RoleMoved {
+                role: r,
+                from: Some(name.clone()),
+                to: None,
+            }));
+        }
+        if notify {
+            self.hosts[i].kill_pending = true;
         }
     }
 }

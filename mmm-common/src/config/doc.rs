@@ -82,7 +82,7 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("monitor", "port", "9988", false, "Its port."),
     d("monitor", "pid_path", "", false, "The monitor's pid file (written at start, removed at exit)."),
     d("monitor", "bin_path", "", false, "Directory a relative kill_host_bin is found in."),
-    d("monitor", "status_path", "/var/lib/mmm/mmm_mond.status", false, "The status file (states, roles, epoch), written atomically."),
+    d("monitor", "status_path", "/var/lib/mmm-monitor/mmm_mond.status", false, "The status file (states, roles, epoch), written atomically; the history is kept beside it (.history). The default is the systemd unit's StateDirectory."),
     d("monitor", "ping_ips", "", false, "Addresses the monitor pings to know its own network is up."),
     d("monitor", "ping_interval", "1", false, "How often (must be above zero)."),
     d("monitor", "flap_duration", "3600", false, "Window of flap detection, in seconds."),

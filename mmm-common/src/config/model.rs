@@ -151,7 +151,7 @@ impl Default for MonitorConfig {
             port: 9988,
             pid_path: None,
             bin_path: None,
-            status_path: PathBuf::from("/var/lib/mmm/mmm_mond.status"),
+            status_path: PathBuf::from("/var/lib/mmm-monitor/mmm_mond.status"),
             ping_ips: Vec::new(),
             ping_interval: Duration::from_secs(1),
             flap_duration: Duration::from_secs(3600),

@@ -29,6 +29,51 @@ pub fn kill_host_bin(cfg: &Config) -> Option<std::path::PathBuf> {
     })
 }
 
+/// Runs `bin HOST 1|0` (MMM's kill: the second argument says whether the host answers
+/// ping), bounded by `limit`. Returns its output, or why it failed (exit status and output,
+/// or the timeout — the process is then stopped).
+pub async fn run_kill_host(
+    bin: &std::path::Path,
+    host: &str,
+    ping_ok: bool,
+    limit: std::time::Duration,
+) -> Result<String, String> {
+    let ping = if ping_ok { "1" } else { "0" };
+    tracing::info!(
+        "Killing host using command '{} {host} {ping}'",
+        bin.display()
+    );
+    let run = tokio::process::Command::new(bin)
+        .arg(host)
+        .arg(ping)
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(limit, run).await {
+        Ok(Ok(o)) => {
+            let out = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .trim_end()
+            .to_string();
+            if o.status.success() {
+                Ok(out)
+            } else {
+                Err(format!(
+                    "kill_host binary exited with '{}'. Output was: {out}",
+                    o.status.code().map_or("a signal".into(), |c| c.to_string())
+                ))
+            }
+        }
+        Ok(Err(e)) => Err(format!("{}: {e}", bin.display())),
+        Err(_) => Err(format!(
+            "{} did not finish within {limit:?} (stopped)",
+            bin.display()
+        )),
+    }
+}
+
 /// A message to the driver.
 pub enum Msg {
     Input(Input),
@@ -241,46 +286,14 @@ impl Driver {
             );
             return;
         };
-        let (host, ping) = (host.to_string(), if ping_ok { "1" } else { "0" });
+        let host = host.to_string();
         tokio::spawn(async move {
-            tracing::info!(
-                "Killing host using command '{} {host} {ping}'",
-                bin.display()
-            );
-            let run = tokio::process::Command::new(&bin)
-                .arg(&host)
-                .arg(ping)
-                .kill_on_drop(true)
-                .output();
-            let fail = |why: String| {
-                tracing::error!(
+            match run_kill_host(&bin, &host, ping_ok, KILL_HOST_TIMEOUT).await {
+                Ok(out) if out.is_empty() => {}
+                Ok(out) => tracing::info!("Output of kill host command was: {out}"),
+                Err(why) => tracing::error!(
                     "FATAL Could not kill host '{host}' - there may be some duplicate ips now! {why}"
-                )
-            };
-            match tokio::time::timeout(KILL_HOST_TIMEOUT, run).await {
-                Ok(Ok(o)) => {
-                    let out = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&o.stdout),
-                        String::from_utf8_lossy(&o.stderr)
-                    );
-                    if o.status.success() {
-                        if !out.is_empty() {
-                            tracing::info!("Output of kill host command was: {}", out.trim_end());
-                        }
-                    } else {
-                        fail(format!(
-                            "kill_host binary exited with '{}'. Output was: {}",
-                            o.status.code().map_or("a signal".into(), |c| c.to_string()),
-                            out.trim_end()
-                        ));
-                    }
-                }
-                Ok(Err(e)) => fail(format!("{}: {e}", bin.display())),
-                Err(_) => fail(format!(
-                    "{} did not finish within {KILL_HOST_TIMEOUT:?} (stopped)",
-                    bin.display()
-                )),
+                ),
             }
         });
     }
@@ -296,6 +309,30 @@ impl Driver {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[tokio::test]
+    async fn kill_host_bin_gets_host_and_ping_is_bounded_and_its_output_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let limit = std::time::Duration::from_millis(500);
+        let ok = script("ok", "echo killing $1 ping=$2");
+        assert_eq!(
+            run_kill_host(&ok, "db3", false, limit).await,
+            Ok("killing db3 ping=0".into())
+        );
+        let fails = script("fails", "echo no power; exit 3");
+        let e = run_kill_host(&fails, "db3", true, limit).await.unwrap_err();
+        assert_eq!(e, "kill_host binary exited with '3'. Output was: no power");
+        let hangs = script("hangs", "sleep 30");
+        let e = run_kill_host(&hangs, "db3", true, limit).await.unwrap_err();
+        assert!(e.contains("did not finish within 500ms"), "{e}");
+    }
 
     #[test]
     fn kill_host_bin_is_found_under_bin_path_when_relative() {

@@ -114,9 +114,19 @@ fn identities_decide_who_may_call_what() {
         "{said}"
     );
 
-    // No certificate at all: the TLS handshake fails.
+    // No certificate at all: the TLS handshake fails, at the agent and at the monitor alike.
     let o = lab
         .grpcurl("client", Party::Nobody, &agent, None, &["list"])
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let o = lab
+        .grpcurl(
+            "client",
+            Party::Nobody,
+            &monitor,
+            Some(r#"{"host":"db1"}"#),
+            &["mmm.v1.Monitor/SetOffline"],
+        )
         .unwrap();
     assert!(!o.status.success(), "{}", text(&o));
 

@@ -20,9 +20,14 @@ use std::{
     net::Ipv4Addr,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::Duration,
 };
+
+mod procs;
+mod teardown;
+
+pub use teardown::{existing_namespaces, sweep_dead};
 
 /// Address of the client namespace.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 250);
@@ -407,90 +412,6 @@ impl Lab {
         Ok(())
     }
 
-    /// Starts (or restarts) the agent of `host`.
-    pub fn start_agent(&mut self, host: &str) -> Result<u32> {
-        let dir = self.run.join(host);
-        let ns = format!("{}-{host}", self.prefix);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("agent.log"))?;
-        let mut cmd = command_in(&ns, &self.bins.agent)?;
-        cmd.arg("--pin-root")
-            .arg(self.pin_root(host))
-            .arg("serve")
-            .arg("--config")
-            .arg(dir.join("mmm_agent.conf"))
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .env("MMM_LOG", "info")
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let pid = self.net.spawn(cmd)?;
-        self.record_pid(pid, "mmm-agent")?;
-        self.agents.insert(host.into(), pid);
-        let h = self.cfg.host(host).context("unknown host")?.clone();
-        wait_port(&ns, h.ip, h.agent_port, Duration::from_secs(15)).with_context(|| {
-            format!(
-                "agent of {host} did not start; see {}",
-                dir.join("agent.log").display()
-            )
-        })?;
-        Ok(pid)
-    }
-
-    /// SIGKILLs the agent of `host` (the data plane keeps running: pinned).
-    pub fn kill_agent(&mut self, host: &str) {
-        if let Some(pid) = self.agents.remove(host) {
-            self.net.kill(pid);
-        }
-    }
-
-    /// Starts (or restarts) the monitor.
-    pub fn start_monitor(&mut self) -> Result<u32> {
-        let dir = self.run.join("monitor");
-        let ns = format!("{}-monitor", self.prefix);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("monitor.log"))?;
-        let mut cmd = command_in(&ns, &self.bins.monitor)?;
-        cmd.arg("--config")
-            .arg(dir.join("mmm_mon.conf"))
-            .arg("serve")
-            .env("MMM_LOG", "info")
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let pid = self.net.spawn(cmd)?;
-        self.record_pid(pid, "mmm-monitor")?;
-        self.monitor = Some(pid);
-        wait_port(
-            &ns,
-            self.cfg.monitor.ip,
-            self.cfg.monitor.port,
-            Duration::from_secs(15),
-        )
-        .with_context(|| {
-            format!(
-                "monitor did not start; see {}",
-                dir.join("monitor.log").display()
-            )
-        })?;
-        Ok(pid)
-    }
-
-    /// SIGKILLs the monitor.
-    pub fn kill_monitor(&mut self) {
-        if let Some(pid) = self.monitor.take() {
-            self.net.kill(pid);
-        }
-    }
-
-    /// The monitor's log so far.
-    pub fn monitor_log(&self) -> String {
-        std::fs::read_to_string(self.run.join("monitor/monitor.log")).unwrap_or_default()
-    }
-
     /// Runs `mmm_control args…` against the lab's monitor; (stdout and stderr, exit code).
     pub fn ctl(&self, args: &[&str]) -> Result<(String, i32)> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -624,165 +545,8 @@ impl Lab {
     pub fn ns(&self, host: &str) -> String {
         format!("{}-{host}", self.prefix)
     }
-
-    /// Leaves the lab running after this process exits (`lab up`).
-    pub fn detach(mut self) {
-        let _ = std::fs::remove_file(self.run.join("owner"));
-        for (_, s) in std::mem::take(&mut self.servers) {
-            s.leak();
-        }
-        let net = std::mem::replace(&mut self.net, Net::placeholder());
-        net.leak();
-        std::mem::forget(self);
-    }
-
-    /// Removes every namespace, pin, process and directory of lab `prefix` (only processes the
-    /// lab recorded, by pid, and only if they still run one of the lab's programs).
-    pub fn down(prefix: &str) -> Result<Vec<String>> {
-        let mut done = Vec::new();
-        let run = run_dir(prefix);
-        if let Ok(pids) = std::fs::read_to_string(run.join("pids")) {
-            for line in pids.lines() {
-                let mut w = line.split_whitespace();
-                let (Some(pid), Some(what)) =
-                    (w.next().and_then(|p| p.parse::<i32>().ok()), w.next())
-                else {
-                    continue;
-                };
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if !comm.trim().is_empty() && what.starts_with(comm.trim())
-                    || (what == "mariadbd" && comm.trim() == "mariadbd")
-                {
-                    // SAFETY: signalling a process the lab started, checked by name.
-                    unsafe {
-                        libc::kill(pid, libc::SIGCONT);
-                        libc::kill(pid, libc::SIGKILL);
-                    }
-                    done.push(format!("killed {what} ({pid})"));
-                }
-            }
-        }
-        for ns in existing_namespaces(prefix)?.collect::<Vec<_>>() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-            done.push(format!("deleted namespace {ns}"));
-        }
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/bpf/mmm") {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&format!("{prefix}-")) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                    done.push(format!("removed pins {}", e.path().display()));
-                }
-            }
-            let _ = std::fs::remove_dir("/sys/fs/bpf/mmm");
-        }
-        if run.exists() {
-            std::fs::remove_dir_all(&run)?;
-            done.push(format!("removed {}", run.display()));
-        }
-        Ok(done)
-    }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.kill_monitor();
-        let hosts: Vec<String> = self.agents.keys().cloned().collect();
-        for h in hosts {
-            self.kill_agent(&h);
-        }
-        self.servers.clear();
-        for h in self.cfg.hosts.clone() {
-            self.net.track_pins(self.pin_root(&h.name));
-        }
-        self.net.track_pins(self.pin_root("br"));
-        let _ = std::fs::remove_dir_all(&self.run);
-    }
-}
-
-/// Network namespaces whose name starts with `<prefix>-`.
-pub fn existing_namespaces(prefix: &str) -> Result<impl Iterator<Item = String>> {
-    let p = format!("{prefix}-");
-    Ok(namespaces()?.into_iter().filter(move |n| n.starts_with(&p)))
-}
-
-/// Every network namespace's name (`ip netns list`).
-fn namespaces() -> Result<Vec<String>> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .stdin(Stdio::null())
-        .output()?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect())
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Tears down what test runs that died without cleaning up (SIGKILL, a CI timeout) left: labs
-/// whose `owner` process is gone, and the namespaces (and pins) of `Net::new` segments,
-/// `mmmt<pid>…`, whose process is gone. Labs left running on purpose (`lab up`) have no
-/// owner and are never touched. Returns what was done.
-pub fn sweep_dead() -> Result<Vec<String>> {
-    let mut prefixes = std::collections::BTreeSet::new();
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(prefix) = name.strip_prefix("mmm-lab-") else {
-                continue;
-            };
-            let owner = std::fs::read_to_string(e.path().join("owner"))
-                .ok()
-                .and_then(|o| o.trim().parse::<u32>().ok());
-            if owner.is_some_and(|pid| !alive(pid)) {
-                prefixes.insert(prefix.to_string());
-            }
-        }
-    }
-    for ns in namespaces()? {
-        let prefix = ns.split('-').next().unwrap_or_default();
-        let Some(rest) = prefix.strip_prefix("mmmt") else {
-            continue;
-        };
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if let Ok(pid) = digits.parse::<u32>() {
-            if !alive(pid) {
-                prefixes.insert(prefix.to_string());
-            }
-        }
-    }
-    let mut done = Vec::new();
-    for p in prefixes {
-        done.extend(Lab::down(&p)?);
-    }
-    Ok(done)
-}
-
-/// Waits until `ip:port` accepts TCP connections from inside `ns`.
-fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()> {
-    let ns = ns.to_string();
-    let ok = crate::netns::in_ns_blocking(&ns, move || {
-        let end = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < end {
-            if std::net::TcpStream::connect_timeout(&(ip, port).into(), Duration::from_millis(200))
-                .is_ok()
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    })?;
-    if !ok {
-        bail!("{ip}:{port} not reachable within {timeout:?}");
-    }
-    Ok(())
-}
-
-/// A directory removed on drop.
 /// A fresh private directory under the temp dir, removed when the returned value is dropped.
 pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("mmm-cfg-").tempdir()

@@ -6,7 +6,7 @@
 //! event, kill a host, run a confirming check, answer a command). After every input it runs
 //! MMM's pass: host states (`states.rs`), then role distribution (`roles.rs`).
 //!
-//! Invariants (property-tested in `tests.rs`): the active-master role is on at most one host;
+//! Invariants (property-tested in `tests/properties.rs`): the active-master role is on at most one host;
 //! in ACTIVE mode no role sits on a host that is not ONLINE; every role IP is on exactly one
 //! ONLINE host whenever an eligible host exists; the role-table epoch never decreases and
 //! grows whenever the table changes.

@@ -6,7 +6,8 @@
 //! snapshot for `show` and `checks`. It runs until every sender is gone.
 
 use super::{
-    agents, history::History, inputs, journal::Journal, metrics::MonitorMetrics, snapshot,
+    agents, external::run_bounded, history::History, inputs, journal::Journal,
+    metrics::MonitorMetrics, snapshot,
 };
 use crate::{
     checks::Pinger,
@@ -43,34 +44,19 @@ pub async fn run_kill_host(
         "Killing host using command '{} {host} {ping}'",
         bin.display()
     );
-    let run = tokio::process::Command::new(bin)
-        .arg(host)
-        .arg(ping)
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(limit, run).await {
-        Ok(Ok(o)) => {
-            let out = format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-            .trim_end()
-            .to_string();
-            if o.status.success() {
-                Ok(out)
-            } else {
-                Err(format!(
-                    "kill_host binary exited with '{}'. Output was: {out}",
-                    o.status.code().map_or("a signal".into(), |c| c.to_string())
-                ))
-            }
-        }
-        Ok(Err(e)) => Err(format!("{}: {e}", bin.display())),
-        Err(_) => Err(format!(
-            "{} did not finish within {limit:?} (stopped)",
-            bin.display()
-        )),
+    let ran = run_bounded(bin, &[host, ping], None, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    if ran.status.success() {
+        Ok(ran.output)
+    } else {
+        Err(format!(
+            "kill_host binary exited with '{}'. Output was: {}",
+            ran.status
+                .code()
+                .map_or("a signal".into(), |c| c.to_string()),
+            ran.output
+        ))
     }
 }
 

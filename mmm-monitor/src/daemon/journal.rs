@@ -5,6 +5,7 @@
 //! [`NOTIFY_AT_ONCE`] at a time — never blocking a decision).
 
 use super::{
+    external::run_bounded,
     history::{self, AgentApply, Entry, History},
     metrics::{MonitorMetrics, ReasonLabel, StageLabel},
     snapshot::unix_ms,
@@ -140,17 +141,18 @@ impl Journal {
         let (args, json) = notify_args(e, epoch);
         tokio::spawn(async move {
             let _slot = slot;
-            let r = run_notify(&bin, &args, &json).await;
+            let r = run_bounded(&bin, &args, Some(json.as_bytes()), NOTIFY_TIMEOUT).await;
             match r {
-                Ok((status, out)) if status.success() => {
-                    if !out.is_empty() {
-                        tracing::info!("notify_bin {}: {}", args.join(" "), out.trim_end());
+                Ok(ran) if ran.status.success() => {
+                    if !ran.output.is_empty() {
+                        tracing::info!("notify_bin {}: {}", args.join(" "), ran.output);
                     }
                 }
-                Ok((status, out)) => tracing::error!(
-                    "notify_bin {} exited with {status}: {}",
+                Ok(ran) => tracing::error!(
+                    "notify_bin {} exited with {}: {}",
                     args.join(" "),
-                    out.trim_end()
+                    ran.status,
+                    ran.output
                 ),
                 Err(why) => tracing::error!("notify_bin {}: {why}", args.join(" ")),
             }
@@ -191,39 +193,6 @@ pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
     json["epoch"] = epoch.into();
     json["at_unix_ms"] = unix_ms().into();
     (args, json.to_string())
-}
-
-async fn run_notify(
-    bin: &std::path::Path,
-    args: &[String],
-    json: &str,
-) -> Result<(std::process::ExitStatus, String), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(bin)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(json.as_bytes()).await;
-    }
-    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(o)) => Ok((
-            o.status,
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!(
-            "did not finish within {NOTIFY_TIMEOUT:?} (stopped)"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod driver;
+pub mod external;
 pub mod grpc;
 pub mod history;
 pub mod inputs;

@@ -1,5 +1,6 @@
 //! Files written so that a crash never leaves half of one: the status file (monitor) and the
-//! applied state (agent) both go through [`write_atomic`].
+//! applied state (agent) both go through [`write_atomic`]. And the one rule for secrets on
+//! disk: [`open_to_others`].
 
 use std::{io::Write, path::Path};
 
@@ -20,6 +21,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Whether a file's mode lets users outside its owner and group read or write it (`o+r`
+/// or `o+w`). Such a config file (it may hold passwords and names programs run as root) or
+/// private key is refused, as MMM refuses its config files.
+pub fn open_to_others(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o006 != 0
 }
 
 /// A daemon's pid file (`pid_path`): written at start, removed when dropped (at exit).

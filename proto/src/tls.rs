@@ -8,10 +8,7 @@
 //! Files are read and checked when a daemon starts, so a wrong path, a file that is no PEM or a
 //! private key readable by others stops it with a message naming the file.
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 
 /// A TLS set-up problem, naming the file concerned.
@@ -74,15 +71,12 @@ impl TlsFiles {
         let cert = cert.ok_or(TlsError::Missing("cert_file"))?;
         let key = key.ok_or(TlsError::Missing("key_file"))?;
         let ca = ca.ok_or(TlsError::Missing("ca_file"))?;
-        let mode = std::fs::metadata(key)
-            .map_err(|source| TlsError::Read {
-                what: "key_file",
-                path: key.into(),
-                source,
-            })?
-            .permissions()
-            .mode();
-        if mode & 0o006 != 0 {
+        let meta = std::fs::metadata(key).map_err(|source| TlsError::Read {
+            what: "key_file",
+            path: key.into(),
+            source,
+        })?;
+        if mmm_common::fsutil::open_to_others(&meta) {
             return Err(TlsError::KeyExposed(key.into()));
         }
         Ok(TlsFiles {
@@ -164,6 +158,7 @@ pub fn endpoint(authority: &str, tls: Option<&TlsFiles>) -> Result<Endpoint, End
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn write(dir: &Path, name: &str, body: &str, mode: u32) -> PathBuf {
         let p = dir.join(name);

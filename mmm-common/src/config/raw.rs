@@ -101,11 +101,10 @@ impl Raw {
         })?;
         // MMM refuses a config file that others may read or write: it may hold passwords,
         // and it names programs run as root (kill_host_bin). Included files likewise.
-        let mode = meta.permissions().mode();
-        if mode & 0o006 != 0 {
+        if crate::fsutil::open_to_others(&meta) {
             return Err(ConfigError::Permissions {
                 path: path.into(),
-                mode: mode & 0o777,
+                mode: meta.permissions().mode() & 0o777,
             });
         }
         self.parse(path, &text, depth, open)

@@ -366,49 +366,30 @@ impl Applier {
     /// fence: the table is then not applied, and the monitor pushes it again.
     async fn deny_writes(&self, d: Dialect, steps: &mut Steps) -> Result<(), String> {
         let t0 = Instant::now();
-        for sql in d.deny_writes() {
-            match self.db.exec(sql).await {
-                Ok(()) => {}
-                Err(e) if e.server_down() => {
-                    steps.record(
-                        "read_only",
-                        t0,
-                        true,
-                        format!("server down, it takes no writes ({e})"),
-                    );
-                    return Ok(());
-                }
-                Err(e @ DbError::Timeout { .. }) => {
-                    return match self.kill_mysqld() {
-                        Ok(pid) => {
-                            steps.record(
-                                "read_only",
-                                t0,
-                                true,
-                                format!("{e}: the hung mysqld (pid {pid}) was killed"),
-                            );
-                            Ok(())
-                        }
-                        Err(why) => {
-                            let detail = format!("{e}; and its mysqld could not be stopped: {why}");
-                            steps.record("read_only", t0, false, detail.clone());
-                            Err(detail)
-                        }
-                    };
-                }
-                Err(e) => {
-                    steps.record("read_only", t0, false, format!("{sql}: {e}"));
-                    return Err(format!("{sql}: {e}"));
-                }
-            }
+        let sqls = d.deny_writes();
+        let (ok, detail) = match self.db.exec_all(&sqls).await {
+            Ok(()) => (true, sqls.join("; ")),
+            Err(e) if e.server_down() => (true, format!("server down, it takes no writes ({e})")),
+            Err(e @ DbError::Timeout { .. }) => match self.kill_mysqld().await {
+                Ok(pid) => (true, format!("{e}: the hung mysqld (pid {pid}) was killed")),
+                Err(why) => (
+                    false,
+                    format!("{e}; and its mysqld could not be stopped: {why}"),
+                ),
+            },
+            Err(e) => (false, e.to_string()),
+        };
+        steps.record("read_only", t0, ok, detail.clone());
+        if ok {
+            Ok(())
+        } else {
+            Err(detail)
         }
-        steps.record("read_only", t0, true, d.deny_writes().join("; "));
-        Ok(())
     }
 
     /// SIGKILLs the local mysqld the health watcher watches (its pid checked to still be a
     /// mysqld: pids are reused), and waits (1 s at most) until it is gone. Returns the pid.
-    fn kill_mysqld(&self) -> Result<i32, String> {
+    async fn kill_mysqld(&self) -> Result<i32, String> {
         let pid = self.health.borrow().pid.ok_or("its pid is not known")?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if !matches!(comm.trim(), "mariadbd" | "mysqld") {
@@ -432,7 +413,7 @@ impl Applier {
                 );
                 return Ok(pid);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Err(format!("pid {pid} still runs after SIGKILL"))
     }

@@ -82,11 +82,15 @@ async fn refence(
             let writer = applied.borrow().roles.iter().any(|r| r.role == writer_role);
             if !writer {
                 let d = db.dialect().await.unwrap_or(sql::Dialect::MariaDb);
-                for q in d.deny_writes() {
-                    match db.exec(q).await {
-                        Ok(()) => tracing::warn!("local mysqld answers again: made read-only ({q}), this host is not the writer"),
-                        Err(e) => tracing::error!("local mysqld answers again but could not be made read-only: {e}"),
-                    }
+                let sqls = d.deny_writes();
+                match db.exec_all(&sqls).await {
+                    Ok(()) => tracing::warn!(
+                        "local mysqld answers again: made read-only ({}), this host is not the writer",
+                        sqls.join("; ")
+                    ),
+                    Err(e) => tracing::error!(
+                        "local mysqld answers again but could not be made read-only: {e}"
+                    ),
                 }
             }
         }

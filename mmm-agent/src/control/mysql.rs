@@ -97,6 +97,15 @@ impl Db {
         .await
     }
 
+    /// Runs `sqls` in order (each bounded), stopping at the first that fails: a dialect's
+    /// fencing or unfencing statements.
+    pub async fn exec_all(&self, sqls: &[&str]) -> Result<(), DbError> {
+        for sql in sqls {
+            self.exec(sql).await?;
+        }
+        Ok(())
+    }
+
     /// Runs `sql` with a longer bound (waits for catch-up): `limit` instead of the default.
     pub async fn value_within(
         &self,

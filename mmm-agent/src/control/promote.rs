@@ -186,12 +186,11 @@ pub async fn promote(
         },
     }
     let t0 = Instant::now();
-    for sql in d.allow_writes() {
-        if let Err(e) = db.exec(sql).await {
-            return Err(steps.fail("writable", t0, e.to_string()));
-        }
+    let sqls = d.allow_writes();
+    if let Err(e) = db.exec_all(&sqls).await {
+        return Err(steps.fail("writable", t0, e.to_string()));
     }
-    steps.record("writable", t0, true, d.allow_writes().join("; "));
+    steps.record("writable", t0, true, sqls.join("; "));
     Ok(())
 }
 

@@ -31,14 +31,15 @@ fn tls_init_makes_every_certificate_and_prints_the_sections() {
     let d = tempfile::tempdir().unwrap();
     let conf = private_copy(d.path());
     let out = d.path().join("pki");
-    let (stdout, stderr, ok) = monitor(&[
+    let init = [
         "--config",
         conf.to_str().unwrap(),
         "tls",
         "init",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    let (stdout, stderr, ok) = monitor(&init);
     assert!(ok, "{stderr}");
     for f in ["ca.crt", "monitor.crt", "control.key", "db1.crt", "db3.key"] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -53,14 +54,7 @@ fn tls_init_makes_every_certificate_and_prints_the_sections() {
         & 0o777;
     assert_eq!(mode, 0o600);
     // Never over an existing CA.
-    let (_, stderr, ok) = monitor(&[
-        "--config",
-        conf.to_str().unwrap(),
-        "tls",
-        "init",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (_, stderr, ok) = monitor(&init);
     assert!(!ok && stderr.contains("already holds a CA"), "{stderr}");
     // config check calls plaintext what it is.
     let (stdout, _, ok) = monitor(&["config", "check", conf.to_str().unwrap()]);

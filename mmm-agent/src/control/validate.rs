@@ -6,6 +6,7 @@
 //! monitor adds one per change, so no real cluster comes near it; an epoch of `u64::MAX` (which
 //! would lock the real monitor out for good) is refused.
 
+use crate::cli::fmt_mac;
 use mmm_common::{
     config::Config,
     roles::{RoleTable, MAX_EPOCH_STEP},
@@ -59,10 +60,6 @@ pub enum Invalid {
     },
 }
 
-fn fmt_mac(m: [u8; 6]) -> String {
-    m.map(|b| format!("{b:02x}")).join(":")
-}
-
 /// Checks `table` against `cfg`; `applied` is the epoch this agent has applied; `known` the
 /// MACs this host knows of cluster hosts (its own interface's, and the kernel's resolved
 /// neighbours): a table naming another MAC for such a host is refused.
@@ -94,14 +91,14 @@ pub fn validate(
             if mac[0] & 1 == 1 || mac == [0; 6] {
                 return Err(Invalid::Mac {
                     host: a.host.clone(),
-                    mac: fmt_mac(mac),
+                    mac: fmt_mac(&mac),
                 });
             }
             if let Some(seen) = known.get(&a.host).filter(|s| **s != mac) {
                 return Err(Invalid::ForeignMac {
                     host: a.host.clone(),
-                    mac: fmt_mac(mac),
-                    seen: fmt_mac(*seen),
+                    mac: fmt_mac(&mac),
+                    seen: fmt_mac(seen),
                 });
             }
         }

@@ -4,17 +4,13 @@
 use super::Lab;
 use crate::netns::command_in;
 use anyhow::{bail, Context, Result};
-use std::{net::Ipv4Addr, time::Duration};
+use std::{net::Ipv4Addr, path::Path, process::Command, time::Duration};
 
 impl Lab {
     /// Starts (or restarts) the agent of `host`.
     pub fn start_agent(&mut self, host: &str) -> Result<u32> {
         let dir = self.run.join(host);
         let ns = format!("{}-{host}", self.prefix);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("agent.log"))?;
         let mut cmd = command_in(&ns, &self.bins.agent)?;
         cmd.arg("--pin-root")
             .arg(self.pin_root(host))
@@ -22,20 +18,12 @@ impl Lab {
             .arg("--config")
             .arg(dir.join("mmm_agent.conf"))
             .arg("--state-dir")
-            .arg(dir.join("state"))
-            .env("MMM_LOG", "info")
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let pid = self.net.spawn(cmd)?;
-        self.record_pid(pid, "mmm-agent")?;
+            .arg(dir.join("state"));
+        let log = dir.join("agent.log");
+        let pid = self.spawn_logged(cmd, "mmm-agent", &log)?;
         self.agents.insert(host.into(), pid);
         let h = self.cfg.host(host).context("unknown host")?.clone();
-        wait_port(&ns, h.ip, h.agent_port, Duration::from_secs(15)).with_context(|| {
-            format!(
-                "agent of {host} did not start; see {}",
-                dir.join("agent.log").display()
-            )
-        })?;
+        wait_started(&ns, h.ip, h.agent_port, &format!("agent of {host}"), &log)?;
         Ok(pid)
     }
 
@@ -50,32 +38,30 @@ impl Lab {
     pub fn start_monitor(&mut self) -> Result<u32> {
         let dir = self.run.join("monitor");
         let ns = format!("{}-monitor", self.prefix);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("monitor.log"))?;
         let mut cmd = command_in(&ns, &self.bins.monitor)?;
         cmd.arg("--config")
             .arg(dir.join("mmm_mon.conf"))
-            .arg("serve")
-            .env("MMM_LOG", "info")
+            .arg("serve");
+        let log = dir.join("monitor.log");
+        let pid = self.spawn_logged(cmd, "mmm-monitor", &log)?;
+        self.monitor = Some(pid);
+        let (ip, port) = (self.cfg.monitor.ip, self.cfg.monitor.port);
+        wait_started(&ns, ip, port, "monitor", &log)?;
+        Ok(pid)
+    }
+
+    /// Spawns a daemon at log level info, its stdout and stderr appended to `log`, and
+    /// records its pid as `what` (for `Lab::down`).
+    fn spawn_logged(&mut self, mut cmd: Command, what: &str, log: &Path) -> Result<u32> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        cmd.env("MMM_LOG", "info")
             .stdout(log.try_clone()?)
             .stderr(log);
         let pid = self.net.spawn(cmd)?;
-        self.record_pid(pid, "mmm-monitor")?;
-        self.monitor = Some(pid);
-        wait_port(
-            &ns,
-            self.cfg.monitor.ip,
-            self.cfg.monitor.port,
-            Duration::from_secs(15),
-        )
-        .with_context(|| {
-            format!(
-                "monitor did not start; see {}",
-                dir.join("monitor.log").display()
-            )
-        })?;
+        self.record_pid(pid, what)?;
         Ok(pid)
     }
 
@@ -90,6 +76,13 @@ impl Lab {
     pub fn monitor_log(&self) -> String {
         std::fs::read_to_string(self.run.join("monitor/monitor.log")).unwrap_or_default()
     }
+}
+
+/// Waits (15 s at most) until daemon `who` listens on `ip:port` in `ns`; else an error
+/// pointing at its log.
+fn wait_started(ns: &str, ip: Ipv4Addr, port: u16, who: &str, log: &Path) -> Result<()> {
+    wait_port(ns, ip, port, Duration::from_secs(15))
+        .with_context(|| format!("{who} did not start; see {}", log.display()))
 }
 
 /// Waits until `ip:port` accepts TCP connections from inside `ns`.

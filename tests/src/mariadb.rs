@@ -1,6 +1,6 @@
 //! Real `mariadbd` servers for tests and the lab: each with its own data directory, socket and
 //! port, optionally inside a network namespace. Data directories are copied from one template
-//! made by `mariadb-install-db` once per process (seconds saved per server). Dropping a
+//! made by `mariadb-install-db` once per MariaDB version and shared by all test processes. Dropping a
 //! [`Server`] kills its process (by pid).
 
 use crate::netns::command_in;
@@ -34,35 +34,101 @@ pub struct Server {
 
 static TEMPLATE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
+/// The template data directory: one per MariaDB version, shared by every test process and
+/// kept between runs (`$TMPDIR/mmm-mariadb-template-<version>`, about 26 MB: an 8 MiB redo
+/// log, as every server here runs with). It is built under a per-process name and renamed into
+/// place, so concurrent test binaries never see a half-made one and a killed build leaves only
+/// a `.building-<pid>` directory, removed by the next build.
 fn template() -> Result<PathBuf> {
     TEMPLATE
-        .get_or_init(|| {
-            let dir =
-                std::env::temp_dir().join(format!("mmm-mariadb-template-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            let out = Command::new("mariadb-install-db")
-                .args([
-                    "--no-defaults",
-                    "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                    "--user=root",
-                ])
-                .arg(format!("--datadir={}", dir.display()))
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| {
-                    format!("running mariadb-install-db (is mariadb-server installed?): {e}")
-                })?;
-            if !out.status.success() {
-                return Err(format!(
-                    "mariadb-install-db failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(dir)
-        })
+        .get_or_init(|| build_template().map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(anyhow::Error::msg)
+}
+
+fn build_template() -> Result<PathBuf> {
+    let version = Command::new("mariadbd")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .context("running mariadbd --version (is mariadb-server installed?)")?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    let key: String = version
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("unknown")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let tmp = std::env::temp_dir();
+    let dir = tmp.join(format!("mmm-mariadb-template-{key}"));
+    if dir.join("mysql").is_dir() {
+        return Ok(dir);
+    }
+    remove_dead_builds(&tmp);
+    let building = tmp.join(format!(
+        "mmm-mariadb-template-{key}.building-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&building);
+    let out = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--user=root",
+            "--innodb-log-file-size=8M",
+        ])
+        .arg(format!("--datadir={}", building.display()))
+        .stdin(Stdio::null())
+        .output()
+        .context("running mariadb-install-db (is mariadb-server installed?)")?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&building);
+        bail!(
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if std::fs::rename(&building, &dir).is_err() {
+        // Another process got there first: use its template.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    if !dir.join("mysql").is_dir() {
+        bail!(
+            "the template data directory {} is incomplete",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Removes `.building-<pid>` directories whose process is gone.
+fn remove_dead_builds(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((_, pid)) = name
+            .strip_prefix("mmm-mariadb-template-")
+            .and_then(|r| r.rsplit_once(".building-"))
+        else {
+            continue;
+        };
+        if pid
+            .parse::<u32>()
+            .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl Server {

@@ -5,10 +5,10 @@
 //! apply goes on (a server that cannot be reached cannot take writes either).
 
 use super::{
-    mysql::{Db, DbError},
+    mysql::Db,
     plan::{self, Facts, HandOver as PlannedHandOver, Op, PlanError, Redirect},
     promote,
-    sql::{kill_plan, Dialect},
+    sql::Dialect,
     state::AgentState,
 };
 use crate::dataplane::{self, garp, DataPlane, DataPlaneError, Netlink, Release};
@@ -72,6 +72,17 @@ pub struct Steps {
 }
 
 impl Steps {
+    /// No steps yet; durations observed into `metrics` (none in unit tests).
+    pub fn new(metrics: Option<super::metrics::AgentMetrics>) -> Steps {
+        Steps {
+            done: Vec::new(),
+            metrics,
+        }
+    }
+    /// The steps recorded.
+    pub fn into_done(self) -> Vec<Step> {
+        self.done
+    }
     /// Records a step that began at `t0` (and logs it).
     pub fn record(&mut self, name: &str, t0: Instant, ok: bool, detail: String) {
         let micros = t0.elapsed().as_micros() as u64;
@@ -175,10 +186,7 @@ impl Applier {
             .map(|h| (h.role.ip, claims(h.role.ip)))
             .collect();
         let d = facts.dialect.unwrap_or(Dialect::MariaDb);
-        let mut steps = Steps {
-            done: Vec::new(),
-            metrics: Some(self.metrics.clone()),
-        };
+        let mut steps = Steps::new(Some(self.metrics.clone()));
         // A failed fencing step does not stop the others (the data plane, the kills, the
         // addresses still go), but the table is then not applied.
         let mut fence_failed = None;
@@ -357,99 +365,5 @@ impl Applier {
             }
         }
         Ok(())
-    }
-
-    /// read_only (+super_read_only): a fencing step that never gives up. A server that
-    /// refuses connections is down and takes no writes (fenced). A server that does not answer
-    /// within the bound is hung and could take writes when it resumes: its mysqld is stopped
-    /// (SIGKILL of the watched pid, as MMM's kill_host intended). Anything else fails the
-    /// fence: the table is then not applied, and the monitor pushes it again.
-    async fn deny_writes(&self, d: Dialect, steps: &mut Steps) -> Result<(), String> {
-        let t0 = Instant::now();
-        let sqls = d.deny_writes();
-        let (ok, detail) = match self.db.exec_all(&sqls).await {
-            Ok(()) => (true, sqls.join("; ")),
-            Err(e) if e.server_down() => (true, format!("server down, it takes no writes ({e})")),
-            Err(e @ DbError::Timeout { .. }) => match self.kill_mysqld().await {
-                Ok(pid) => (true, format!("{e}: the hung mysqld (pid {pid}) was killed")),
-                Err(why) => (
-                    false,
-                    format!("{e}; and its mysqld could not be stopped: {why}"),
-                ),
-            },
-            Err(e) => (false, e.to_string()),
-        };
-        steps.record("read_only", t0, ok, detail.clone());
-        if ok {
-            Ok(())
-        } else {
-            Err(detail)
-        }
-    }
-
-    /// SIGKILLs the local mysqld the health watcher watches (its pid checked to still be a
-    /// mysqld: pids are reused), and waits (1 s at most) until it is gone. Returns the pid.
-    async fn kill_mysqld(&self) -> Result<i32, String> {
-        let pid = self.health.borrow().pid.ok_or("its pid is not known")?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if !matches!(comm.trim(), "mariadbd" | "mysqld") {
-            return Err(format!(
-                "pid {pid} is not a mysqld any more ({})",
-                comm.trim()
-            ));
-        }
-        // SAFETY: a plain syscall on a pid just checked to be the server's.
-        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
-            return Err(std::io::Error::last_os_error().to_string());
-        }
-        for _ in 0..100 {
-            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
-                .unwrap_or(true);
-            if gone {
-                tracing::warn!(
-                    pid,
-                    "killed the local mysqld: it could not be made read-only"
-                );
-                return Ok(pid);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Err(format!("pid {pid} still runs after SIGKILL"))
-    }
-
-    /// Kills client connections, bounded by kill_timeout: running writes get until the
-    /// deadline, everything else goes at once.
-    async fn kill_clients(&self, steps: &mut Steps) {
-        let t0 = Instant::now();
-        let deadline = t0 + self.cfg.kill_timeout;
-        let mut killed = 0;
-        loop {
-            let last = Instant::now() + Duration::from_millis(100) >= deadline;
-            let procs = match self.db.processlist().await {
-                Ok(p) => p,
-                Err(e) => {
-                    steps.record("kill", t0, false, e.to_string());
-                    return;
-                }
-            };
-            let ids = kill_plan(&procs, &self.db.user, last);
-            for id in &ids {
-                if self.db.exec(&format!("KILL {id}")).await.is_ok() {
-                    killed += 1;
-                }
-            }
-            let left = kill_plan(&procs, &self.db.user, true).len() - ids.len();
-            if left == 0 || last {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        steps.record(
-            "kill",
-            t0,
-            true,
-            format!("{killed} client connection(s) killed"),
-        );
     }
 }

@@ -1,10 +1,13 @@
 //! Instant local health: the agent watches its mysqld and publishes "down"/"up" the moment it
 //! happens — a pidfd on the server's pid fires when the process exits (crash, kill -9, clean
-//! stop), and a short local ping catches a hung server. It also pings the other hosts of the
-//! cluster (ICMP, every 200 ms) and publishes which it cannot reach: when a whole host goes
-//! down its own agent is silent, and the peers' reports are the monitor's second observer.
-//! ICMP, not the peers' mysqld port: connections that never finish the handshake count
-//! against MySQL's `max_connect_errors` and would end with the prober's host blocked.
+//! stop), and a short local ping catches a hung server. It also watches the other hosts of the
+//! cluster and publishes which it cannot reach: their machines by ICMP every 200 ms (when a
+//! whole host goes down its own agent is silent, and the peers' reports are the monitor's
+//! second observer; the writer lease counts them), and their mysqld by a full login every
+//! 500 ms (holistic detection: a writer whose mysqld its peers still reach is unreachable from
+//! the monitor, not dead). Never a half-open connection to a peer's port: handshakes left
+//! unfinished count against MySQL's `max_connect_errors` and would end with the prober's host
+//! blocked.
 
 use super::mysql::Db;
 use std::{net::Ipv4Addr, os::fd::FromRawFd, sync::Arc, time::Duration};
@@ -25,6 +28,8 @@ pub struct Health {
     pub at_unix_ms: i64,
     /// Other hosts this agent cannot reach, sorted.
     pub peers_down: Vec<String>,
+    /// Other hosts whose mysqld does not answer this agent at the protocol level, sorted.
+    pub peers_mysqld_down: Vec<String>,
 }
 
 /// Another host of the cluster, pinged by the agent.
@@ -32,6 +37,8 @@ pub struct Health {
 pub struct Peer {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// How to log in to its mysqld (its agent_user), for the protocol-level probe.
+    pub db: Db,
 }
 
 fn now_ms() -> i64 {
@@ -76,8 +83,10 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
         detail: "not checked yet".into(),
         at_unix_ms: now_ms(),
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     let tx = Arc::new(tx);
+    spawn_peer_mysqld(tx.clone(), peers.clone());
     spawn_peers(tx.clone(), peers);
     tokio::spawn(async move {
         let quick = Db {
@@ -187,19 +196,66 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
                 failures = if ok { 0 } else { failures + 1 };
                 let down = failures >= PEER_FAILURES;
                 tx.send_if_modified(|h| {
-                    let listed = h.peers_down.contains(&peer.name);
-                    if down == listed {
-                        return false;
-                    }
-                    if down {
+                    let changed = mark(&mut h.peers_down, &peer.name, down);
+                    if changed && down {
                         tracing::warn!(peer = %peer.name, ip = %peer.ip, "peer does not answer ping");
-                        h.peers_down.push(peer.name.clone());
-                        h.peers_down.sort();
-                    } else {
+                    } else if changed {
                         tracing::info!(peer = %peer.name, "peer answers ping again");
-                        h.peers_down.retain(|p| p != &peer.name);
                     }
-                    true
+                    changed
+                });
+            }
+        });
+    }
+}
+
+/// Puts `name` in the sorted `list` (`down`) or takes it out; whether the list changed.
+fn mark(list: &mut Vec<String>, name: &str, down: bool) -> bool {
+    let listed = list.iter().any(|p| p == name);
+    if down == listed {
+        return false;
+    }
+    if down {
+        list.push(name.to_string());
+        list.sort();
+    } else {
+        list.retain(|p| p != name);
+    }
+    true
+}
+
+/// Peer mysqld probe period; its bound is the same.
+const PEER_MYSQL_PERIOD: Duration = Duration::from_millis(500);
+
+/// One task per peer: a full login to its mysqld every [`PEER_MYSQL_PERIOD`] — a refused
+/// login (access denied) also proves the server alive, and neither counts against
+/// `max_connect_errors`, which only counts handshakes left unfinished. The peer joins
+/// `peers_mysqld_down` after [`PEER_FAILURES`] failures in a row (refused or no answer).
+fn spawn_peer_mysqld(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
+    for peer in peers {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let db = Db {
+                timeout: PEER_MYSQL_PERIOD,
+                ..peer.db
+            };
+            let mut failures = 0u32;
+            loop {
+                tokio::time::sleep(PEER_MYSQL_PERIOD).await;
+                let ok = match db.value("SELECT 1").await {
+                    Ok(_) => true,
+                    Err(e) => e.server_answered(),
+                };
+                failures = if ok { 0 } else { failures + 1 };
+                let down = failures >= PEER_FAILURES;
+                tx.send_if_modified(|h| {
+                    let changed = mark(&mut h.peers_mysqld_down, &peer.name, down);
+                    if changed && down {
+                        tracing::warn!(peer = %peer.name, "peer's mysqld does not answer");
+                    } else if changed {
+                        tracing::info!(peer = %peer.name, "peer's mysqld answers again");
+                    }
+                    changed
                 });
             }
         });

@@ -5,7 +5,9 @@
 //! - `validate.rs`: a table checked against this agent's configuration (pure);
 //! - `plan.rs`: the pure planner — applied state + table + config + facts → operations;
 //! - `apply.rs`: the executor — reads the facts, runs the operations, times each step;
-//! - `queue.rs`: one table waits at most (newest wins), one worker applies;
+//! - `queue.rs`: one table waits at most (newest wins), one worker applies, fences and guards;
+//! - `fence.rs`: the fencing steps, the lease's self-fence, the read-only guard;
+//! - `lease.rs`: the writer lease (pure decision + its task);
 //! - `promote.rs`: promotion (bounded catch-up, writable) and repointing, decisions pure;
 //! - `sql.rs`: the kill plan (pure); the dialect SQL is `mmm_common::sql`;
 //! - `mysql.rs`: the connection to the local server, every operation bounded;
@@ -15,7 +17,9 @@
 //! - `service.rs`: the gRPC adapter; [`serve`] wires it all and runs the server.
 
 pub mod apply;
+pub mod fence;
 pub mod health;
+pub mod lease;
 pub mod metrics;
 pub mod mysql;
 pub mod plan;
@@ -66,38 +70,6 @@ async fn warn_read_only_bypass(db: mysql::Db) {
     }
 }
 
-/// The moment the local server answers again (hung and resumed, or restarted) while this host
-/// does not hold the writer role, it is made read-only — before any client write can land
-/// (fences never give up; the next table re-asserts it too).
-async fn refence(
-    mut health: tokio::sync::watch::Receiver<health::Health>,
-    applied: tokio::sync::watch::Receiver<state::AgentState>,
-    db: mysql::Db,
-    writer_role: String,
-) {
-    let mut was_up = true;
-    while health.changed().await.is_ok() {
-        let up = health.borrow_and_update().up;
-        if up && !was_up {
-            let writer = applied.borrow().roles.iter().any(|r| r.role == writer_role);
-            if !writer {
-                let d = db.dialect().await.unwrap_or(sql::Dialect::MariaDb);
-                let sqls = d.deny_writes();
-                match db.exec_all(&sqls).await {
-                    Ok(()) => tracing::warn!(
-                        "local mysqld answers again: made read-only ({}), this host is not the writer",
-                        sqls.join("; ")
-                    ),
-                    Err(e) => tracing::error!(
-                        "local mysqld answers again but could not be made read-only: {e}"
-                    ),
-                }
-            }
-        }
-        was_up = up;
-    }
-}
-
 /// Runs the agent daemon for `config` until SIGINT/SIGTERM.
 pub async fn serve(
     config: &Path,
@@ -143,18 +115,19 @@ pub async fn serve(
         .map(|h| health::Peer {
             name: h.name.clone(),
             ip: h.ip,
+            db: mysql::Db {
+                ip: h.ip,
+                port: h.mysql_port,
+                user: h.agent_user.clone(),
+                password: h.agent_password.clone(),
+                timeout: Duration::from_millis(500),
+            },
         })
         .collect();
     let health = health::spawn(db.clone(), peers);
     tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
     let step_metrics = metrics::AgentMetrics::default();
-    tokio::spawn(refence(
-        health.clone(),
-        applied.subscribe(),
-        db.clone(),
-        cfg.active_master_role.clone(),
-    ));
     let applier = apply::Applier {
         health: health.clone(),
         metrics: step_metrics.clone(),
@@ -167,7 +140,17 @@ pub async fn serve(
         state_path,
     };
     let queue = queue::ApplyQueue::default();
-    tokio::spawn(queue.clone().run(applier, applied.clone()));
+    tokio::spawn(queue.clone().run(applier, applied.clone(), health.clone()));
+    let (heard, heard_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(lease::run(
+        cfg.writer_lease,
+        cfg.hosts.len().saturating_sub(1),
+        cfg.active_master_role.clone(),
+        health.clone(),
+        applied.subscribe(),
+        heard_rx,
+        queue.clone(),
+    ));
     let svc = service::AgentService {
         queue,
         status_cache: tokio::sync::Mutex::new(None),
@@ -181,6 +164,7 @@ pub async fn serve(
         me: me.name.clone(),
         recovered,
         metrics: step_metrics,
+        heard,
     };
     let svc = Arc::new(svc);
     if me.metrics_port != 0 {

@@ -19,6 +19,9 @@ pub enum DbError {
         err: String,
         /// The connection was refused: nothing listens (hard evidence the server is down).
         refused: bool,
+        /// The server answered at the protocol level and refused the login (e.g. access
+        /// denied): it is alive.
+        answered: bool,
     },
     #[error("{sql}: {err}")]
     Query { sql: String, err: String },
@@ -43,6 +46,15 @@ impl DbError {
     /// suspicion (a timeout: it may be hung, or the network slow).
     pub fn server_down(&self) -> bool {
         matches!(self, DbError::Connect { refused: true, .. })
+    }
+
+    /// Whether the server answered at the protocol level although the operation failed (a
+    /// refused login, a failed statement): it is alive.
+    pub fn server_answered(&self) -> bool {
+        matches!(
+            self,
+            DbError::Connect { answered: true, .. } | DbError::Query { .. }
+        )
     }
 }
 
@@ -76,6 +88,7 @@ impl Db {
                 .map_err(|e| DbError::Connect {
                     addr,
                     user: self.user.clone(),
+                    answered: matches!(&e, mysql_async::Error::Server(_)),
                     refused: matches!(&e, mysql_async::Error::Io(mysql_async::IoError::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused),
                     err: e.to_string(),
                 })

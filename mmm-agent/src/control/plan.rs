@@ -283,6 +283,7 @@ pub fn plan(
         roles: mine.roles.clone(),
         active_master: table.active_master.clone(),
         host_state: mine.state,
+        lease_fenced: false,
     }));
     Ok(ops)
 }

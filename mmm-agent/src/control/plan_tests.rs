@@ -67,6 +67,7 @@ fn applied(epoch: u64, roles: Vec<RoleIp>, state: HostState, am: &str) -> AgentS
         roles,
         active_master: Some(am.into()),
         host_state: state,
+        lease_fenced: false,
     }
 }
 
@@ -303,6 +304,36 @@ fn a_kept_writer_role_on_a_read_only_server_is_promoted_again() {
             again: true
         }]
     );
+}
+
+#[test]
+fn a_writer_fenced_by_its_lease_takes_the_role_back_from_the_same_table() {
+    // The lease ran out: the writer role left the applied state, the VIP is FENCEd (not
+    // LOCAL) and the server read-only. The monitor pushes the same epoch again.
+    let mut a = applied(6, vec![], Online, "db1");
+    a.lease_fenced = true;
+    let t = table(
+        6,
+        [
+            (Online, vec![writer()]),
+            (Online, vec![reader(R1)]),
+            (Online, vec![reader(R2)]),
+        ],
+    );
+    let got = ops(&a, &t, "db1", &facts(true, &[]));
+    assert!(got.contains(&Op::Promote), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|o| matches!(o, Op::Acquire { role, .. } if *role == writer())),
+        "{got:?}"
+    );
+    match plan(&a, &t, &cfg(), "db1", &facts(true, &[]))
+        .unwrap()
+        .pop()
+    {
+        Some(Op::Persist(s)) => assert!(!s.lease_fenced, "a current table clears the fence"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

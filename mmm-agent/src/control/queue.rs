@@ -5,9 +5,12 @@
 //! and the persisted state disagreeing).
 
 use super::apply::{Applier, ApplyError, Step};
-use super::state::AgentState;
+use super::{fence::GUARD_PERIOD, health::Health, state::AgentState};
 use mmm_common::roles::RoleTable;
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
+};
 use tokio::sync::{oneshot, watch, Notify};
 
 /// What the caller of a table learns.
@@ -24,6 +27,8 @@ struct Pending {
 pub struct ApplyQueue {
     slot: Arc<Mutex<Option<Pending>>>,
     wake: Arc<Notify>,
+    /// The writer lease ran out: fence before anything else.
+    fence: Arc<AtomicBool>,
 }
 
 impl ApplyQueue {
@@ -56,15 +61,50 @@ impl ApplyQueue {
         rx
     }
 
+    /// Asks the worker to fence this host (the writer lease ran out), before any table.
+    pub fn fence(&self) {
+        self.fence.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
     fn take(&self) -> Option<Pending> {
         self.slot.lock().ok()?.take()
     }
 
-    /// The worker: applies what is queued, one table at a time, publishing each applied
-    /// state on `applied`. Runs for ever.
-    pub async fn run(self, mut applier: Applier, applied: watch::Sender<AgentState>) {
+    /// The worker, for ever: fences when the lease asks, applies what is queued one table at
+    /// a time (publishing each applied state on `applied`), and between them guards that a
+    /// non-writer's server is read-only — every [`GUARD_PERIOD`], and the moment `health`
+    /// changes (a hung or restarted server answers again). One task does all three, so a
+    /// promotion's writable step and the guard never race.
+    pub async fn run(
+        self,
+        mut applier: Applier,
+        applied: watch::Sender<AgentState>,
+        mut health: watch::Receiver<Health>,
+    ) {
+        let mut guard = tokio::time::interval(GUARD_PERIOD);
+        guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut was_up = false;
         loop {
-            self.wake.notified().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = guard.tick() => {}
+                r = health.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    let up = health.borrow_and_update().up;
+                    let back = up && !was_up;
+                    was_up = up;
+                    if !back {
+                        continue;
+                    }
+                }
+            }
+            if self.fence.swap(false, Ordering::SeqCst) && applier.is_writer() {
+                applier.self_fence().await;
+                applied.send_replace(applier.state.clone());
+            }
             while let Some(p) = self.take() {
                 let r = applier.apply(&p.table).await;
                 if r.is_ok() {
@@ -72,6 +112,7 @@ impl ApplyQueue {
                 }
                 let _ = p.reply.send(r);
             }
+            applier.guard().await;
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct AgentService {
     pub recovered: bool,
     /// The apply steps' durations (shared with the applier).
     pub metrics: super::metrics::AgentMetrics,
+    /// When the monitor last called with the epoch this agent applied (renews the writer
+    /// lease, `lease.rs`).
+    pub heard: watch::Sender<Option<Instant>>,
 }
 
 fn uptime() -> u64 {
@@ -72,6 +75,7 @@ impl AgentService {
             system_uptime_s: uptime(),
             mysqld_up: self.health.borrow().up,
             state_recovered: self.recovered,
+            lease_fenced: applied.lease_fenced,
             ..Default::default()
         };
         if let Ok(dp) = DataPlane::open(&self.pin_root, &self.iface) {
@@ -134,6 +138,7 @@ impl Agent for AgentService {
         let table = RoleTable::try_from(req.into_inner())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let epoch = table.epoch;
+        let at = Instant::now();
         // Applied to the end by the queue's worker even when this caller gives up.
         let r = self
             .queue
@@ -141,18 +146,21 @@ impl Agent for AgentService {
             .await
             .map_err(|_| Status::internal("the apply worker stopped"))?;
         match r {
-            Ok(steps) => Ok(Response::new(pb::AgentReport {
-                epoch,
-                steps: steps
-                    .into_iter()
-                    .map(|s| pb::Step {
-                        name: s.name,
-                        micros: s.micros,
-                        ok: s.ok,
-                        detail: s.detail,
-                    })
-                    .collect(),
-            })),
+            Ok(steps) => {
+                self.heard.send_replace(Some(at));
+                Ok(Response::new(pb::AgentReport {
+                    epoch,
+                    steps: steps
+                        .into_iter()
+                        .map(|s| pb::Step {
+                            name: s.name,
+                            micros: s.micros,
+                            ok: s.ok,
+                            detail: s.detail,
+                        })
+                        .collect(),
+                }))
+            }
             Err(ApplyError::Plan(e @ PlanError::Stale { have, .. })) => {
                 Err(convert::stale_epoch_status(e.to_string(), have))
             }
@@ -167,8 +175,12 @@ impl Agent for AgentService {
 
     async fn status(
         &self,
-        _req: Request<pb::StatusRequest>,
+        req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
+        let at = Instant::now();
+        if req.get_ref().epoch == self.applied.borrow().epoch {
+            self.heard.send_replace(Some(at));
+        }
         let st = self.current_status().await;
         Ok(Response::new(st))
     }
@@ -195,6 +207,7 @@ pub fn health_events(
             mysqld_up: h.up,
             detail: h.detail,
             peers_down: h.peers_down,
+            peers_mysqld_down: h.peers_mysqld_down,
             hard_evidence: !h.up && h.hard,
         })
     })
@@ -214,6 +227,7 @@ mod tests {
             detail: String::new(),
             at_unix_ms: 0,
             peers_down: vec![],
+            peers_mysqld_down: vec![],
         };
         let (tx, rx) = watch::channel(h(false, false));
         let mut s = Box::pin(health_events(rx));

@@ -18,6 +18,10 @@ pub struct AgentState {
     pub active_master: Option<String>,
     /// This host's state in the applied table (persisted as MMM's name).
     pub host_state: HostState,
+    /// The writer lease ran out and this host fenced itself (the writer role was dropped);
+    /// cleared by the next applied table.
+    #[serde(default)]
+    pub lease_fenced: bool,
 }
 
 /// Reading or writing the state file failed.
@@ -101,6 +105,7 @@ mod tests {
             roles: vec![RoleIp::new("writer", Ipv4Addr::new(198, 18, 0, 100))],
             active_master: Some("db1".into()),
             host_state: HostState::Online,
+            lease_fenced: true,
         };
         s.save(&p).unwrap();
         assert_eq!(AgentState::load(&p).unwrap(), s);

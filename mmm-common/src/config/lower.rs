@@ -22,6 +22,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "catchup_timeout",
     "catchup_strict",
     "kill_timeout",
+    "writer_lease",
     "garp_rounds",
     "monitor_ips",
     // mmm_tools (MMM's cloning tools; accepted, not used):
@@ -339,6 +340,7 @@ impl Config {
             catchup_timeout: global.duration("catchup_timeout", Duration::from_secs(5))?,
             catchup_strict: global.bool("catchup_strict", false)?,
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
+            writer_lease: global.duration("writer_lease", DEFAULT_WRITER_LEASE)?,
             garp_rounds: global.num("garp_rounds", 3)?,
             monitor_ips: global.ips("monitor_ips")?,
             notes: Vec::new(),

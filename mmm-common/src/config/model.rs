@@ -5,6 +5,13 @@
 use crate::roles::Mode;
 use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
 
+/// The default writer lease (`writer_lease`): 2 s — above the monitor's 1 s status poll
+/// (its renewals when no peer answers) and ten of the agents' 200 ms peer pings.
+pub const DEFAULT_WRITER_LEASE: Duration = Duration::from_secs(2);
+
+/// The shortest writer lease accepted (other than 0, off): five peer-ping periods.
+pub const MIN_WRITER_LEASE: Duration = Duration::from_secs(1);
+
 /// `master` or `slave`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostMode {
@@ -197,6 +204,11 @@ pub struct Config {
     pub catchup_strict: bool,
     /// Ours: how long a demoted writer lets running writes finish before killing them.
     pub kill_timeout: Duration,
+    /// Ours: the writer lease (ARCHITECTURE.md "The writer lease"). The writer's agent keeps
+    /// write permission only while it heard from the monitor, or reached a majority of the
+    /// cluster's hosts (counting itself), within this long; the monitor promotes no new
+    /// writer while the old one could still hold it. Zero turns the lease off.
+    pub writer_lease: Duration,
     /// Ours: gratuitous ARP rounds after acquiring a VIP.
     pub garp_rounds: u32,
     /// Ours: the addresses monitors call agents from. In plaintext mode an agent accepts

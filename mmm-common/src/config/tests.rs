@@ -425,3 +425,22 @@ fn names_that_would_break_the_status_file_are_refused() {
         );
     }
 }
+
+#[test]
+fn the_writer_lease_defaults_to_2s_can_be_off_and_is_never_too_short() {
+    let load = |extra: &str| {
+        let d = dir_with(&[("x.conf", &format!("{extra}\n{MIN}"))]);
+        Config::load(&d.path().join("x.conf"))
+    };
+    assert_eq!(load("").unwrap().writer_lease, DEFAULT_WRITER_LEASE);
+    assert_eq!(load("writer_lease 0").unwrap().writer_lease, Duration::ZERO);
+    assert_eq!(
+        load("writer_lease 3500ms").unwrap().writer_lease,
+        Duration::from_millis(3500)
+    );
+    let e = load("writer_lease 300ms").unwrap_err().to_string();
+    assert!(
+        e.contains("writer_lease") && e.contains("shorter than"),
+        "{e}"
+    );
+}

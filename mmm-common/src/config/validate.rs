@@ -27,6 +27,12 @@ impl Config {
                 ));
             }
         }
+        if !self.writer_lease.is_zero() && self.writer_lease < MIN_WRITER_LEASE {
+            return inv(format!(
+                "writer_lease {:?} is shorter than {:?}: the writer would fence itself after two lost pings; use 0 to turn the lease off",
+                self.writer_lease, MIN_WRITER_LEASE
+            ));
+        }
         // Names go into the status file's `host|STATE|role(ip),…` lines and MMM's texts.
         let names = self
             .hosts

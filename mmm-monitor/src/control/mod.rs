@@ -215,6 +215,9 @@ pub fn render_show(r: &pb::ShowReply) -> String {
     for h in hosts.iter().filter(|h| !h.agent_reachable) {
         let _ = writeln!(out, "# Warning: agent on host {} is not reachable", h.name);
     }
+    for h in hosts.iter().filter(|h| !h.analysis.is_empty()) {
+        let _ = writeln!(out, "# Warning: host {}: {}", h.name, h.analysis);
+    }
     for h in hosts.iter().filter(|h| !h.drift.is_empty()) {
         let _ = writeln!(
             out,
@@ -318,6 +321,7 @@ fn show_json(r: &pb::ShowReply) -> serde_json::Value {
             "name": h.name, "ip": h.ip, "mode": h.mode, "state": state_name(h.state),
             "agent_reachable": h.agent_reachable,
             "drift": (!h.drift.is_empty()).then_some(&h.drift), "repairs": h.repairs,
+            "analysis": (!h.analysis.is_empty()).then_some(&h.analysis),
             "roles": h.roles.iter().map(|r| serde_json::json!({"role": r.name, "ip": r.ip})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

@@ -169,6 +169,9 @@ fn show_like_mmm() {
     assert!(render_show(&drifted).starts_with(
         "# Warning: agent on host db1 is not reachable\n# Warning: host db3 differs from its role table (writable without the writer role); pushed again 2 time(s)\n"
     ), "{}", render_show(&drifted));
+    let mut unreachable = r.clone();
+    unreachable.hosts[0].analysis = "UNREACHABLE_WRITER: the monitor cannot reach it, but the agent(s) on db2 still reach its mysqld; no failover".into();
+    insta::assert_snapshot!(render_show(&unreachable));
 }
 
 #[test]

@@ -13,6 +13,7 @@
 
 pub mod checks;
 mod commands;
+mod holistic;
 mod modes;
 mod observe;
 mod roles;
@@ -24,6 +25,7 @@ mod tests;
 
 pub use checks::{Outcome, Report};
 pub use commands::{Command, CommandError};
+pub use holistic::{Analysis, FenceWait, LEASE_MARGIN};
 
 pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable, MAX_EPOCH_STEP};
 
@@ -91,6 +93,10 @@ pub struct AgentView {
     pub mysqld_down: bool,
     /// The other hosts this agent cannot reach (they do not answer its ICMP pings).
     pub peers_down: Vec<String>,
+    /// The other hosts whose mysqld does not answer this agent's logins.
+    pub peers_mysqld_down: Vec<String>,
+    /// Its writer lease ran out and it fenced itself.
+    pub lease_fenced: bool,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.
@@ -135,6 +141,10 @@ pub struct Host {
     agent_seen: bool,
     /// "Can't reach agent" was logged and "reachable again" not yet.
     agent_down: bool,
+    /// When its agent last answered the monitor (a status or an acknowledged push).
+    pub last_contact: Option<Time>,
+    /// Why it is failing, while it holds (or just lost) the writer role (`holistic.rs`).
+    pub analysis: Option<Analysis>,
 }
 
 impl Host {
@@ -187,14 +197,17 @@ pub enum Input {
         /// Down with hard evidence (process exited, connection refused): only then does it
         /// shorten the trap period. A timeout is a suspicion.
         hard: bool,
+        /// Hosts that do not answer its pings.
         peers_down: Vec<String>,
+        /// Hosts whose mysqld does not answer its logins.
+        peers_mysqld_down: Vec<String>,
     },
     /// A successful status call to the agent.
     AgentStatus { host: String, view: AgentView },
     /// A call to the agent failed.
     AgentUnreachable { host: String },
-    /// Result of pushing the current table to one agent.
-    Pushed { host: String, ok: bool },
+    /// Result of pushing the table of `epoch` to one agent.
+    Pushed { host: String, ok: bool, epoch: u64 },
     /// The monitor's own network check (ping_ips).
     Network { up: bool },
     /// An admin command; answered with [`Action::Reply`].
@@ -272,6 +285,10 @@ pub struct Cluster {
     pub epoch: u64,
     pub network_up: bool,
     pub checks: BTreeMap<CheckKind, mmm_common::config::CheckConfig>,
+    /// `writer_lease` (zero: off).
+    pub writer_lease: Duration,
+    /// A failed-over writer whose fence is not confirmed yet (`holistic.rs`).
+    pub fence: Option<FenceWait>,
     flap_duration: Duration,
     flap_count: u32,
     auto_set_online: Duration,
@@ -312,6 +329,8 @@ impl Cluster {
                     repairs: 0,
                     agent_seen: false,
                     agent_down: false,
+                    last_contact: None,
+                    analysis: None,
                 })
                 .collect(),
             roles: cfg
@@ -335,6 +354,8 @@ impl Cluster {
                 .into_iter()
                 .map(|k| (k, cfg.check(k)))
                 .collect(),
+            writer_lease: cfg.writer_lease,
+            fence: None,
             flap_duration: cfg.monitor.flap_duration,
             flap_count: cfg.monitor.flap_count,
             auto_set_online: cfg.monitor.auto_set_online,
@@ -437,10 +458,16 @@ impl Cluster {
                 up,
                 hard,
                 peers_down,
-            } => self.on_agent_health(&host, up, hard, peers_down, now),
-            Input::AgentStatus { host, view } => self.on_agent_status(&host, view),
+                peers_mysqld_down,
+            } => {
+                if let Some(i) = self.idx(&host) {
+                    self.hosts[i].agent.peers_mysqld_down = peers_mysqld_down;
+                }
+                self.on_agent_health(&host, up, hard, peers_down, now)
+            }
+            Input::AgentStatus { host, view } => self.on_agent_status(&host, view, now),
             Input::AgentUnreachable { host } => self.on_agent_unreachable(&host),
-            Input::Pushed { host, ok } => self.on_pushed(host, ok),
+            Input::Pushed { host, ok, epoch } => self.on_pushed(host, ok, epoch, now),
             Input::Network { up } => self.on_network(up, now),
             Input::Command(c) => {
                 let r = self.command(c, now);
@@ -524,6 +551,9 @@ impl Cluster {
             };
             self.epoch = next;
             t.epoch = self.epoch;
+            if let Some(f) = self.fence.as_mut().filter(|f| f.epoch.is_none()) {
+                f.epoch = Some(next);
+            }
             self.out.push(Action::Persist(status_file::render(self)));
             self.out.push(Action::Push(t.clone()));
             self.last_table = Some(t);

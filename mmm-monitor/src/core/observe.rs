@@ -87,17 +87,20 @@ impl Cluster {
 
     /// A successful status call; what the health stream said is kept. The report is compared
     /// with the table the agent applied (drift).
-    pub(super) fn on_agent_status(&mut self, host: &str, view: AgentView) {
+    pub(super) fn on_agent_status(&mut self, host: &str, view: AgentView, now: Time) {
         let Some(i) = self.idx(host) else { return };
         let down = self.hosts[i].agent.mysqld_down;
         let peers_down = std::mem::take(&mut self.hosts[i].agent.peers_down);
+        let peers_mysqld_down = std::mem::take(&mut self.hosts[i].agent.peers_mysqld_down);
         self.hosts[i].agent = AgentView {
             reachable: true,
             mysqld_down: down,
             peers_down,
+            peers_mysqld_down,
             ..view
         };
         self.hosts[i].agent_seen = true;
+        self.hosts[i].last_contact = Some(now);
         if std::mem::take(&mut self.hosts[i].agent_down) {
             self.log(Log::fatal(format!(
                 "Agent on host '{host}' is reachable again"
@@ -182,9 +185,14 @@ impl Cluster {
 
     /// A push finished: a demoted host whose agent could not be told is killed (MMM), but
     /// never while the monitor's own network is down (it would be the monitor's fault).
-    pub(super) fn on_pushed(&mut self, host: String, ok: bool) {
+    pub(super) fn on_pushed(&mut self, host: String, ok: bool, epoch: u64, now: Time) {
         let Some(i) = self.idx(&host) else { return };
         self.hosts[i].agent.reachable = ok;
+        if ok {
+            let a = &mut self.hosts[i].agent;
+            a.applied_epoch = a.applied_epoch.max(epoch);
+            self.hosts[i].last_contact = Some(now);
+        }
         if self.hosts[i].kill_pending {
             self.hosts[i].kill_pending = false;
             if !ok && self.network_up {

@@ -82,7 +82,7 @@ impl Cluster {
             .map(|(_, i)| i)
     }
 
-    pub(super) fn distribute(&mut self, _now: Time) {
+    pub(super) fn distribute(&mut self, now: Time) {
         // ACTIVE mode: a role never stays on a host that is not ONLINE.
         if self.mode == Mode::Active {
             for i in 0..self.hosts.len() {
@@ -91,6 +91,9 @@ impl Cluster {
                 }
             }
         }
+        // A failed-over writer that may still hold its lease keeps the writer role from
+        // everyone else (`holistic.rs`).
+        let fenced_wait = self.fence_holds(now);
         // 1. Orphaned roles, exclusive first.
         let mut order: Vec<usize> = (0..self.roles.len()).collect();
         order.sort_by_key(|&r| !self.roles[r].exclusive);
@@ -100,7 +103,9 @@ impl Cluster {
                     role: self.roles[r].name.clone(),
                     ip,
                 };
-                if self.holder(&rip).is_some() {
+                if self.holder(&rip).is_some()
+                    || (fenced_wait && rip.role == self.active_master_role)
+                {
                     continue;
                 }
                 let cands = self.eligible(r);

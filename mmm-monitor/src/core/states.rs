@@ -78,6 +78,9 @@ impl Cluster {
                     .is_some_and(|t| now.saturating_sub(t) < PEER_GRACE)
         });
         let is_active_master = self.active_master() == Some(self.hosts[i].name.as_str());
+        if !down {
+            self.set_analysis(i, None);
+        }
         match self.hosts[i].state {
             HostState::AdminOffline => {}
             HostState::Unknown => {
@@ -88,9 +91,21 @@ impl Cluster {
                 }
             }
             HostState::Online => {
+                if down && is_active_master {
+                    // Holistic detection: the other hosts are asked before a failover.
+                    let a = self.analyse_writer(i);
+                    let dead = a == super::Analysis::DeadWriter;
+                    self.set_analysis(i, Some(a));
+                    if !dead {
+                        return;
+                    }
+                }
                 if down {
                     let reason = self.why_down(i);
                     self.demote_with_roles(i, HostState::HardOffline, now, &reason, true);
+                    if is_active_master && self.active_master().is_none() {
+                        self.start_fence_wait(i, now);
+                    }
                     return;
                 }
                 if is_active_master || peer_fresh {

@@ -64,6 +64,8 @@ pub fn agent_view(st: &pb::AgentStatus) -> AgentView {
         mysqld_down: !st.mysqld_up,
         // Reported on the health stream, not in the status; the core keeps its own copy.
         peers_down: vec![],
+        peers_mysqld_down: vec![],
+        lease_fenced: st.lease_fenced,
         progress: mmm_common::gtid_progress(&st.gtid_executed),
         writable: Some(st.writable),
         configured_ips: st
@@ -132,11 +134,14 @@ pub fn spawn_all(
         let client = AgentClient::new(ep.connect_timeout(cfg.monitor.agent_timeout).connect_lazy());
         let again = Arc::new(Notify::new());
         tokio::spawn(poll_status(
-            h.name.clone(),
-            client.clone(),
+            StatusPoll {
+                host: h.name.clone(),
+                client: client.clone(),
+                timeout: cfg.monitor.agent_timeout,
+                again: again.clone(),
+                latest: latest.clone(),
+            },
             tx.clone(),
-            cfg.monitor.agent_timeout,
-            again.clone(),
         ));
         tokio::spawn(subscribe_health(h.name.clone(), client.clone(), tx.clone()));
         // Every host's series exist from the start (at 0), for dashboards and rate().
@@ -167,16 +172,28 @@ pub fn spawn_all(
     }
 }
 
-async fn poll_status(
+/// One agent's status poll: its client, its pusher's signal, the latest table (whose epoch
+/// each call carries: a call with the epoch the agent applied renews its writer lease).
+struct StatusPoll {
     host: String,
-    mut c: AgentClient<Channel>,
-    tx: mpsc::Sender<Msg>,
+    client: AgentClient<Channel>,
     timeout: Duration,
     again: Arc<Notify>,
-) {
+    latest: Latest,
+}
+
+async fn poll_status(p: StatusPoll, tx: mpsc::Sender<Msg>) {
+    let StatusPoll {
+        host,
+        client: mut c,
+        timeout,
+        again,
+        latest,
+    } = p;
     let mut was_down = false;
     loop {
-        let r = tokio::time::timeout(timeout, c.status(pb::StatusRequest {})).await;
+        let epoch = latest.borrow().as_ref().map_or(0, |t| t.epoch);
+        let r = tokio::time::timeout(timeout, c.status(pb::StatusRequest { epoch })).await;
         let input = match r {
             Ok(Ok(st)) => {
                 // Back after a cut: its pusher retries at once, no backoff left to run.
@@ -213,6 +230,7 @@ async fn subscribe_health(host: String, mut c: AgentClient<Channel>, tx: mpsc::S
                     up: ev.mysqld_up,
                     hard: ev.hard_evidence,
                     peers_down: ev.peers_down,
+                    peers_mysqld_down: ev.peers_mysqld_down,
                 };
                 if tx.send(Msg::Input(input)).await.is_err() {
                     return;

@@ -170,7 +170,7 @@ impl Driver {
                     if let Some(applied) = stale {
                         self.step(Input::StaleEpoch { applied }, None);
                     }
-                    (Input::Pushed { host, ok }, None)
+                    (Input::Pushed { host, ok, epoch }, None)
                 }
             };
             if matches!(input, Input::Tick) {

@@ -109,6 +109,7 @@ pub fn show_reply(s: &Snapshot) -> pb::ShowReply {
                 agent_reachable: h.agent_reachable,
                 drift: h.drift.clone().unwrap_or_default(),
                 repairs: h.repairs,
+                analysis: h.analysis.clone().unwrap_or_default(),
             })
             .collect(),
         mode: s.mode.map(|m| pb::Mode::from(m) as i32).unwrap_or(0),

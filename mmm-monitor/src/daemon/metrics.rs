@@ -283,6 +283,7 @@ mod tests {
                     checks: vec![],
                     drift: None,
                     repairs: 0,
+                    analysis: None,
                 }],
                 mode: Some(Mode::Active),
                 epoch: 7,

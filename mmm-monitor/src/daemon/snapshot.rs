@@ -31,6 +31,8 @@ pub struct HostSnap {
     pub drift: Option<String>,
     /// Tables pushed again because of a drift.
     pub repairs: u64,
+    /// Holistic detection's analysis, or the writer role's wait for its fence.
+    pub analysis: Option<String>,
 }
 
 /// The cluster as the gRPC service reports it.
@@ -76,6 +78,14 @@ pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
             agent_reachable: h.agent.reachable,
             drift: h.drift.clone(),
             repairs: h.repairs,
+            analysis: match (&c.fence, &h.analysis) {
+                (Some(f), _) if f.host == h.name => Some(format!(
+                    "FENCE_WAIT: failed over; the writer role moves once its agent confirms it gave it up, or its writer lease ({:?}) has run out",
+                    c.writer_lease
+                )),
+                (_, Some(a)) => Some(a.to_string()),
+                _ => None,
+            },
             checks: CheckKind::ALL
                 .into_iter()
                 .map(|k| {

@@ -6,6 +6,7 @@ use mmm_common::config::{CheckKind, Config};
 use proptest::prelude::*;
 use std::path::Path;
 
+mod holistic;
 mod properties;
 mod rules;
 mod seed;
@@ -106,6 +107,24 @@ impl Sim {
                 ..Default::default()
             },
         });
+    }
+    /// The agent on `reporter` cannot reach `ping` by ICMP nor log in to `mysqld`.
+    fn peer_says(&mut self, reporter: &str, ping: &[&str], mysqld: &[&str]) {
+        let names = |l: &[&str]| l.iter().map(|d| d.to_string()).collect();
+        self.step(Input::AgentHealth {
+            host: reporter.into(),
+            up: true,
+            hard: false,
+            peers_down: names(ping),
+            peers_mysqld_down: names(mysqld),
+        });
+    }
+    /// Every other host's agent cannot log in to `host`'s mysqld (holistic detection agrees
+    /// it is dead).
+    fn peers_lose_mysqld(&mut self, host: &str) {
+        for r in ["db1", "db2", "db3"].into_iter().filter(|r| *r != host) {
+            self.peer_says(r, &[], &[host]);
+        }
     }
     fn check(&mut self, host: &str, k: CheckKind, r: Report) {
         self.step(Input::Check {

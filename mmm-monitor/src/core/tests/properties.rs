@@ -8,6 +8,8 @@ enum Op {
     Check(usize, usize, u8),
     Health(usize, bool),
     Reach(usize, bool),
+    /// The agent on the first host reports whether it reaches the second.
+    PeerReach(usize, usize, bool),
     Online(usize),
     Offline(usize),
     MoveWriter(usize),
@@ -19,6 +21,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3usize, 0..4usize, 0..3u8).prop_map(|(h, k, o)| Op::Check(h, k, o)),
         1 => (0..3usize, any::<bool>()).prop_map(|(h, u)| Op::Health(h, u)),
         1 => (0..3usize, any::<bool>()).prop_map(|(h, u)| Op::Reach(h, u)),
+        2 => (0..3usize, 0..3usize, any::<bool>()).prop_map(|(r, t, u)| Op::PeerReach(r, t, u)),
         2 => (0..3usize).prop_map(Op::Online),
         1 => (0..3usize).prop_map(Op::Offline),
         1 => (0..3usize).prop_map(Op::MoveWriter),
@@ -33,6 +36,14 @@ fn check_invariants(c: &Cluster, last_epoch: &mut u64) -> Result<(), TestCaseErr
         .filter(|h| h.roles.iter().any(|r| r.role == c.active_master_role))
         .count();
     prop_assert!(writers <= 1, "writer on {writers} hosts");
+    // While a failed-over writer may still hold its lease, nobody else is the writer.
+    if let Some(f) = &c.fence {
+        prop_assert!(
+            writers == 0,
+            "writer assigned while '{}' may hold its lease",
+            f.host
+        );
+    }
     prop_assert!(c.epoch >= *last_epoch, "epoch went back");
     *last_epoch = c.epoch;
     for role in &c.roles {
@@ -52,7 +63,8 @@ fn check_invariants(c: &Cluster, last_epoch: &mut u64) -> Result<(), TestCaseErr
                     holders.iter().all(|h| h.state == HostState::Online),
                     "{ip} on a host not ONLINE"
                 );
-                if eligible {
+                let waits = c.fence.is_some() && role.name == c.active_master_role;
+                if eligible && !waits {
                     prop_assert_eq!(
                         holders.len(),
                         1,
@@ -80,9 +92,13 @@ proptest! {
                     let r = match out { 0 => Report::ok("OK"), 1 => Report::error("ERROR: x"), _ => Report::unknown("UNKNOWN: x") };
                     s.check(names[h], CheckKind::ALL[k], r);
                 }
-                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up, hard: !up, peers_down: vec![] }); }
+                Op::Health(h, up) => { s.step(Input::AgentHealth { host: names[h].into(), up, hard: !up, peers_down: vec![], peers_mysqld_down: vec![] }); }
                 Op::Reach(h, ok) => {
                     if ok { s.agent(names[h], 1000) } else { s.step(Input::AgentUnreachable { host: names[h].into() }); }
+                }
+                Op::PeerReach(r, t, ok) => {
+                    let lost: &[&str] = if ok { &[] } else { &names[t..=t] };
+                    s.peer_says(names[r], lost, lost);
                 }
                 Op::Online(h) => { let _ = s.cmd(Command::SetOnline(names[h].into())); }
                 Op::Offline(h) => { let _ = s.cmd(Command::SetOffline(names[h].into())); }

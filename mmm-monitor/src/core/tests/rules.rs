@@ -59,6 +59,7 @@ fn no_kill_while_the_monitor_network_is_down() {
     s.step(Input::Pushed {
         host: "db3".into(),
         ok: false,
+        epoch: 0,
     });
     assert!(s.kills.is_empty());
 }
@@ -176,6 +177,7 @@ fn a_replication_failed_host_going_down_is_killed_when_its_agent_cannot_be_told(
     s.step(Input::Pushed {
         host: "db3".into(),
         ok: false,
+        epoch: 0,
     });
     assert_eq!(s.kills, ["db3"]);
     assert_eq!(
@@ -277,6 +279,7 @@ fn a_timeout_is_a_suspicion_not_a_second_observer() {
         up: false,
         hard: false,
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     assert!(s.logs.iter().any(|l| l.contains("not hard evidence")));
     assert_eq!(s.confirms, ["db1/mysql"], "still looks for itself");
@@ -294,6 +297,7 @@ fn a_timeout_is_a_suspicion_not_a_second_observer() {
         up: true,
         hard: false,
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     assert_eq!(s.state("db1"), HostState::Online);
     assert_eq!(s.c.active_master(), Some("db1"));
@@ -303,6 +307,7 @@ fn a_timeout_is_a_suspicion_not_a_second_observer() {
         up: false,
         hard: true,
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     s.now += Duration::from_millis(30);
     s.check(

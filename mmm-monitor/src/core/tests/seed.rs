@@ -73,8 +73,15 @@ fn seed_db2_stops_and_returns(s: &mut Sim) {
 
 /// Seed step 12, second half: db1 stops, the writer moves to db2.
 fn seed_db1_stops(s: &mut Sim) {
-    // stop db1: the writer moves to db2.
+    // stop db1: the writer moves to db2 (its agent saw mysqld exit: nothing to fence).
     let epoch = s.c.epoch;
+    s.step(Input::AgentHealth {
+        host: "db1".into(),
+        up: false,
+        hard: true,
+        peers_down: vec![],
+        peers_mysqld_down: vec![],
+    });
     s.keep(
         "db1",
         CheckKind::Mysql,

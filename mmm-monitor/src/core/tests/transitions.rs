@@ -12,6 +12,7 @@ fn fast_path_needs_two_observers() {
         up: false,
         hard: true,
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     assert_eq!(s.confirms, ["db1/mysql"]);
     assert_eq!(s.state("db1"), HostState::Online);
@@ -42,6 +43,7 @@ fn fast_path_needs_two_observers() {
         up: false,
         hard: true,
         peers_down: vec![],
+        peers_mysqld_down: vec![],
     });
     s.check("db1", CheckKind::Mysql, Report::ok("OK"));
     assert_eq!(s.state("db1"), HostState::Online);
@@ -49,16 +51,10 @@ fn fast_path_needs_two_observers() {
 
 #[test]
 fn a_host_down_is_confirmed_by_a_peer_agent() {
-    let peer_says = |s: &mut Sim, reporter: &str, down: &[&str]| {
-        s.step(Input::AgentHealth {
-            host: reporter.into(),
-            up: true,
-            hard: false,
-            peers_down: down.iter().map(|d| d.to_string()).collect(),
-        });
-    };
-    // Our own ping fails first (pending its trap period), then db2's agent cannot reach db1
-    // either: HARD_OFFLINE at once, the writer moves.
+    let peer_says = |s: &mut Sim, reporter: &str, down: &[&str]| s.peer_says(reporter, down, &[]);
+    // Our own ping fails first (pending its trap period), then db3's agent cannot reach db1
+    // either (two observers: the failure counts at once), but db2's still does: holistic
+    // detection keeps the writer (unreachable from the monitor, not dead).
     let mut s = Sim::new("");
     s.online_all();
     s.now += SEC;
@@ -68,23 +64,30 @@ fn a_host_down_is_confirmed_by_a_peer_agent() {
         Report::error("ERROR: Could not ping"),
     );
     assert_eq!(s.state("db1"), HostState::Online);
+    peer_says(&mut s, "db3", &["db1"]);
+    assert_eq!(s.state("db1"), HostState::Online);
+    assert!(s.logged("Writer 'db1': UNREACHABLE_WRITER: the monitor cannot reach it, but the agent(s) on db2 still reach its mysqld; no failover"));
+    // db2 loses it too: dead. Its agent silent, the writer role waits out db1's lease.
     peer_says(&mut s, "db2", &["db1"]);
+    s.step(Input::AgentUnreachable { host: "db1".into() });
     assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert!(!s.roles("db2").contains("writer"), "{}", s.roles("db2"));
+    s.advance(s.c.writer_lease + LEASE_MARGIN);
     assert!(s.roles("db2").contains("writer"), "{}", s.roles("db2"));
     // The peer's report first: a confirming check is asked for, and our first failing result
     // counts at once.
     let mut s = Sim::new("");
     s.online_all();
-    peer_says(&mut s, "db3", &["db1"]);
-    assert_eq!(s.confirms, ["db1/ping", "db1/mysql"]);
-    assert_eq!(s.state("db1"), HostState::Online);
+    peer_says(&mut s, "db3", &["db2"]);
+    assert_eq!(s.confirms, ["db2/ping", "db2/mysql"]);
+    assert_eq!(s.state("db2"), HostState::Online);
     s.now += Duration::from_millis(200);
     s.check(
-        "db1",
+        "db2",
         CheckKind::Mysql,
         Report::error("ERROR: Connect error"),
     );
-    assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert_eq!(s.state("db2"), HostState::HardOffline);
     // A peer that cannot reach db1 while our own checks pass changes nothing.
     let mut s = Sim::new("");
     s.online_all();
@@ -322,6 +325,7 @@ fn network_down_freezes_state_changes() {
     s.step(Input::Network { up: true });
     assert!(s.logged("Network is reachable"));
     // The outage never counted: a failure now needs its trap period (2 s).
+    s.peers_lose_mysqld("db1");
     s.keep(
         "db1",
         CheckKind::Ping,
@@ -351,12 +355,14 @@ fn an_unreachable_demoted_host_is_killed() {
     s.step(Input::Pushed {
         host: "db3".into(),
         ok: false,
+        epoch: 0,
     });
     assert_eq!(s.kills, ["db3"]);
     assert!(s.logged("Can't send offline status notification to 'db3' - killing it!"));
     s.step(Input::Pushed {
         host: "db3".into(),
         ok: false,
+        epoch: 0,
     });
     assert_eq!(s.kills.len(), 1, "killed once");
 }

@@ -1,0 +1,179 @@
+//! Holistic detection and the monitor's half of the writer lease (ARCHITECTURE.md "No split
+//! brain"). Before the writer is failed over on the monitor's own failing checks, the other
+//! hosts' agents are asked: if one still reaches the writer — its machine by ICMP and its
+//! mysqld by a full login — the writer is unreachable *from the monitor*, not dead, and stays
+//! ([`Analysis::UnreachableWriter`], in the manner of orchestrator's `UnreachableMaster`).
+//! When it is failed over and its agent cannot confirm the demotion, no other host gets the
+//! writer role until the old writer's lease must have run out: [`FenceWait`].
+
+use super::{Cluster, Log, Time};
+use std::time::Duration;
+
+/// Why the writer is failing, as named values (orchestrator's analysis codes are the model).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Analysis {
+    /// The monitor's checks fail and no other host reaches its mysqld (or its own agent saw
+    /// mysqld exit or refuse connections): failed over.
+    DeadWriter,
+    /// The monitor's checks fail but the agents on `via` still reach its machine and log in to
+    /// its mysqld: no failover (the monitor's own path is broken).
+    UnreachableWriter { via: Vec<String> },
+}
+
+impl std::fmt::Display for Analysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Analysis::DeadWriter => f.write_str("DEAD_WRITER"),
+            Analysis::UnreachableWriter { via } => write!(
+                f,
+                "UNREACHABLE_WRITER: the monitor cannot reach it, but the agent(s) on {} still reach its mysqld; no failover",
+                via.join(", ")
+            ),
+        }
+    }
+}
+
+/// A failed-over writer whose demotion is not confirmed: the writer role goes to no host until
+/// its agent acknowledges a table without it, or its lease must have run out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceWait {
+    pub host: String,
+    /// The first table published without its writer role (set when published).
+    pub epoch: Option<u64>,
+    /// The last moment the old writer could have renewed its lease, as far as the monitor can
+    /// tell: its agent answered the monitor, or a majority of the hosts may still have
+    /// reached it.
+    pub renewable_at: Time,
+}
+
+/// Added to the lease before promoting: the agent's 100 ms judging tick, one 200 ms peer-ping
+/// period of asymmetry between the writer losing its peers and the peers reporting it, the
+/// monitor's own 100 ms tick, and the rate difference of two monotonic clocks (≤ 0.1 %).
+pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
+
+impl Cluster {
+    /// The other hosts whose agents answer the monitor and still reach host `i`: its machine
+    /// answers their pings and its mysqld their logins.
+    fn reaching(&self, i: usize) -> Vec<String> {
+        let name = &self.hosts[i].name;
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(j, h)| {
+                *j != i
+                    && h.agent.reachable
+                    && !h.agent.peers_down.contains(name)
+                    && !h.agent.peers_mysqld_down.contains(name)
+            })
+            .map(|(_, h)| h.name.clone())
+            .collect()
+    }
+
+    /// Whether a majority of the hosts (host `i` counted) may still reach host `i` by ping —
+    /// its lease's other source. A host whose agent the monitor cannot hear may.
+    fn majority_may_reach(&self, i: usize) -> bool {
+        let name = &self.hosts[i].name;
+        let may = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(j, h)| *j != i && !(h.agent.reachable && h.agent.peers_down.contains(name)))
+            .count();
+        2 * (1 + may) > self.hosts.len()
+    }
+
+    /// The analysis of writer `i` whose ping or mysql check failed: dead, unless its own agent
+    /// has no hard evidence and another host still reaches it.
+    pub(super) fn analyse_writer(&self, i: usize) -> Analysis {
+        let h = &self.hosts[i];
+        if h.agent.reachable && h.agent.mysqld_down {
+            return Analysis::DeadWriter;
+        }
+        let via = self.reaching(i);
+        if via.is_empty() {
+            Analysis::DeadWriter
+        } else {
+            Analysis::UnreachableWriter { via }
+        }
+    }
+
+    /// Records `a` for host `i`, logging a change (WARN for an unreachable writer).
+    pub(super) fn set_analysis(&mut self, i: usize, a: Option<Analysis>) {
+        if self.hosts[i].analysis == a {
+            return;
+        }
+        let name = self.hosts[i].name.clone();
+        match &a {
+            Some(a @ Analysis::UnreachableWriter { .. }) => {
+                self.log(Log::warn(format!("Writer '{name}': {a}")))
+            }
+            Some(a) => self.log(Log::error(format!("Writer '{name}': {a}"))),
+            None if matches!(
+                self.hosts[i].analysis,
+                Some(Analysis::UnreachableWriter { .. })
+            ) =>
+            {
+                self.log(Log::info(format!(
+                    "Writer '{name}' is reachable from the monitor again"
+                )))
+            }
+            None => {}
+        }
+        self.hosts[i].analysis = a;
+    }
+
+    /// Writer `i` was failed over at `now`: unless the lease is off or its agent answers and
+    /// saw its mysqld gone (nothing left to write to), the writer role waits for the fence.
+    pub(super) fn start_fence_wait(&mut self, i: usize, now: Time) {
+        let h = &self.hosts[i];
+        if self.writer_lease.is_zero() || (h.agent.reachable && h.agent.mysqld_down) {
+            return;
+        }
+        let renewable_at = h.last_contact.unwrap_or_default().min(now);
+        self.fence = Some(FenceWait {
+            host: h.name.clone(),
+            epoch: None,
+            renewable_at,
+        });
+    }
+
+    /// Whether the writer role must still wait at `now`; ends the wait (logged) when the old
+    /// writer acknowledged a table without the role, or its lease has run out.
+    pub(super) fn fence_holds(&mut self, now: Time) -> bool {
+        let Some(w) = self.fence.clone() else {
+            return false;
+        };
+        let Some(i) = self.idx(&w.host) else {
+            self.fence = None;
+            return false;
+        };
+        let h = &self.hosts[i];
+        let confirmed = w.epoch.is_some_and(|e| h.agent.applied_epoch >= e);
+        let mut renewable_at = w.renewable_at.max(h.last_contact.unwrap_or_default());
+        if self.majority_may_reach(i) {
+            renewable_at = now;
+        }
+        let until = renewable_at + self.writer_lease + LEASE_MARGIN;
+        if confirmed || now >= until {
+            let why = if confirmed {
+                "its agent confirmed it gave the role up".to_string()
+            } else {
+                format!(
+                    "its writer lease ({:?}) ran out {:?} after the monitor last could tell it renewed",
+                    self.writer_lease,
+                    now.saturating_sub(renewable_at)
+                )
+            };
+            self.log(Log::info(format!(
+                "Old writer '{}' is fenced ({why}): the writer role may move",
+                w.host
+            )));
+            self.fence = None;
+            return false;
+        }
+        if let Some(f) = &mut self.fence {
+            f.renewable_at = renewable_at;
+        }
+        true
+    }
+}

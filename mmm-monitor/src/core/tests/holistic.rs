@@ -1,0 +1,149 @@
+//! Holistic detection and the writer lease's wait (`holistic.rs`), under simulated time.
+
+use super::*;
+
+fn fail_writer(s: &mut Sim, secs: u64) {
+    for _ in 0..secs {
+        s.now += SEC;
+        s.check(
+            "db1",
+            CheckKind::Ping,
+            Report::error("ERROR: Could not ping"),
+        );
+        s.check(
+            "db1",
+            CheckKind::Mysql,
+            Report::error("ERROR: Connect error"),
+        );
+    }
+}
+
+fn writer_on(s: &Sim) -> Option<String> {
+    s.c.active_master().map(str::to_string)
+}
+
+#[test]
+fn a_writer_only_the_monitor_cannot_reach_is_not_failed_over() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::AgentUnreachable { host: "db1".into() });
+    fail_writer(&mut s, 30);
+    assert_eq!(s.state("db1"), HostState::Online);
+    assert_eq!(writer_on(&s).as_deref(), Some("db1"));
+    let a = s.c.host("db1").unwrap().analysis.clone();
+    assert_eq!(
+        a,
+        Some(Analysis::UnreachableWriter {
+            via: vec!["db2".into(), "db3".into()]
+        })
+    );
+    assert_eq!(
+        s.logs
+            .iter()
+            .filter(|l| l.contains("UNREACHABLE_WRITER"))
+            .count(),
+        1,
+        "logged once"
+    );
+    // Its link comes back: the analysis goes, nothing moved.
+    s.now += SEC;
+    s.check("db1", CheckKind::Ping, Report::ok("OK"));
+    s.check("db1", CheckKind::Mysql, Report::ok("OK"));
+    assert_eq!(s.c.host("db1").unwrap().analysis, None);
+    assert!(s.logged("Writer 'db1' is reachable from the monitor again"));
+}
+
+#[test]
+fn a_writer_nobody_reaches_is_failed_over_once_its_lease_must_have_run_out() {
+    let mut s = Sim::new("");
+    s.online_all();
+    let last_heard = s.now;
+    s.step(Input::AgentUnreachable { host: "db1".into() });
+    s.peer_says("db2", &["db1"], &["db1"]);
+    s.peer_says("db3", &["db1"], &["db1"]);
+    let lost_at = s.now;
+    fail_writer(&mut s, 2);
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert_eq!(
+        s.c.host("db1").unwrap().analysis,
+        Some(Analysis::DeadWriter)
+    );
+    // The table without a writer went out first (db1, if alive, is told to fence).
+    assert!(s.pushes.last().unwrap().active_master.is_none());
+    // db1 may have renewed its lease until the peers lost it.
+    let until = lost_at.max(last_heard) + s.c.writer_lease + LEASE_MARGIN;
+    while s.now + Duration::from_millis(100) < until {
+        s.advance(Duration::from_millis(100));
+        assert_eq!(writer_on(&s), None, "at {:?}", s.now);
+    }
+    s.advance(Duration::from_millis(200));
+    assert_eq!(writer_on(&s).as_deref(), Some("db2"));
+    assert!(s
+        .logs
+        .iter()
+        .any(|l| l.starts_with("Old writer 'db1' is fenced (its writer lease")));
+}
+
+#[test]
+fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
+    let mut s = Sim::new("");
+    s.online_all();
+    // The agent answers; its mysqld does not (a timeout: no hard evidence), nor the peers'.
+    s.step(Input::AgentHealth {
+        host: "db1".into(),
+        up: false,
+        hard: false,
+        peers_down: vec![],
+        peers_mysqld_down: vec![],
+    });
+    s.peers_lose_mysqld("db1");
+    for _ in 0..3 {
+        s.now += SEC;
+        s.check(
+            "db1",
+            CheckKind::Mysql,
+            Report::error("ERROR: Connect error"),
+        );
+        // The agent keeps answering the status poll.
+        s.agent("db1", 1000);
+    }
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert_eq!(writer_on(&s), None, "its lease is renewed while it answers");
+    s.advance(Duration::from_secs(10));
+    s.agent("db1", 1000);
+    assert_eq!(writer_on(&s), None);
+    let epoch = s.pushes.last().unwrap().epoch;
+    s.step(Input::Pushed {
+        host: "db1".into(),
+        ok: true,
+        epoch,
+    });
+    assert_eq!(writer_on(&s).as_deref(), Some("db2"));
+    assert!(s.logged("Old writer 'db1' is fenced (its agent confirmed it gave the role up): the writer role may move"));
+}
+
+#[test]
+fn hard_evidence_or_no_lease_hands_over_at_once() {
+    for (checks, hard) in [("", true), ("writer_lease 0\n", false)] {
+        let mut s = Sim::with("", checks);
+        s.online_all();
+        s.step(Input::AgentHealth {
+            host: "db1".into(),
+            up: !hard,
+            hard,
+            peers_down: vec![],
+            peers_mysqld_down: vec![],
+        });
+        s.peers_lose_mysqld("db1");
+        for _ in 0..3 {
+            s.now += SEC;
+            s.check(
+                "db1",
+                CheckKind::Mysql,
+                Report::error("ERROR: Connect error"),
+            );
+        }
+        assert_eq!(s.state("db1"), HostState::HardOffline, "{checks}");
+        assert_eq!(writer_on(&s).as_deref(), Some("db2"), "{checks}");
+    }
+}

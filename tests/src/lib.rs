@@ -10,6 +10,7 @@
 //! Addresses are confined to 198.18.0.0/15 (the benchmarking range): [`Net::add_host`] refuses
 //! anything else.
 
+pub mod faults;
 pub mod grpc;
 pub mod lab;
 pub mod load;

@@ -7,6 +7,7 @@
 //! - `demo [--keep]`: the product on a throw-away lab: the seed's HA test, narrated;
 //! - `lab [--prefix P] up|down|status|ctl|exec|mysql|sql`: a cluster left running;
 //! - `bench [--trials N] [NAME…]`: benchmarks, tables into BENCHMARKS.md;
+//! - `faults [CLASS…]`: the fault matrix under load, the table into FAULTS.md;
 //! - `deb`: the Debian packages into target/debian/.
 
 mod deb;
@@ -57,6 +58,13 @@ enum Cmd {
         /// Which benchmarks (default: all).
         names: Vec<String>,
     },
+    /// The fault matrix under load (kill -9 writer, monitor cut off, writer isolated, hung,
+    /// …): one table row per class; all classes: the table into FAULTS.md.
+    Faults {
+        /// Which classes (default: all; `mmm-faults --help` is not needed: an unknown class
+        /// is refused with the list).
+        classes: Vec<String>,
+    },
     /// Build the Debian packages mmm-agent and mmm-monitor into target/debian/.
     Deb,
     /// A whole cluster on this machine: up, down, status, ctl, exec, mysql, sql.
@@ -86,6 +94,15 @@ fn main() -> Result<()> {
         }
         Cmd::Test { fuzz_frames } => test::run(fuzz_frames),
         Cmd::Deb => deb::build().map(drop),
+        Cmd::Faults { classes } => {
+            lab::build_all()?;
+            setup::run(
+                std::process::Command::new("cargo")
+                    .current_dir(root())
+                    .args(["run", "-p", "mmm-tests", "--bin", "mmm-faults", "--"])
+                    .args(&classes),
+            )
+        }
         Cmd::Demo { keep } => demo::run(keep),
         Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
         Cmd::Bench { trials, names } => {

@@ -82,6 +82,15 @@ impl Cluster {
         2 * (1 + may) > self.hosts.len()
     }
 
+    /// Records, for every host a majority may still reach, that it may at `now`.
+    pub(super) fn note_reachability(&mut self, now: Time) {
+        for i in 0..self.hosts.len() {
+            if self.majority_may_reach(i) {
+                self.hosts[i].majority_reach_at = Some(now);
+            }
+        }
+    }
+
     /// The analysis of writer `i` whose ping or mysql check failed: dead, unless its own agent
     /// has no hard evidence and another host still reaches it.
     pub(super) fn analyse_writer(&self, i: usize) -> Analysis {
@@ -129,7 +138,11 @@ impl Cluster {
         if self.writer_lease.is_zero() || (h.agent.reachable && h.agent.mysqld_down) {
             return;
         }
-        let renewable_at = h.last_contact.unwrap_or_default().min(now);
+        let renewable_at = h
+            .last_contact
+            .max(h.majority_reach_at)
+            .unwrap_or_default()
+            .min(now);
         self.fence = Some(FenceWait {
             host: h.name.clone(),
             epoch: None,

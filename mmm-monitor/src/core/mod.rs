@@ -145,6 +145,9 @@ pub struct Host {
     pub last_contact: Option<Time>,
     /// Why it is failing, while it holds (or just lost) the writer role (`holistic.rs`).
     pub analysis: Option<Analysis>,
+    /// The last time a majority of the hosts may still have reached it by ping (its writer
+    /// lease's other source), as far as the monitor can tell.
+    pub majority_reach_at: Option<Time>,
 }
 
 impl Host {
@@ -331,6 +334,7 @@ impl Cluster {
                     agent_down: false,
                     last_contact: None,
                     analysis: None,
+                    majority_reach_at: None,
                 })
                 .collect(),
             roles: cfg
@@ -499,6 +503,7 @@ impl Cluster {
         if !self.network_up {
             return;
         }
+        self.note_reachability(now);
         self.check_states(now);
         if let Some(until) = self.startup_until {
             if now < until && !self.hosts.iter().all(|h| h.agent_seen) {

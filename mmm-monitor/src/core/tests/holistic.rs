@@ -18,6 +18,21 @@ fn fail_writer(s: &mut Sim, secs: u64) {
     }
 }
 
+/// db1's mysql check fails for 3 s; `polled`: its agent keeps answering the status poll.
+fn mysql_fails(s: &mut Sim, polled: bool) {
+    for _ in 0..3 {
+        s.now += SEC;
+        s.check(
+            "db1",
+            CheckKind::Mysql,
+            Report::error("ERROR: Connect error"),
+        );
+        if polled {
+            s.agent("db1", 1000);
+        }
+    }
+}
+
 fn writer_on(s: &Sim) -> Option<String> {
     s.c.active_master().map(str::to_string)
 }
@@ -89,13 +104,7 @@ fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
     let mut s = Sim::new("");
     s.online_all();
     // The agent answers; its mysqld does not (a timeout: no hard evidence), nor the peers'.
-    s.step(Input::AgentHealth {
-        host: "db1".into(),
-        up: false,
-        hard: false,
-        peers_down: vec![],
-        peers_mysqld_down: vec![],
-    });
+    s.mysqld("db1", false, false);
     s.peers_lose_mysqld("db1");
     for _ in 0..3 {
         s.now += SEC;

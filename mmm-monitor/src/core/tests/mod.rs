@@ -119,6 +119,16 @@ impl Sim {
             peers_mysqld_down: names(mysqld),
         });
     }
+    /// The agent on `host` reports its mysqld `up` or down (`hard`: with hard evidence).
+    fn mysqld(&mut self, host: &str, up: bool, hard: bool) {
+        self.step(Input::AgentHealth {
+            host: host.into(),
+            up,
+            hard,
+            peers_down: vec![],
+            peers_mysqld_down: vec![],
+        });
+    }
     /// Every other host's agent cannot log in to `host`'s mysqld (holistic detection agrees
     /// it is dead).
     fn peers_lose_mysqld(&mut self, host: &str) {

@@ -75,13 +75,7 @@ fn seed_db2_stops_and_returns(s: &mut Sim) {
 fn seed_db1_stops(s: &mut Sim) {
     // stop db1: the writer moves to db2 (its agent saw mysqld exit: nothing to fence).
     let epoch = s.c.epoch;
-    s.step(Input::AgentHealth {
-        host: "db1".into(),
-        up: false,
-        hard: true,
-        peers_down: vec![],
-        peers_mysqld_down: vec![],
-    });
+    s.mysqld("db1", false, true);
     s.keep(
         "db1",
         CheckKind::Mysql,

@@ -106,16 +106,7 @@ fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
     // The agent answers; its mysqld does not (a timeout: no hard evidence), nor the peers'.
     s.mysqld("db1", false, false);
     s.peers_lose_mysqld("db1");
-    for _ in 0..3 {
-        s.now += SEC;
-        s.check(
-            "db1",
-            CheckKind::Mysql,
-            Report::error("ERROR: Connect error"),
-        );
-        // The agent keeps answering the status poll.
-        s.agent("db1", 1000);
-    }
+    mysql_fails(&mut s, true);
     assert_eq!(s.state("db1"), HostState::HardOffline);
     assert_eq!(writer_on(&s), None, "its lease is renewed while it answers");
     s.advance(Duration::from_secs(10));
@@ -144,14 +135,7 @@ fn hard_evidence_or_no_lease_hands_over_at_once() {
             peers_mysqld_down: vec![],
         });
         s.peers_lose_mysqld("db1");
-        for _ in 0..3 {
-            s.now += SEC;
-            s.check(
-                "db1",
-                CheckKind::Mysql,
-                Report::error("ERROR: Connect error"),
-            );
-        }
+        mysql_fails(&mut s, false);
         assert_eq!(s.state("db1"), HostState::HardOffline, "{checks}");
         assert_eq!(writer_on(&s).as_deref(), Some("db2"), "{checks}");
     }

@@ -24,10 +24,14 @@ pub const CLASSES: &[&str] = &[
     "writer-agent-killed",
     "writer-agent-restarted",
     "monitor-killed",
+    "monitor-killed-mid-failover",
     "monitor-cut-from-writer",
     "monitor-link-down",
     "writer-hung",
     "writer-stalled",
+    "standby-replication-broken-then-writer-dies",
+    "slave-lagging-during-failover",
+    "flapping-reader",
     "masters-cut",
     "writer-host-down",
     "writer-isolated",
@@ -409,6 +413,37 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
             t.lab.kill_monitor();
             sleep(Duration::from_secs(6));
             t.lab.start_monitor()?;
+            false
+        }
+        "monitor-killed-mid-failover" => {
+            server(&mut t, "db1")?.kill();
+            sleep(Duration::from_millis(30));
+            t.lab.kill_monitor();
+            sleep(Duration::from_secs(3));
+            t.lab.start_monitor()?;
+            true
+        }
+        "standby-replication-broken-then-writer-dies" => {
+            t.lab.sql("db2", "STOP SLAVE")?;
+            sleep(Duration::from_secs(3));
+            server(&mut t, "db1")?.kill();
+            true
+        }
+        "slave-lagging-during-failover" => {
+            t.lab.sql("db3", "STOP SLAVE SQL_THREAD")?;
+            sleep(Duration::from_secs(2));
+            server(&mut t, "db1")?.kill();
+            sleep(Duration::from_secs(3));
+            t.lab.sql("db3", "START SLAVE SQL_THREAD")?;
+            true
+        }
+        "flapping-reader" => {
+            for _ in 0..4 {
+                server(&mut t, "db3")?.kill();
+                sleep(Duration::from_millis(1500));
+                server(&mut t, "db3")?.start_again()?;
+                sleep(Duration::from_millis(1500));
+            }
             false
         }
         "monitor-cut-from-writer" => {

@@ -62,6 +62,9 @@ pub struct Applier {
     pub metrics: super::metrics::AgentMetrics,
     /// The health watcher (the server's pid, for stopping a hung one).
     pub health: tokio::sync::watch::Receiver<super::health::Health>,
+    /// The local server's dialect, once it answered (used while it does not: a hung server
+    /// is not asked, each question would cost a timeout).
+    pub known_dialect: Option<Dialect>,
 }
 
 /// The steps recorded so far.
@@ -130,8 +133,17 @@ impl Applier {
     /// What the planner needs to know about `t`, read now. The server's `read_only` is asked
     /// only when the plan depends on it and the server answered the version query (a hung
     /// server would cost a second timeout).
-    async fn facts(&self, t: &RoleTable) -> Facts {
-        let dialect = self.db.dialect().await.ok();
+    async fn facts(&mut self, t: &RoleTable) -> Facts {
+        // A server the health watcher finds down or hung is not asked (a timeout each).
+        let answers = {
+            let h = self.health.borrow();
+            h.up || !h.checked
+        };
+        let dialect = match answers {
+            true => self.db.dialect().await.ok(),
+            false => None,
+        };
+        self.known_dialect = dialect.or(self.known_dialect);
         let wanted = plan::wants_read_only(&self.state, t, &self.cfg, &self.me);
         let read_only = match dialect {
             Some(_) if wanted => self.db.read_only().await.ok(),
@@ -185,7 +197,10 @@ impl Applier {
             .flatten()
             .map(|h| (h.role.ip, claims(h.role.ip)))
             .collect();
-        let d = facts.dialect.unwrap_or(Dialect::MariaDb);
+        let d = facts
+            .dialect
+            .or(self.known_dialect)
+            .unwrap_or(Dialect::MariaDb);
         let mut steps = Steps::new(Some(self.metrics.clone()));
         // A failed fencing step does not stop the others (the data plane, the kills, the
         // addresses still go), but the table is then not applied.

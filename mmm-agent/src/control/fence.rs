@@ -50,7 +50,7 @@ impl Applier {
                 Err(e) => steps.record("release", t0, false, e.to_string()),
             }
         }
-        let d = self.db.dialect().await.unwrap_or(Dialect::MariaDb);
+        let d = self.known_dialect.unwrap_or(Dialect::MariaDb);
         let _ = self.deny_writes(d, &mut steps).await;
         self.kill_clients(&mut steps).await;
         for r in &vips {

@@ -138,6 +138,7 @@ pub async fn serve(
         nl: nl.clone(),
         state: st,
         state_path,
+        known_dialect: None,
     };
     let queue = queue::ApplyQueue::default();
     tokio::spawn(queue.clone().run(applier, applied.clone(), health.clone()));

@@ -4,8 +4,12 @@
 //! (two writable at once is split brain), and afterwards compares every acknowledged write
 //! with every server and looks for rows the old writer took that the new one never saw.
 
+mod classes;
+
+pub use classes::{run, CLASSES};
+
 use crate::{lab::Lab, load::Writer, netns::Net, walkthrough::roles_of};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
 use std::{
     collections::BTreeSet,
@@ -17,25 +21,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Every class, in the order the matrix prints them.
-pub const CLASSES: &[&str] = &[
-    "kill-writer",
-    "reader-stopped",
-    "writer-agent-killed",
-    "writer-agent-restarted",
-    "monitor-killed",
-    "monitor-killed-mid-failover",
-    "monitor-cut-from-writer",
-    "monitor-link-down",
-    "writer-hung",
-    "writer-stalled",
-    "standby-replication-broken-then-writer-dies",
-    "slave-lagging-during-failover",
-    "flapping-reader",
-    "masters-cut",
-    "writer-host-down",
-    "writer-isolated",
-];
+/// What a class calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The writer stays where it is.
+    Stay,
+    /// The writer moves once.
+    Failover,
+    /// The writer is lost and no host may take its role without losing acknowledged writes:
+    /// the role stays unassigned (writes stop; an operator decides).
+    NoWriter,
+}
 
 /// One class's result.
 #[derive(Clone, Debug, Default)]
@@ -273,16 +269,37 @@ impl Trial {
     }
 
     /// Ends the trial at least `settle` after `fault` (when the fault began), once writes
-    /// flow again; judges it: `failover` says whether the writer was meant to move.
-    pub fn finish(mut self, class: &str, fault: Instant, failover: bool) -> Result<Row> {
+    /// flow again; judges it against `expect`.
+    pub fn finish(mut self, class: &str, fault: Instant, expect: Expect) -> Result<Row> {
         let mut row = Row {
             class: class.into(),
             ..Default::default()
         };
+        let failover = expect == Expect::Failover;
         let writer = self.writer.take().context("finished twice")?;
-        let resumed = Net::wait_for(Duration::from_secs(40), || {
+        let bound = match expect {
+            Expect::NoWriter => Duration::from_secs(8),
+            _ => Duration::from_secs(40),
+        };
+        let resumed = Net::wait_for(bound, || {
             writer.acked().iter().filter(|(_, t)| *t > fault).count() >= 20
         });
+        if expect == Expect::NoWriter {
+            writer.stop();
+            row.two_writable = self.sampler.take().map(Sampler::finish).unwrap_or_default();
+            if let Some(w) = writer_of(&self.lab) {
+                row.why += &format!("{w} was promoted although it lacked acknowledged writes; ");
+            }
+            if resumed {
+                row.why += "writes resumed without a writer that has them all; ";
+            }
+            if !row.two_writable.is_zero() {
+                row.why += &format!("two servers writable for {:?}; ", row.two_writable);
+            }
+            row.survived = row.why.is_empty();
+            row.safe = row.survived;
+            return Ok(row);
+        }
         let acked = writer.stop();
         row.two_writable = self.sampler.take().map(Sampler::finish).unwrap_or_default();
         // The longest gap between acknowledged writes from just before the fault on.
@@ -371,151 +388,4 @@ impl Trial {
         }
         Ok(row)
     }
-}
-
-/// Runs `class` on a fresh lab named `prefix`.
-pub fn run(class: &str, prefix: &str) -> Result<Row> {
-    let mut t = Trial::start(prefix)?;
-    let iface = t
-        .lab
-        .cfg
-        .host("db1")
-        .context("no db1")?
-        .cluster_interface
-        .clone();
-    let db1_ip = t.lab.cfg.host("db1").context("no db1")?.ip.to_string();
-    let db2_ip = t.lab.cfg.host("db2").context("no db2")?.ip.to_string();
-    let fault = t.fault();
-    let sleep = std::thread::sleep;
-    let failover = match class {
-        "kill-writer" => {
-            server(&mut t, "db1")?.kill();
-            true
-        }
-        "reader-stopped" => {
-            server(&mut t, "db3")?.stop()?;
-            sleep(Duration::from_secs(5));
-            server(&mut t, "db3")?.start_again()?;
-            false
-        }
-        "writer-agent-killed" => {
-            t.lab.kill_agent("db1");
-            sleep(Duration::from_secs(6));
-            t.lab.start_agent("db1")?;
-            false
-        }
-        "writer-agent-restarted" => {
-            t.lab.kill_agent("db1");
-            t.lab.start_agent("db1")?;
-            false
-        }
-        "monitor-killed" => {
-            t.lab.kill_monitor();
-            sleep(Duration::from_secs(6));
-            t.lab.start_monitor()?;
-            false
-        }
-        "monitor-killed-mid-failover" => {
-            server(&mut t, "db1")?.kill();
-            sleep(Duration::from_millis(30));
-            t.lab.kill_monitor();
-            sleep(Duration::from_secs(3));
-            t.lab.start_monitor()?;
-            true
-        }
-        "standby-replication-broken-then-writer-dies" => {
-            t.lab.sql("db2", "STOP SLAVE")?;
-            sleep(Duration::from_secs(3));
-            server(&mut t, "db1")?.kill();
-            true
-        }
-        "slave-lagging-during-failover" => {
-            t.lab.sql("db3", "STOP SLAVE SQL_THREAD")?;
-            sleep(Duration::from_secs(2));
-            server(&mut t, "db1")?.kill();
-            sleep(Duration::from_secs(3));
-            t.lab.sql("db3", "START SLAVE SQL_THREAD")?;
-            true
-        }
-        "flapping-reader" => {
-            for _ in 0..4 {
-                server(&mut t, "db3")?.kill();
-                sleep(Duration::from_millis(1500));
-                server(&mut t, "db3")?.start_again()?;
-                sleep(Duration::from_millis(1500));
-            }
-            false
-        }
-        "monitor-cut-from-writer" => {
-            let route = format!("{db1_ip}/32");
-            t.ip("monitor", &["route", "add", "blackhole", &route])?;
-            sleep(Duration::from_secs(10));
-            t.ip("monitor", &["route", "del", "blackhole", &route])?;
-            false
-        }
-        "monitor-link-down" => {
-            t.ip("monitor", &["link", "set", "eth0", "down"])?;
-            sleep(Duration::from_secs(10));
-            t.ip("monitor", &["link", "set", "eth0", "up"])?;
-            false
-        }
-        "writer-hung" => {
-            server(&mut t, "db1")?.pause(true);
-            sleep(Duration::from_secs(8));
-            server(&mut t, "db1")?.pause(false);
-            true
-        }
-        "writer-stalled" => {
-            server(&mut t, "db1")?.pause(true);
-            sleep(Duration::from_millis(1500));
-            server(&mut t, "db1")?.pause(false);
-            false
-        }
-        "masters-cut" => {
-            t.ip(
-                "db1",
-                &["route", "add", "blackhole", &format!("{db2_ip}/32")],
-            )?;
-            t.ip(
-                "db2",
-                &["route", "add", "blackhole", &format!("{db1_ip}/32")],
-            )?;
-            sleep(Duration::from_secs(10));
-            t.ip(
-                "db1",
-                &["route", "del", "blackhole", &format!("{db2_ip}/32")],
-            )?;
-            t.ip(
-                "db2",
-                &["route", "del", "blackhole", &format!("{db1_ip}/32")],
-            )?;
-            false
-        }
-        "writer-host-down" => {
-            t.ip("db1", &["link", "set", &iface, "down"])?;
-            server(&mut t, "db1")?.kill();
-            true
-        }
-        "writer-isolated" => {
-            t.ip("db1", &["link", "set", &iface, "down"])?;
-            sleep(Duration::from_secs(10));
-            t.ip("db1", &["link", "set", &iface, "up"])?;
-            // Writes keep going for a while with the old writer back on the network.
-            sleep(Duration::from_secs(3));
-            true
-        }
-        other => bail!(
-            "unknown fault class '{other}' (known: {})",
-            CLASSES.join(", ")
-        ),
-    };
-    sleep(Duration::from_secs(2));
-    t.finish(class, fault, failover)
-}
-
-fn server<'a>(t: &'a mut Trial, host: &str) -> Result<&'a mut crate::mariadb::Server> {
-    t.lab
-        .servers
-        .get_mut(host)
-        .with_context(|| format!("no server {host}"))
 }

@@ -9,7 +9,9 @@
 //!   no failover (holistic detection);
 //! - the writer isolated from everyone for 10 s: it fences itself within its lease, the
 //!   failover happens after it, and once its link is back no client write reaches it;
-//! - the writer hung 8 s: failed over; it commits nothing after the decision.
+//! - the writer hung 8 s: failed over; it commits nothing after the decision;
+//! - the standby master stopped replicating, then the writer dies: nobody is promoted (it
+//!   would lose acknowledged writes).
 
 use mmm_tests::faults;
 
@@ -32,4 +34,11 @@ fn an_isolated_writer_fences_itself_before_the_failover() {
 #[test]
 fn a_hung_writer_commits_nothing_after_the_failover() {
     check("writer-hung", "sbh");
+}
+
+#[test]
+fn a_standby_that_stopped_replicating_is_not_promoted() {
+    // STOP SLAVE on db2, then kill -9 db1: db2 lacks acknowledged writes no catch-up can
+    // fetch; the writer role stays unassigned (and an operator decides).
+    check("standby-replication-broken-then-writer-dies", "sbs");
 }

@@ -89,7 +89,7 @@ impl Cluster {
                     m.name().to_lowercase()
                 ))
             }
-            Command::MoveRole { role, host, force } => self.move_role(&role, &host, force),
+            Command::MoveRole { role, host, force } => self.move_role(&role, &host, force, now),
             Command::SetIp { ip, host } => self.set_ip(ip, &host),
         }
     }
@@ -160,7 +160,13 @@ impl Cluster {
         ))
     }
 
-    fn move_role(&mut self, role: &str, host: &str, force: bool) -> Result<String, CommandError> {
+    fn move_role(
+        &mut self,
+        role: &str,
+        host: &str,
+        force: bool,
+        now: super::Time,
+    ) -> Result<String, CommandError> {
         let r = self
             .roles
             .iter()
@@ -220,6 +226,18 @@ impl Cluster {
             return Ok(format!(
                 "OK: Role is on '{host}' already. Skipping command."
             ));
+        }
+        if spec.name == self.active_master_role {
+            if let Some(f) = self.fence.clone().filter(|f| f.host != host) {
+                if self.fence_holds(now) {
+                    return Err(FailedPrecondition(format!(
+                        "ERROR: The writer role waits until the old writer '{}' is fenced (its agent confirms, or its writer lease runs out): moving it now could leave two writers.",
+                        f.host
+                    )));
+                }
+            }
+            // The admin accepts what a vetoed candidate lacks (`promotion.rs`).
+            self.writer_lost_at = None;
         }
         let from_name = from.map(|f| self.hosts[f].name.clone()).unwrap_or_default();
         if let Some(f) = from {

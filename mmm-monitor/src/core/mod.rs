@@ -16,6 +16,7 @@ mod commands;
 mod holistic;
 mod modes;
 mod observe;
+mod promotion;
 mod roles;
 mod startup;
 mod states;
@@ -97,6 +98,8 @@ pub struct AgentView {
     pub peers_mysqld_down: Vec<String>,
     /// Its writer lease ran out and it fenced itself.
     pub lease_fenced: bool,
+    /// Whether its replication IO thread runs (`None`: not a replica).
+    pub replica_io_running: Option<bool>,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.
@@ -148,6 +151,8 @@ pub struct Host {
     /// The last time a majority of the hosts may still have reached it by ping (its writer
     /// lease's other source), as far as the monitor can tell.
     pub majority_reach_at: Option<Time>,
+    /// When its agent last said its replication IO thread was receiving (`promotion.rs`).
+    pub io_seen_at: Option<Time>,
 }
 
 impl Host {
@@ -292,6 +297,10 @@ pub struct Cluster {
     pub writer_lease: Duration,
     /// A failed-over writer whose fence is not confirmed yet (`holistic.rs`).
     pub fence: Option<FenceWait>,
+    /// When the writer was lost, until a new one is chosen (`promotion.rs`).
+    pub writer_lost_at: Option<Time>,
+    /// Candidates whose veto was logged since the writer was lost.
+    veto_logged: BTreeSet<String>,
     flap_duration: Duration,
     flap_count: u32,
     auto_set_online: Duration,
@@ -335,6 +344,7 @@ impl Cluster {
                     last_contact: None,
                     analysis: None,
                     majority_reach_at: None,
+                    io_seen_at: None,
                 })
                 .collect(),
             roles: cfg
@@ -360,6 +370,8 @@ impl Cluster {
                 .collect(),
             writer_lease: cfg.writer_lease,
             fence: None,
+            writer_lost_at: None,
+            veto_logged: BTreeSet::new(),
             flap_duration: cfg.monitor.flap_duration,
             flap_count: cfg.monitor.flap_count,
             auto_set_online: cfg.monitor.auto_set_online,

@@ -101,6 +101,8 @@ impl Cluster {
         };
         self.hosts[i].agent_seen = true;
         self.hosts[i].last_contact = Some(now);
+        let io = self.hosts[i].agent.replica_io_running;
+        self.note_replica_io(i, io, now);
         if std::mem::take(&mut self.hosts[i].agent_down) {
             self.log(Log::fatal(format!(
                 "Agent on host '{host}' is reachable again"

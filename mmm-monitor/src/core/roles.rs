@@ -108,9 +108,16 @@ impl Cluster {
                 {
                     continue;
                 }
-                let cands = self.eligible(r);
+                let mut cands = self.eligible(r);
+                let writer_role = rip.role == self.active_master_role;
+                if writer_role {
+                    cands = self.promotable(cands);
+                }
                 if let Some(to) = self.pick(r, &cands) {
                     self.assign(rip, to, None);
+                    if writer_role {
+                        self.writer_lost_at = None;
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use std::path::Path;
 
 mod holistic;
+mod promotion;
 mod properties;
 mod rules;
 mod seed;

@@ -1,0 +1,67 @@
+//! Never promote a master known to be behind (Patroni's `maximum_lag_on_failover` and
+//! orchestrator's refusal to promote a lagging replica are the anchors). When the writer fails,
+//! a candidate whose replication IO thread had already stopped receiving from it before the
+//! failure (`STOP SLAVE`, the masters cut off from each other, `Connecting` for longer than
+//! [`IO_SLACK`]) lacks acknowledged writes that no catch-up can fetch from a dead writer: it is
+//! not promoted. The writer role stays unassigned, an ERROR says why and since when, and
+//! `move_role writer <host>` lets an operator accept the loss. (Right after the writer dies
+//! every replica's IO thread goes `Connecting`; only what was seen *before* the failure
+//! counts.)
+
+use super::{Cluster, Log, Time};
+use std::time::Duration;
+
+/// How long before the writer's failure a candidate's IO thread must last have been seen
+/// receiving: one status poll (1 s), its call, and one check period of detection.
+pub const IO_SLACK: Duration = Duration::from_millis(2500);
+
+impl Cluster {
+    /// Records what the agent of host `i` said about its replication IO thread at `now`.
+    pub(super) fn note_replica_io(&mut self, i: usize, running: Option<bool>, now: Time) {
+        if running == Some(true) {
+            self.hosts[i].io_seen_at = Some(now);
+        }
+    }
+
+    /// The writer failed at `now`: candidates are judged against this moment until a new
+    /// writer is chosen.
+    pub(super) fn writer_lost(&mut self, now: Time) {
+        self.writer_lost_at = Some(now);
+        self.veto_logged.clear();
+    }
+
+    /// Why host `i` may not take the writer role after the writer was lost (`None`: it may).
+    pub(super) fn promotion_veto(&self, i: usize) -> Option<String> {
+        let lost = self.writer_lost_at?;
+        let h = &self.hosts[i];
+        match h.io_seen_at {
+            _ if h.agent.source_ip.is_none() && h.io_seen_at.is_none() => None,
+            Some(t) if t + IO_SLACK >= lost => None,
+            Some(t) => Some(format!(
+                "its replication IO thread had stopped receiving {:?} before the writer failed",
+                lost.saturating_sub(t)
+            )),
+            None => Some("its replication IO thread was never seen receiving".into()),
+        }
+    }
+
+    /// The candidates of the writer role without a veto; the vetoes are logged once each.
+    pub(super) fn promotable(&mut self, candidates: Vec<usize>) -> Vec<usize> {
+        let mut ok = Vec::new();
+        for i in candidates {
+            match self.promotion_veto(i) {
+                None => ok.push(i),
+                Some(why) => {
+                    let name = self.hosts[i].name.clone();
+                    if self.veto_logged.insert(name.clone()) {
+                        self.log(Log::error(format!(
+                            "Host '{name}' is not promoted: {why}; it would lose acknowledged writes. The writer role stays unassigned; `move_role {} {name}` accepts the loss",
+                            self.active_master_role
+                        )));
+                    }
+                }
+            }
+        }
+        ok
+    }
+}

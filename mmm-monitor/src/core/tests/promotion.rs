@@ -1,0 +1,102 @@
+//! Never promote a master known to be behind (`promotion.rs`), under simulated time.
+
+use super::*;
+
+/// db2's agent reports its replication from db1, receiving (`io`) or not.
+fn db2_replicates(s: &mut Sim, io: bool) {
+    s.view(
+        "db2",
+        AgentView {
+            uptime_s: Some(1000),
+            source_ip: Some(Ipv4Addr::new(192, 168, 8, 32)),
+            replica_io_running: Some(io),
+            ..Default::default()
+        },
+    );
+}
+
+/// db1's mysqld is killed (hard evidence), every peer loses it, and our check agrees.
+fn kill_db1(s: &mut Sim) {
+    s.mysqld("db1", false, true);
+    s.peers_lose_mysqld("db1");
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+}
+
+#[test]
+fn a_standby_whose_replication_had_stopped_is_not_promoted_until_an_admin_accepts() {
+    let mut s = Sim::new("");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    s.now += Duration::from_secs(10);
+    db2_replicates(&mut s, false);
+    s.now += Duration::from_secs(10);
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), None);
+    let veto = "Host 'db2' is not promoted: its replication IO thread had stopped receiving 21s before the writer failed; it would lose acknowledged writes. The writer role stays unassigned; `move_role writer db2` accepts the loss";
+    assert!(s.logged(veto), "{:?}", s.logs);
+    s.advance(Duration::from_secs(5));
+    assert_eq!(
+        s.logs.iter().filter(|l| *l == veto).count(),
+        1,
+        "logged once"
+    );
+    assert_eq!(s.c.active_master(), None);
+    s.cmd(Command::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    })
+    .unwrap();
+    assert_eq!(s.c.active_master(), Some("db2"));
+}
+
+#[test]
+fn a_standby_receiving_until_the_failure_is_promoted_at_once() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += Duration::from_secs(10);
+    db2_replicates(&mut s, true);
+    // Its IO thread goes `Connecting` the moment db1 dies: that does not count.
+    s.now += Duration::from_millis(900);
+    db2_replicates(&mut s, false);
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), Some("db2"));
+}
+
+#[test]
+fn the_writer_role_cannot_be_moved_while_the_old_writer_may_hold_its_lease() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.step(Input::AgentUnreachable { host: "db1".into() });
+    s.peer_says("db2", &["db1"], &["db1"]);
+    s.peer_says("db3", &["db1"], &["db1"]);
+    for _ in 0..2 {
+        s.now += SEC;
+        s.check(
+            "db1",
+            CheckKind::Ping,
+            Report::error("ERROR: Could not ping"),
+        );
+    }
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    let e = s
+        .cmd(Command::MoveRole {
+            role: "writer".into(),
+            host: "db2".into(),
+            force: false,
+        })
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("waits until the old writer 'db1' is fenced"),
+        "{e}"
+    );
+    s.advance(s.c.writer_lease + LEASE_MARGIN);
+    assert_eq!(s.c.active_master(), Some("db2"));
+}

@@ -1,0 +1,173 @@
+//! The fault classes of the matrix: what each does to a lab under load, and what it calls
+//! for ([`Expect`]).
+
+use super::{Expect, Row, Trial};
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+
+/// Every class, in the order the matrix prints them.
+pub const CLASSES: &[&str] = &[
+    "kill-writer",
+    "reader-stopped",
+    "writer-agent-killed",
+    "writer-agent-restarted",
+    "monitor-killed",
+    "monitor-killed-mid-failover",
+    "monitor-cut-from-writer",
+    "monitor-link-down",
+    "writer-hung",
+    "writer-stalled",
+    "standby-replication-broken-then-writer-dies",
+    "slave-lagging-during-failover",
+    "flapping-reader",
+    "masters-cut",
+    "writer-host-down",
+    "writer-isolated",
+];
+
+/// Runs `class` on a fresh lab named `prefix`.
+pub fn run(class: &str, prefix: &str) -> Result<Row> {
+    let mut t = Trial::start(prefix)?;
+    let iface = t
+        .lab
+        .cfg
+        .host("db1")
+        .context("no db1")?
+        .cluster_interface
+        .clone();
+    let db1_ip = t.lab.cfg.host("db1").context("no db1")?.ip.to_string();
+    let db2_ip = t.lab.cfg.host("db2").context("no db2")?.ip.to_string();
+    let fault = t.fault();
+    let sleep = std::thread::sleep;
+    let expect = match class {
+        "kill-writer" => {
+            server(&mut t, "db1")?.kill();
+            Expect::Failover
+        }
+        "reader-stopped" => {
+            server(&mut t, "db3")?.stop()?;
+            sleep(Duration::from_secs(5));
+            server(&mut t, "db3")?.start_again()?;
+            Expect::Stay
+        }
+        "writer-agent-killed" => {
+            t.lab.kill_agent("db1");
+            sleep(Duration::from_secs(6));
+            t.lab.start_agent("db1")?;
+            Expect::Stay
+        }
+        "writer-agent-restarted" => {
+            t.lab.kill_agent("db1");
+            t.lab.start_agent("db1")?;
+            Expect::Stay
+        }
+        "monitor-killed" => {
+            t.lab.kill_monitor();
+            sleep(Duration::from_secs(6));
+            t.lab.start_monitor()?;
+            Expect::Stay
+        }
+        "monitor-killed-mid-failover" => {
+            server(&mut t, "db1")?.kill();
+            sleep(Duration::from_millis(30));
+            t.lab.kill_monitor();
+            sleep(Duration::from_secs(3));
+            t.lab.start_monitor()?;
+            Expect::Failover
+        }
+        "standby-replication-broken-then-writer-dies" => {
+            t.lab.sql("db2", "STOP SLAVE")?;
+            sleep(Duration::from_secs(3));
+            server(&mut t, "db1")?.kill();
+            Expect::NoWriter
+        }
+        "slave-lagging-during-failover" => {
+            t.lab.sql("db3", "STOP SLAVE SQL_THREAD")?;
+            sleep(Duration::from_secs(2));
+            server(&mut t, "db1")?.kill();
+            sleep(Duration::from_secs(3));
+            t.lab.sql("db3", "START SLAVE SQL_THREAD")?;
+            Expect::Failover
+        }
+        "flapping-reader" => {
+            for _ in 0..4 {
+                server(&mut t, "db3")?.kill();
+                sleep(Duration::from_millis(1500));
+                server(&mut t, "db3")?.start_again()?;
+                sleep(Duration::from_millis(1500));
+            }
+            Expect::Stay
+        }
+        "monitor-cut-from-writer" => {
+            let route = format!("{db1_ip}/32");
+            t.ip("monitor", &["route", "add", "blackhole", &route])?;
+            sleep(Duration::from_secs(10));
+            t.ip("monitor", &["route", "del", "blackhole", &route])?;
+            Expect::Stay
+        }
+        "monitor-link-down" => {
+            t.ip("monitor", &["link", "set", "eth0", "down"])?;
+            sleep(Duration::from_secs(10));
+            t.ip("monitor", &["link", "set", "eth0", "up"])?;
+            Expect::Stay
+        }
+        "writer-hung" => {
+            server(&mut t, "db1")?.pause(true);
+            sleep(Duration::from_secs(8));
+            server(&mut t, "db1")?.pause(false);
+            Expect::Failover
+        }
+        "writer-stalled" => {
+            server(&mut t, "db1")?.pause(true);
+            sleep(Duration::from_millis(1500));
+            server(&mut t, "db1")?.pause(false);
+            Expect::Stay
+        }
+        "masters-cut" => {
+            t.ip(
+                "db1",
+                &["route", "add", "blackhole", &format!("{db2_ip}/32")],
+            )?;
+            t.ip(
+                "db2",
+                &["route", "add", "blackhole", &format!("{db1_ip}/32")],
+            )?;
+            sleep(Duration::from_secs(10));
+            t.ip(
+                "db1",
+                &["route", "del", "blackhole", &format!("{db2_ip}/32")],
+            )?;
+            t.ip(
+                "db2",
+                &["route", "del", "blackhole", &format!("{db1_ip}/32")],
+            )?;
+            Expect::Stay
+        }
+        "writer-host-down" => {
+            t.ip("db1", &["link", "set", &iface, "down"])?;
+            server(&mut t, "db1")?.kill();
+            Expect::Failover
+        }
+        "writer-isolated" => {
+            t.ip("db1", &["link", "set", &iface, "down"])?;
+            sleep(Duration::from_secs(10));
+            t.ip("db1", &["link", "set", &iface, "up"])?;
+            // Writes keep going for a while with the old writer back on the network.
+            sleep(Duration::from_secs(3));
+            Expect::Failover
+        }
+        other => bail!(
+            "unknown fault class '{other}' (known: {})",
+            CLASSES.join(", ")
+        ),
+    };
+    sleep(Duration::from_secs(2));
+    t.finish(class, fault, expect)
+}
+
+fn server<'a>(t: &'a mut Trial, host: &str) -> Result<&'a mut crate::mariadb::Server> {
+    t.lab
+        .servers
+        .get_mut(host)
+        .with_context(|| format!("no server {host}"))
+}

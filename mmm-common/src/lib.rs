@@ -20,6 +20,8 @@ pub mod replica;
 #[cfg(feature = "user")]
 pub mod roles;
 #[cfg(feature = "user")]
+pub mod semisync;
+#[cfg(feature = "user")]
 pub mod sql;
 #[cfg(feature = "user")]
 mod user;

@@ -205,6 +205,25 @@ pub struct RoleTable {
 
 impl RoleTable {
     /// The line of `host`.
+    /// Where slaves replicate from (`Config::slave_source` explains the rule): the active
+    /// master, or with `semisync` its peer (`peer_of`) while that is ONLINE here.
+    pub fn slave_source<'p>(
+        &self,
+        semisync: bool,
+        peer_of: impl Fn(&str) -> Option<&'p str>,
+    ) -> Option<&str> {
+        let am = self.active_master.as_deref()?;
+        if semisync {
+            let standby = peer_of(am)
+                .and_then(|p| self.host(p))
+                .filter(|p| p.state == HostState::Online);
+            if let Some(p) = standby {
+                return Some(p.host.as_str());
+            }
+        }
+        Some(am)
+    }
+
     pub fn host(&self, host: &str) -> Option<&Assignment> {
         self.hosts.iter().find(|a| a.host == host)
     }

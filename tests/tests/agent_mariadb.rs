@@ -10,8 +10,13 @@ use mmm_tests::{
 };
 use std::time::{Duration, Instant};
 
+/// A lab whose monitor sends nothing, with MMM's topology (`semisync no`: slaves follow the
+/// active master; `e2e_semisync` covers the other).
 fn passive_lab(tag: &str) -> Lab {
     let (_g, dir) = Lab::example_with("mode passive").unwrap();
+    let common = dir.join("mmm_common.conf");
+    let text = std::fs::read_to_string(&common).unwrap();
+    std::fs::write(&common, text.replace("semisync yes", "semisync no")).unwrap();
     Lab::up(
         &format!("mmm{tag}{}", std::process::id()),
         &dir,

@@ -387,13 +387,16 @@ fn malformed_configs_are_refused_and_nothing_is_created() {
     )
     .unwrap();
     let prefix = format!("mmmbad{}", std::process::id());
+    // The line (1-based) of the example that holds `text`.
+    let line_of = |text: &str| common.lines().position(|l| l == text).map_or(0, |i| i + 1);
+    let ip_line = line_of("    ip      198.18.0.12");
     for (bad, want) in [
-        (common.replace("    ip      198.18.0.12", "    ip198.18.0.12"), "mmm_common.conf:24: unknown directive 'ip198.18.0.12' in <host db2> (a space missing between 'ip' and its value?)"),
-        (common.replace("198.18.0.100", "10.1.2.3"), "role writer has address 10.1.2.3, outside 198.18.0.0/15"),
+        (common.replace("    ip      198.18.0.12", "    ip198.18.0.12"), format!("mmm_common.conf:{ip_line}: unknown directive 'ip198.18.0.12' in <host db2> (a space missing between 'ip' and its value?)")),
+        (common.replace("198.18.0.100", "10.1.2.3"), "role writer has address 10.1.2.3, outside 198.18.0.0/15".to_string()),
     ] {
         std::fs::write(dir.path().join("mmm_common.conf"), &bad).unwrap();
         let e = format!("{:#}", Lab::up(&prefix, dir.path(), Bins::workspace()).err().expect("a malformed config was accepted"));
-        assert!(e.contains(want), "want {want:?} in: {e}");
+        assert!(e.contains(&want), "want {want:?} in: {e}");
         assert_eq!(lab::existing_namespaces(&prefix).unwrap().count(), 0, "namespaces were created");
         assert!(!lab::run_dir(&prefix).exists(), "a run directory was created");
     }
@@ -430,8 +433,10 @@ fn malformed_configs_are_refused_and_nothing_is_created() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("mmm_common.conf:31: mode 'replica' is not master or slave"),
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "mmm_common.conf:{}: mode 'replica' is not master or slave",
+            line_of("    mode    slave")
+        )),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -150,11 +150,16 @@ impl Applier {
             _ => None,
         };
         let local = self.dp.locals().unwrap_or_default().into_iter().collect();
+        let semisync = match dialect {
+            Some(d) if self.cfg.semisync => super::semisync::read(&self.db, d).await,
+            _ => None,
+        };
         Facts {
             dialect,
             read_only,
             local,
             macs: Default::default(),
+            semisync,
         }
     }
 
@@ -253,6 +258,9 @@ impl Applier {
                     Ok(()) => steps.record("replication", t0, true, sql.into()),
                     Err(e) => return Err(steps.fail("replication", t0, e.to_string())),
                 }
+            }
+            Op::SemiSync { want, restart_io } => {
+                self.set_semisync(d, want, restart_io, steps).await?
             }
             Op::Promote => promote::promote(&self.db, d, &self.cfg, steps).await?,
             Op::Acquire { role, again } => {

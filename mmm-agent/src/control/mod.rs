@@ -10,6 +10,7 @@
 //! - `lease.rs`: the writer lease (pure decision + its task);
 //! - `promote.rs`: promotion (bounded catch-up, writable) and repointing, decisions pure;
 //! - `sql.rs`: the kill plan (pure); the dialect SQL is `mmm_common::sql`;
+//! - `semisync.rs`: semi-synchronous replication's switches (read, set, fallback);
 //! - `mysql.rs`: the connection to the local server, every operation bounded;
 //! - `state.rs`: the persisted highest epoch and applied roles (atomic file);
 //! - `health.rs`: pidfd + local ping → instant up/down; peer pings;
@@ -25,6 +26,7 @@ pub mod mysql;
 pub mod plan;
 pub mod promote;
 pub mod queue;
+pub mod semisync;
 pub mod service;
 pub mod sql;
 pub mod state;

@@ -8,14 +8,16 @@
 //!    is redirected at once (STEER to the new owner, or FENCE when nobody has it);
 //! 2. a host without the writer role is read-only (a demoted writer at once; any other when
 //!    its server is writable: only the writer is writable);
-//! 3. entering ADMIN_OFFLINE stops replication, leaving it starts it;
+//! 3. entering ADMIN_OFFLINE stops replication, leaving it starts it; semi-synchronous
+//!    replication follows the role (the writer is the source, a possible writer acknowledges);
 //! 4. gaining the writer: promotion (bounded catch-up, then writable) before the VIPs are
 //!    acquired; kept roles are re-asserted (a kept writer on a read-only server is promoted
 //!    again, a kept VIP not LOCAL is acquired again), so re-applying converges after a crash;
 //! 5. hand-overs come after this host's own acquisitions (two hosts swapping VIPs would each
 //!    wait for the other's announcement); then a demoted writer's clients are killed, then the
 //!    `/32`s of lost VIPs go (last, so that the killed clients' FIN/RST still leave from them);
-//! 6. a slave is pointed at the active master — after every VIP is settled, so a slow or
+//! 6. a slave is pointed at the active master (with `semisync`, at the standby master while it
+//!    is ONLINE: `Config::slave_source`) — after every VIP is settled, so a slow or
 //!    broken replica never leaves a VIP unowned (a failed repoint is retried by the next push);
 //! 7. the applied state is persisted.
 
@@ -27,6 +29,7 @@ use super::{
 use mmm_common::{
     config::{Config, HostMode},
     roles::{Assignment, HostState, RoleIp, RoleTable},
+    semisync::SemiSync,
 };
 use std::{collections::BTreeSet, net::Ipv4Addr};
 
@@ -42,6 +45,9 @@ pub struct Facts {
     pub local: BTreeSet<Ipv4Addr>,
     /// MACs of cluster hosts as this host knows them (its own, resolved neighbours).
     pub macs: std::collections::BTreeMap<String, [u8; 6]>,
+    /// Semi-synchronous replication's switches now; read only with `semisync` on and a
+    /// server that answers.
+    pub semisync: Option<SemiSync>,
 }
 
 /// Where a released VIP's traffic goes.
@@ -73,6 +79,9 @@ pub enum Op {
     Repoint { master: String },
     /// `START SLAVE` (true) or `STOP SLAVE` (false): leaving or entering ADMIN_OFFLINE.
     Replication { start: bool },
+    /// Semi-synchronous replication's switches to `want`; `restart_io`: the replica side
+    /// changed, the IO thread reconnects for it to count.
+    SemiSync { want: SemiSync, restart_io: bool },
     /// Bounded catch-up of the relay log, then writable.
     Promote,
     /// Add the `/32`, map LOCAL, gratuitous ARP. `again`: a kept VIP that was not LOCAL.
@@ -141,6 +150,23 @@ pub fn wants_read_only(applied: &AgentState, table: &RoleTable, cfg: &Config, me
     let had = applied.roles.iter().any(|r| r.role == writer);
     let has = mine.roles.iter().any(|r| r.role == writer);
     had == has
+}
+
+/// What semi-synchronous replication should be on `me` (`semisync` on): the writer is the
+/// source; a host that may take the writer role acknowledges (so an acknowledged write is
+/// always on a host that can be promoted); others neither. Everything off with `semisync` off.
+pub fn wanted_semisync(cfg: &Config, me: &str, has_writer: bool) -> SemiSync {
+    if !cfg.semisync {
+        return SemiSync::default();
+    }
+    let may_write = cfg
+        .roles
+        .iter()
+        .any(|r| r.name == cfg.active_master_role && r.hosts.iter().any(|h| h == me));
+    SemiSync {
+        source: has_writer,
+        replica: !has_writer && may_write,
+    }
 }
 
 /// The name of the role `ip` belongs to in `cfg` (`unknown` for an address no role has).
@@ -236,6 +262,20 @@ pub fn plan(
             ops.push(Op::Replication { start: was });
         }
     }
+    // 3b. Semi-synchronous replication follows the role: the source side before a promotion
+    //     makes the server writable (its first write already waits for an acknowledgement).
+    if let Some(now) = facts.semisync {
+        let want = wanted_semisync(cfg, me, has_writer);
+        if want != now {
+            // Only turning the replica side on needs the IO thread to reconnect. Never the
+            // other way: a candidate's restarted IO thread (GTID mode) drops its relay log —
+            // received transactions a dead writer can no longer send again.
+            ops.push(Op::SemiSync {
+                want,
+                restart_io: want.replica && !now.replica,
+            });
+        }
+    }
     // 4. Gains, then what is kept.
     if gained_writer {
         ops.push(Op::Promote);
@@ -271,10 +311,12 @@ pub fn plan(
     );
     // 6. Replication follows the active master — after every VIP is settled: a slow or
     //    broken replica never holds a VIP (repointing waits for its SQL thread, and may fail).
-    if let (Some(am), Some(_)) = (table.active_master.as_deref(), facts.dialect) {
+    if let (Some(source), Some(_)) = (cfg.slave_source(table), facts.dialect) {
         let slave = cfg.host(me).is_some_and(|h| h.mode == HostMode::Slave);
-        if slave && am != me && mine.state != HostState::AdminOffline {
-            ops.push(Op::Repoint { master: am.into() });
+        if slave && source != me && mine.state != HostState::AdminOffline {
+            ops.push(Op::Repoint {
+                master: source.into(),
+            });
         }
     }
     // 7. Persist.
@@ -291,3 +333,7 @@ pub fn plan(
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_semisync_tests.rs"]
+mod semisync_tests;

@@ -4,29 +4,33 @@
 use super::*;
 use std::path::Path;
 
-const W: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
-const R2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 102);
+pub(super) const W: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+pub(super) const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
+pub(super) const R2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 102);
 
-fn cfg() -> Config {
+/// The lab's configuration with `semisync` off (MMM's topology: slaves follow the active
+/// master); the semisync cases turn it on.
+pub(super) fn cfg() -> Config {
     let text = include_str!("../../../examples/lab/mmm_common.conf");
-    Config::parse_str(Path::new("mmm_common.conf"), text).unwrap()
+    let mut c = Config::parse_str(Path::new("mmm_common.conf"), text).unwrap();
+    c.semisync = false;
+    c
 }
 
-fn mac(n: u8) -> [u8; 6] {
+pub(super) fn mac(n: u8) -> [u8; 6] {
     [2, 0, 0, 0, 0, n]
 }
 
-fn writer() -> RoleIp {
+pub(super) fn writer() -> RoleIp {
     RoleIp::new("writer", W)
 }
 
-fn reader(ip: Ipv4Addr) -> RoleIp {
+pub(super) fn reader(ip: Ipv4Addr) -> RoleIp {
     RoleIp::new("reader", ip)
 }
 
 /// A table at `epoch`: `(host, state, roles)` for db1..db3, MACs 1..3.
-fn table(epoch: u64, lines: [(HostState, Vec<RoleIp>); 3]) -> RoleTable {
+pub(super) fn table(epoch: u64, lines: [(HostState, Vec<RoleIp>); 3]) -> RoleTable {
     let hosts: Vec<Assignment> = lines
         .into_iter()
         .enumerate()
@@ -50,7 +54,7 @@ fn table(epoch: u64, lines: [(HostState, Vec<RoleIp>); 3]) -> RoleTable {
 }
 
 /// Epoch 5: db1 HARD_OFFLINE, the writer and reader .101 on db2, reader .102 on db3.
-fn db1_failed_over() -> RoleTable {
+pub(super) fn db1_failed_over() -> RoleTable {
     table(
         5,
         [
@@ -61,7 +65,7 @@ fn db1_failed_over() -> RoleTable {
     )
 }
 
-fn applied(epoch: u64, roles: Vec<RoleIp>, state: HostState, am: &str) -> AgentState {
+pub(super) fn applied(epoch: u64, roles: Vec<RoleIp>, state: HostState, am: &str) -> AgentState {
     AgentState {
         epoch,
         roles,
@@ -71,19 +75,20 @@ fn applied(epoch: u64, roles: Vec<RoleIp>, state: HostState, am: &str) -> AgentS
     }
 }
 
-fn facts(read_only: bool, local: &[Ipv4Addr]) -> Facts {
+pub(super) fn facts(read_only: bool, local: &[Ipv4Addr]) -> Facts {
     Facts {
         dialect: Some(Dialect::MariaDb),
         read_only: Some(read_only),
         local: local.iter().copied().collect(),
         macs: Default::default(),
+        semisync: None,
     }
 }
 
 use HostState::*;
 
 /// The ops without the final Persist (checked separately).
-fn ops(a: &AgentState, t: &RoleTable, me: &str, f: &Facts) -> Vec<Op> {
+pub(super) fn ops(a: &AgentState, t: &RoleTable, me: &str, f: &Facts) -> Vec<Op> {
     let mut ops = plan(a, t, &cfg(), me, f).unwrap();
     match ops.pop() {
         Some(Op::Persist(s)) => {
@@ -189,6 +194,7 @@ fn a_slave_follows_the_new_active_master() {
         read_only: None,
         local: [R2].into(),
         macs: Default::default(),
+        semisync: None,
     };
     let got = ops(&a, &t, "db3", &down);
     assert_eq!(got, [Op::DenyWrites]);

@@ -93,6 +93,13 @@ impl AgentService {
         }
         if let Ok(d) = self.db.dialect().await {
             st.writable = matches!(self.db.read_only().await, Ok(false));
+            if super::semisync::read(&self.db, d)
+                .await
+                .is_some_and(|s| s.source)
+            {
+                st.semisync_fell_back =
+                    super::semisync::source_active(&self.db, d).await == Some(false);
+            }
             st.gtid_executed = self
                 .db
                 .value(&format!("SELECT {}", d.gtid_executed_var()))

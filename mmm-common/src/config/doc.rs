@@ -42,6 +42,8 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("global", "catchup_strict", "no", true, "yes: refuse a promotion whose catch-up did not finish, rather than promote with a possible loss."),
     d("global", "kill_timeout", "2s", true, "How long a demoted writer lets running writes finish before killing them."),
     d("global", "writer_lease", "2s", true, "The writer keeps write permission only while it heard from the monitor or reached a majority of the hosts within this long; otherwise it fences itself, and the monitor waits it out before promoting another writer. 0 turns it off."),
+    d("global", "semisync", "no", true, "yes: the agents run lossless semi-synchronous replication (AFTER_SYNC): the writer commits once the standby master received the transaction."),
+    d("global", "semisync_timeout", "10s", true, "How long the writer waits for the standby's acknowledgement before falling back to asynchronous replication; never: it waits for a standby."),
     d("global", "garp_rounds", "3", true, "Gratuitous ARP rounds after a VIP is acquired (100 ms apart)."),
     d("global", "monitor_ips", "<monitor> ip", true, "Addresses monitors call agents from; in plaintext mode agents take control calls from these only."),
     d("global", "default_copy_method", "", false, "mmm_tools; accepted, not used."),

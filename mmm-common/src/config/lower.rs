@@ -23,6 +23,8 @@ const GLOBAL_KEYS: &[&str] = &[
     "catchup_strict",
     "kill_timeout",
     "writer_lease",
+    "semisync",
+    "semisync_timeout",
     "garp_rounds",
     "monitor_ips",
     // mmm_tools (MMM's cloning tools; accepted, not used):
@@ -341,6 +343,16 @@ impl Config {
             catchup_strict: global.bool("catchup_strict", false)?,
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
             writer_lease: global.duration("writer_lease", DEFAULT_WRITER_LEASE)?,
+            semisync: global.bool("semisync", false)?,
+            semisync_timeout: global.parse(
+                "semisync_timeout",
+                Some(DEFAULT_SEMISYNC_TIMEOUT),
+                "a duration or 'never'",
+                |v| match v.trim() {
+                    "never" => Some(None),
+                    v => parse_duration(v).map(Some),
+                },
+            )?,
             garp_rounds: global.num("garp_rounds", 3)?,
             monitor_ips: global.ips("monitor_ips")?,
             notes: Vec::new(),

@@ -60,6 +60,18 @@ impl ConfigError {
 }
 
 impl Config {
+    /// Where slaves replicate from under `table` (`None`: no active master): the active
+    /// master; with `semisync` on, its peer — the standby master, which acknowledged every
+    /// commit — while that is ONLINE in the table. A slave is then never ahead of the host
+    /// that would be promoted: with `AFTER_SYNC` a dying writer may have shipped a
+    /// transaction no one acknowledged to a slave of its own, which the new writer never had
+    /// (the slave could not follow it: MariaDB error 1236).
+    pub fn slave_source<'t>(&self, table: &'t crate::roles::RoleTable) -> Option<&'t str> {
+        table.slave_source(self.semisync, |h| {
+            self.host(h).and_then(|c| c.peer.as_deref())
+        })
+    }
+
     /// Reads `path` (and its includes) and validates it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Config::from_raw(&Raw::read(path)?)

@@ -9,6 +9,9 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
 /// (its renewals when no peer answers) and ten of the agents' 200 ms peer pings.
 pub const DEFAULT_WRITER_LEASE: Duration = Duration::from_secs(2);
 
+/// The default `semisync_timeout`: 10 s (the servers' own default).
+pub const DEFAULT_SEMISYNC_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The shortest writer lease accepted (other than 0, off): five peer-ping periods.
 pub const MIN_WRITER_LEASE: Duration = Duration::from_secs(1);
 
@@ -209,6 +212,14 @@ pub struct Config {
     /// cluster's hosts (counting itself), within this long; the monitor promotes no new
     /// writer while the old one could still hold it. Zero turns the lease off.
     pub writer_lease: Duration,
+    /// Ours: semi-synchronous replication managed by the agents (`AFTER_SYNC`): the writer
+    /// commits only once the standby master received the transaction (MariaDB's built-in
+    /// semisync; MySQL 8's `rpl_semi_sync_source`/`replica` plugins, installed when missing).
+    pub semisync: bool,
+    /// Ours: how long the writer waits for the standby's acknowledgement before it falls back
+    /// to asynchronous replication (`rpl_semi_sync_master_timeout`); `None` (`never`): it
+    /// never falls back, writes wait for a standby.
+    pub semisync_timeout: Option<Duration>,
     /// Ours: gratuitous ARP rounds after acquiring a VIP.
     pub garp_rounds: u32,
     /// Ours: the addresses monitors call agents from. In plaintext mode an agent accepts

@@ -100,6 +100,8 @@ pub struct AgentView {
     pub lease_fenced: bool,
     /// Whether its replication IO thread runs (`None`: not a replica).
     pub replica_io_running: Option<bool>,
+    /// Its semi-synchronous source side fell back to asynchronous replication.
+    pub semisync_fell_back: bool,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.
@@ -295,6 +297,8 @@ pub struct Cluster {
     pub checks: BTreeMap<CheckKind, mmm_common::config::CheckConfig>,
     /// `writer_lease` (zero: off).
     pub writer_lease: Duration,
+    /// `semisync`: slaves replicate from the standby master (`RoleTable::slave_source`).
+    pub semisync: bool,
     /// A failed-over writer whose fence is not confirmed yet (`holistic.rs`).
     pub fence: Option<FenceWait>,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
@@ -369,6 +373,7 @@ impl Cluster {
                 .map(|k| (k, cfg.check(k)))
                 .collect(),
             writer_lease: cfg.writer_lease,
+            semisync: cfg.semisync,
             fence: None,
             writer_lost_at: None,
             veto_logged: BTreeSet::new(),

@@ -144,15 +144,24 @@ impl Cluster {
                 diffs.push(format!("{r} is assigned but not LOCAL"));
             }
         }
-        let am = t.active_master.as_deref().and_then(|m| self.host(m));
-        if let Some(am) =
-            am.filter(|_| h.mode == HostMode::Slave && line.state != HostState::AdminOffline)
+        let source = t
+            .slave_source(self.semisync, |m| {
+                self.host(m).and_then(|x| x.peer.as_deref())
+            })
+            .and_then(|m| self.host(m));
+        if let Some(src) =
+            source.filter(|_| h.mode == HostMode::Slave && line.state != HostState::AdminOffline)
         {
-            if v.source_ip != Some(am.ip) {
+            if v.source_ip != Some(src.ip) {
                 let from = v.source_ip.map_or("nowhere".into(), |ip| ip.to_string());
+                let what = if t.active_master.as_deref() == Some(src.name.as_str()) {
+                    "the active master"
+                } else {
+                    "the standby master"
+                };
                 diffs.push(format!(
-                    "replicating from {from}, not the active master {} ({})",
-                    am.name, am.ip
+                    "replicating from {from}, not {what} {} ({})",
+                    src.name, src.ip
                 ));
             }
         }

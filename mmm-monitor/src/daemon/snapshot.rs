@@ -84,6 +84,9 @@ pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
                     c.writer_lease
                 )),
                 (_, Some(a)) => Some(a.to_string()),
+                _ if h.agent.semisync_fell_back => Some(
+                    "SEMISYNC_FALLBACK: the writer commits without a standby's acknowledgement (semi-synchronous replication fell back after semisync_timeout); a failover now can lose acknowledged writes".into(),
+                ),
                 _ => None,
             },
             checks: CheckKind::ALL

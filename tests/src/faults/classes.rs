@@ -37,7 +37,8 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
         .clone();
     let db1_ip = t.lab.cfg.host("db1").context("no db1")?.ip.to_string();
     let db2_ip = t.lab.cfg.host("db2").context("no db2")?.ip.to_string();
-    let fault = t.fault();
+    // Classes that prepare first (a stopped replica) mark the fault again at the kill.
+    let mut fault = t.fault();
     let sleep = std::thread::sleep;
     let expect = match class {
         "kill-writer" => {
@@ -78,12 +79,14 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
         "standby-replication-broken-then-writer-dies" => {
             t.lab.sql("db2", "STOP SLAVE")?;
             sleep(Duration::from_secs(3));
+            fault = t.fault();
             server(&mut t, "db1")?.kill();
             Expect::NoWriter
         }
         "slave-lagging-during-failover" => {
             t.lab.sql("db3", "STOP SLAVE SQL_THREAD")?;
             sleep(Duration::from_secs(2));
+            fault = t.fault();
             server(&mut t, "db1")?.kill();
             sleep(Duration::from_secs(3));
             t.lab.sql("db3", "START SLAVE SQL_THREAD")?;

@@ -1,0 +1,101 @@
+//! Semi-synchronous replication on this host (`semisync` on): reading its switches for the
+//! planner, setting them as planned (`Op::SemiSync`), and the source side's fallback for the
+//! status. The SQL is `mmm_common::semisync`'s; MySQL's plugins are installed when missing.
+
+use super::{
+    apply::{Applier, ApplyError, Steps},
+    mysql::Db,
+    sql::Dialect,
+};
+use mmm_common::semisync::{self, SemiSync};
+use std::time::Instant;
+
+/// The switches now (`None`: the server does not answer, or has no semisync).
+pub async fn read(db: &Db, d: Dialect) -> Option<SemiSync> {
+    let rows = db.rows(&semisync::state_query(d)).await.ok()?;
+    let row = rows.first()?;
+    let on = |col: &str| {
+        row.get(col)
+            .cloned()
+            .flatten()
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"))
+    };
+    Some(SemiSync {
+        source: on("source"),
+        replica: on("replica"),
+    })
+}
+
+/// Whether the source side protects commits now: on, not fallen back, and with at least one
+/// acknowledging replica connected (`Some(false)`: commits go asynchronously); `None` when
+/// not known.
+pub async fn source_active(db: &Db, d: Dialect) -> Option<bool> {
+    let rows = db.rows(&semisync::status_query(d)).await.ok()?;
+    let value = |suffix: &str| {
+        rows.iter()
+            .find(|r| {
+                r.get("Variable_name")
+                    .cloned()
+                    .flatten()
+                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(suffix))
+            })
+            .and_then(|r| r.get("Value").cloned().flatten())
+    };
+    let on = value("_status")?.eq_ignore_ascii_case("ON");
+    let clients: u64 = value("_clients")?.parse().ok()?;
+    Some(on && clients > 0)
+}
+
+impl Applier {
+    /// Sets the switches to `want` (installing MySQL's plugins first when missing); with
+    /// `restart_io`, the IO thread reconnects so that the replica side counts (a host that
+    /// replicates from nobody has no IO thread: that failure is recorded, not fatal).
+    pub(super) async fn set_semisync(
+        &self,
+        d: Dialect,
+        want: SemiSync,
+        restart_io: bool,
+        steps: &mut Steps,
+    ) -> Result<(), ApplyError> {
+        let t0 = Instant::now();
+        let mut sqls: Vec<String> = Vec::new();
+        for (name, install) in semisync::plugins(d) {
+            let q = format!(
+                "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = '{name}'"
+            );
+            if self.db.value(&q).await.ok().flatten().as_deref() == Some("0") {
+                sqls.push(install.into());
+            }
+        }
+        sqls.extend(semisync::source(d, want.source, self.cfg.semisync_timeout));
+        sqls.extend(semisync::replica(d, want.replica));
+        let refs: Vec<&str> = sqls.iter().map(String::as_str).collect();
+        if let Err(e) = self.db.exec_all(&refs).await {
+            return Err(steps.fail("semisync", t0, e.to_string()));
+        }
+        let said = format!(
+            "source {}, replica {}",
+            if want.source { "on" } else { "off" },
+            if want.replica { "on" } else { "off" }
+        );
+        if !restart_io {
+            steps.record("semisync", t0, true, said);
+            return Ok(());
+        }
+        match self.db.exec_all(&semisync::restart_io_thread(d)).await {
+            Ok(()) => steps.record(
+                "semisync",
+                t0,
+                true,
+                format!("{said}; IO thread reconnected"),
+            ),
+            Err(e) => steps.record(
+                "semisync",
+                t0,
+                false,
+                format!("{said}; IO thread not reconnected: {e}"),
+            ),
+        }
+        Ok(())
+    }
+}

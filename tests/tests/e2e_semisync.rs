@@ -1,0 +1,123 @@
+//! End to end, semi-synchronous replication managed by the agents (the lab runs with
+//! `semisync yes`, `semisync_timeout 2s`): the writer is the lossless source (`AFTER_SYNC`),
+//! the standby master acknowledges, the slave does neither; three clients write through the
+//! writer VIP at full speed, never paused, while the writer's mysqld is killed (kill -9):
+//! every acknowledged write is on the new writer and on the slave, and the new writer is the
+//! source from its first write. A standby that stops acknowledging makes `show` warn.
+
+use mmm_tests::{lab::Lab, load::Writer, Net};
+use std::{collections::BTreeSet, time::Duration};
+
+fn var(lab: &Lab, host: &str, q: &str) -> String {
+    lab.sql(host, q).unwrap().trim().to_string()
+}
+
+#[test]
+fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
+    let mut lab = Lab::up_online(&format!("mmmss{}", std::process::id())).expect("lab up");
+    let vip = lab.cfg.role("writer").unwrap().ips[0];
+    assert_eq!(
+        var(&lab, "db1", "SELECT @@rpl_semi_sync_master_enabled"),
+        "1"
+    );
+    assert_eq!(
+        var(&lab, "db1", "SELECT @@rpl_semi_sync_master_wait_point"),
+        "AFTER_SYNC"
+    );
+    assert_eq!(
+        var(&lab, "db2", "SELECT @@rpl_semi_sync_slave_enabled"),
+        "1"
+    );
+    assert_eq!(
+        var(&lab, "db3", "SELECT @@rpl_semi_sync_slave_enabled"),
+        "0"
+    );
+    // db2's IO thread reconnected as a semi-synchronous replica.
+    assert!(
+        Net::wait_for(Duration::from_secs(10), || {
+            var(
+            &lab,
+            "db1",
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS'"
+        ) == "1"
+        }),
+        "db2 is not a semi-synchronous replica of db1"
+    );
+    lab.client_sql(
+        vip,
+        "CREATE TABLE w (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
+    )
+    .unwrap();
+    let writers: Vec<Writer> = (0..3u64)
+        .map(|n| Writer::start(&lab.ns("client"), vip, "w", 1 + n * 1_000_000_000).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    lab.servers.get_mut("db1").unwrap().kill();
+    let resumed = Net::wait_for(Duration::from_secs(30), || {
+        writers.iter().all(|w| w.failures() > 0)
+            && lab
+                .sql("db2", "SELECT @@read_only")
+                .is_ok_and(|r| r.trim() == "0")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let acked: BTreeSet<u64> = writers
+        .into_iter()
+        .flat_map(|w| w.stop())
+        .map(|(s, _)| s)
+        .collect();
+    assert!(resumed, "no failover:\n{}", lab.monitor_log());
+    assert_eq!(
+        var(&lab, "db2", "SELECT @@rpl_semi_sync_master_enabled"),
+        "1"
+    );
+    if let Err(e) = lab.servers["db3"].sync_with(&lab.servers["db2"], Duration::from_secs(30)) {
+        panic!(
+            "{e}\n{}\n{}",
+            lab.servers["db3"]
+                .sql_shown("SHOW SLAVE STATUS\\G")
+                .unwrap_or_default(),
+            lab.monitor_log()
+        );
+    }
+    for h in ["db2", "db3"] {
+        let got: BTreeSet<u64> = lab
+            .sql(h, "SELECT seq FROM app.w")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let lost: Vec<_> = acked.difference(&got).collect();
+        eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
+        assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
+    }
+}
+
+#[test]
+fn a_writer_that_fell_back_to_asynchronous_replication_is_shown() {
+    let lab = Lab::up_online(&format!("mmmsf{}", std::process::id())).expect("lab up");
+    lab.sql("db2", "STOP SLAVE IO_THREAD").unwrap();
+    let vip = lab.cfg.role("writer").unwrap().ips[0];
+    // A commit with no acknowledging replica left: the writer falls back.
+    lab.client_sql(vip, "CREATE TABLE f (x INT)").unwrap();
+    assert!(
+        Net::wait_for(Duration::from_secs(10), || lab
+            .ctl(&["show"])
+            .unwrap()
+            .0
+            .contains("# Warning: host db1: SEMISYNC_FALLBACK")),
+        "{}\n{}",
+        lab.ctl(&["show"]).unwrap().0,
+        lab.sql("db1", "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_%'")
+            .unwrap_or_default()
+    );
+    lab.sql("db2", "START SLAVE IO_THREAD").unwrap();
+    lab.client_sql(vip, "INSERT INTO f VALUES (1)").unwrap();
+    assert!(
+        Net::wait_for(Duration::from_secs(10), || !lab
+            .ctl(&["show"])
+            .unwrap()
+            .0
+            .contains("SEMISYNC_FALLBACK")),
+        "the warning stayed"
+    );
+}

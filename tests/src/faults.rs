@@ -327,7 +327,15 @@ impl Trial {
         } else {
             moves
         };
-        let now_writer = writer_of(&self.lab).context("no writer after the fault")?;
+        // The writer after the fault (a fence wait or a promotion may still be under way).
+        let mut now_writer = None;
+        Net::wait_for(Duration::from_secs(30), || {
+            now_writer = writer_of(&self.lab);
+            now_writer.is_some()
+        });
+        let now_writer = now_writer.with_context(|| {
+            format!("no writer 30 s after the fault:\n{}", self.lab.monitor_log())
+        })?;
         if failover && moves == 0 {
             row.why += "the writer was not failed over; ";
         }

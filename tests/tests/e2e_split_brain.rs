@@ -16,7 +16,8 @@
 use mmm_tests::faults;
 
 fn check(class: &str, tag: &str) {
-    let row = faults::run(class, &format!("mmm{tag}{}", std::process::id())).expect(class);
+    let row = faults::run(class, &format!("mmm{tag}{}", std::process::id()))
+        .unwrap_or_else(|e| panic!("{class}: {e:#}"));
     eprintln!("{}{}", faults::Row::HEADER, row.markdown());
     assert!(row.safe, "{class}: {}", row.why);
 }

@@ -240,12 +240,20 @@ impl Cluster {
             self.writer_lost_at = None;
         }
         let from_name = from.map(|f| self.hosts[f].name.clone()).unwrap_or_default();
-        if let Some(f) = from {
-            self.hosts[f].roles.remove(&rip);
-        }
         self.log(Log::info(format!(
             "Moving role '{rip}' from host '{from_name}' to host '{host}'"
         )));
+        // A planned switchover of the writer: in two steps, the old writer read-only first
+        // (`holistic.rs` `begin_switchover`). MMM's --force moves at once.
+        if let (Some(f), false, true) = (from, force, spec.name == self.active_master_role) {
+            self.begin_switchover(f, i, now);
+            return Ok(format!(
+                "OK: Role '{role}' has been moved from '{from_name}' to '{host}'. Now you can wait some time and check new roles info!"
+            ));
+        }
+        if let Some(f) = from {
+            self.hosts[f].roles.remove(&rip);
+        }
         self.hosts[i].roles.insert(rip.clone());
         self.out.push(super::Action::Event(Event::RoleMoved {
             role: rip,

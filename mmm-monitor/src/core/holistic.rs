@@ -44,6 +44,10 @@ pub struct FenceWait {
     /// tell: its agent answered the monitor, or a majority of the hosts may still have
     /// reached it.
     pub renewable_at: Time,
+    /// A planned switchover's target (`move_role`, a preferred master's return): it gets the
+    /// role once the old writer confirmed it is read-only, no sooner (lossless: it then has
+    /// every write the old writer acknowledged, with `semisync`).
+    pub target: Option<String>,
 }
 
 /// Added to the lease before promoting: the agent's 100 ms judging tick, one 200 ms peer-ping
@@ -147,6 +151,23 @@ impl Cluster {
             host: h.name.clone(),
             epoch: None,
             renewable_at,
+            target: None,
+        });
+    }
+
+    /// A planned switchover of the writer role from host `from` to host `to` at `now`, in two
+    /// steps: a table without a writer (the old writer becomes read-only, its clients are
+    /// closed), then — once its agent acknowledged that table — one giving `to` the role. The
+    /// new writer never takes a write while the old one still can.
+    pub(super) fn begin_switchover(&mut self, from: usize, to: usize, now: Time) {
+        let role = self.active_master_role.clone();
+        self.hosts[from].roles.retain(|r| r.role != role);
+        let h = &self.hosts[from];
+        self.fence = Some(FenceWait {
+            host: h.name.clone(),
+            epoch: None,
+            renewable_at: h.last_contact.unwrap_or_default().max(now),
+            target: Some(self.hosts[to].name.clone()),
         });
     }
 
@@ -167,7 +188,9 @@ impl Cluster {
             renewable_at = now;
         }
         let until = renewable_at + self.writer_lease + LEASE_MARGIN;
-        if confirmed || now >= until {
+        // A planned switchover waits for the old writer's word while its agent answers.
+        let timed_out = now >= until && (w.target.is_none() || !h.agent.reachable);
+        if confirmed || timed_out {
             let why = if confirmed {
                 "its agent confirmed it gave the role up".to_string()
             } else {
@@ -182,6 +205,7 @@ impl Cluster {
                 w.host
             )));
             self.fence = None;
+            self.switchover_to = w.target;
             return false;
         }
         if let Some(f) = &mut self.fence {

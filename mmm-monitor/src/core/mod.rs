@@ -303,6 +303,8 @@ pub struct Cluster {
     pub fence: Option<FenceWait>,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
     pub writer_lost_at: Option<Time>,
+    /// A planned switchover's target, once the old writer is read-only (`holistic.rs`).
+    switchover_to: Option<String>,
     /// Candidates whose veto was logged since the writer was lost.
     veto_logged: BTreeSet<String>,
     flap_duration: Duration,
@@ -376,6 +378,7 @@ impl Cluster {
             semisync: cfg.semisync,
             fence: None,
             writer_lost_at: None,
+            switchover_to: None,
             veto_logged: BTreeSet::new(),
             flap_duration: cfg.monitor.flap_duration,
             flap_count: cfg.monitor.flap_count,

@@ -113,7 +113,12 @@ impl Cluster {
                 if writer_role {
                     cands = self.promotable(cands);
                 }
-                if let Some(to) = self.pick(r, &cands) {
+                let target = self
+                    .switchover_to
+                    .take()
+                    .and_then(|t| self.idx(&t))
+                    .filter(|t| writer_role && cands.contains(t));
+                if let Some(to) = target.or_else(|| self.pick(r, &cands)) {
                     self.assign(rip, to, None);
                     if writer_role {
                         self.writer_lost_at = None;
@@ -137,7 +142,13 @@ impl Cluster {
                     ip: role.ips[0],
                 };
                 if let Some(h) = self.holder(&rip) {
-                    if h != p {
+                    if h != p && rip.role == self.active_master_role {
+                        self.log(Log::info(format!(
+                            "Moving role '{rip}' from host '{}' to host '{pref}'",
+                            self.hosts[h].name
+                        )));
+                        self.begin_switchover(h, p, now);
+                    } else if h != p {
                         self.assign(rip, p, Some(h));
                     }
                 }

@@ -140,3 +140,42 @@ fn hard_evidence_or_no_lease_hands_over_at_once() {
         assert_eq!(writer_on(&s).as_deref(), Some("db2"), "{checks}");
     }
 }
+
+#[test]
+fn a_planned_switchover_waits_until_the_old_writer_is_read_only() {
+    let mut s = Sim::new("");
+    s.online_all();
+    let before = s.pushes.len();
+    let r = s.step(Input::Command(Command::MoveRole {
+        role: "writer".into(),
+        host: "db2".into(),
+        force: false,
+    }));
+    assert!(matches!(r, Some(Ok(_))), "{r:?}");
+    // First a table without a writer: db1 becomes read-only and closes its clients.
+    let first = s.pushes[before].clone();
+    assert_eq!(first.active_master, None);
+    assert_eq!(writer_on(&s), None);
+    // db2 and db3 answer at once; db1 takes its time: nothing moves before it answers, even
+    // past its lease (its agent answers the status polls: it is alive and may still write).
+    for h in ["db2", "db3"] {
+        s.step(Input::Pushed {
+            host: h.into(),
+            ok: true,
+            epoch: first.epoch,
+        });
+    }
+    s.advance(Duration::from_secs(5));
+    s.agent("db1", 1000);
+    assert_eq!(writer_on(&s), None);
+    s.step(Input::Pushed {
+        host: "db1".into(),
+        ok: true,
+        epoch: first.epoch,
+    });
+    assert_eq!(writer_on(&s).as_deref(), Some("db2"));
+    assert_eq!(
+        s.pushes.last().unwrap().active_master.as_deref(),
+        Some("db2")
+    );
+}

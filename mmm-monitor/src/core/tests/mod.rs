@@ -97,8 +97,32 @@ impl Sim {
         }
         reply
     }
+    /// Runs an admin command; every reachable agent then acknowledges what was pushed (a
+    /// planned switchover waits for the old writer's word).
     fn cmd(&mut self, c: Command) -> Result<String, CommandError> {
-        self.step(Input::Command(c)).unwrap()
+        let r = self.step(Input::Command(c)).unwrap();
+        self.ack_all();
+        r
+    }
+    /// Every reachable agent acknowledges the last table pushed.
+    fn ack_all(&mut self) {
+        let Some(epoch) = self.pushes.last().map(|t| t.epoch) else {
+            return;
+        };
+        let hosts: Vec<String> = self
+            .c
+            .hosts
+            .iter()
+            .filter(|h| h.agent.reachable && h.agent.applied_epoch < epoch)
+            .map(|h| h.name.clone())
+            .collect();
+        for host in hosts {
+            self.step(Input::Pushed {
+                host,
+                ok: true,
+                epoch,
+            });
+        }
     }
     fn agent(&mut self, host: &str, uptime: u64) {
         self.step(Input::AgentStatus {

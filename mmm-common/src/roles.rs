@@ -201,10 +201,12 @@ pub struct RoleTable {
     pub active_master_role: String,
     /// One line per host.
     pub hosts: Vec<Assignment>,
+    /// After a planned switchover: the old writer's final GTID set, which the new writer
+    /// applies before it becomes writable (`None`: its relay log as received).
+    pub catch_up: Option<String>,
 }
 
 impl RoleTable {
-    /// The line of `host`.
     /// Where slaves replicate from (`Config::slave_source` explains the rule): the active
     /// master, or with `semisync` its peer (`peer_of`) while that is ONLINE here.
     pub fn slave_source<'p>(
@@ -224,6 +226,7 @@ impl RoleTable {
         Some(am)
     }
 
+    /// The line of `host`.
     pub fn host(&self, host: &str) -> Option<&Assignment> {
         self.hosts.iter().find(|a| a.host == host)
     }

@@ -20,6 +20,16 @@ pub enum ConvertError {
     Mac { host: String, len: usize },
     #[error("mode {0} is not active, manual, wait or passive")]
     Mode(i32),
+    #[error("catch_up_gtid '{0}' is not a GTID set (MariaDB d-s-n lists or MySQL uuid:n-m sets, at most 64 KiB)")]
+    Gtid(String),
+}
+
+/// Whether `s` looks like a GTID set of either family: hex digits, `-`, `:`, `,` (no quote,
+/// space or other SQL), at most 64 KiB.
+fn gtid_set(s: &str) -> bool {
+    s.len() <= 65_536
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '-' | ':' | ','))
 }
 
 impl From<HostState> for pb::HostState {
@@ -106,6 +116,7 @@ impl From<&RoleTable> for pb::RoleTable {
                     mac: a.mac.map(|m| m.to_vec()).unwrap_or_default(),
                 })
                 .collect(),
+            catch_up_gtid: t.catch_up.clone().unwrap_or_default(),
         }
     }
 }
@@ -153,8 +164,14 @@ impl TryFrom<pb::HostAssignment> for Assignment {
 impl TryFrom<pb::RoleTable> for RoleTable {
     type Error = ConvertError;
     fn try_from(t: pb::RoleTable) -> Result<Self, ConvertError> {
+        if !gtid_set(&t.catch_up_gtid) {
+            return Err(ConvertError::Gtid(
+                t.catch_up_gtid.chars().take(80).collect(),
+            ));
+        }
         Ok(RoleTable {
             epoch: t.epoch,
+            catch_up: Some(t.catch_up_gtid).filter(|s| !s.is_empty()),
             active_master: Some(t.active_master).filter(|s| !s.is_empty()),
             active_master_role: t.active_master_role,
             hosts: t
@@ -220,6 +237,7 @@ mod tests {
             epoch: 7,
             active_master: Some("db1".into()),
             active_master_role: "writer".into(),
+            catch_up: None,
             hosts: vec![
                 Assignment {
                     host: "db1".into(),
@@ -234,6 +252,27 @@ mod tests {
                     mac: None,
                 },
             ],
+        }
+    }
+
+    #[test]
+    fn catch_up_gtid_sets_of_both_families_pass_and_anything_else_is_refused() {
+        for ok in [
+            "0-1-2470",
+            "0-1-2470,1-2-7",
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:11",
+        ] {
+            let mut t = table();
+            t.catch_up = Some(ok.into());
+            assert_eq!(RoleTable::try_from(pb::RoleTable::from(&t)), Ok(t), "{ok}");
+        }
+        for bad in ["0-1-1', 0); DROP TABLE x; --", "0-1-1 ", &"é".repeat(100)] {
+            let mut p = pb::RoleTable::from(&table());
+            p.catch_up_gtid = bad.into();
+            match RoleTable::try_from(p) {
+                Err(ConvertError::Gtid(shown)) => assert!(shown.chars().count() <= 80),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

@@ -334,7 +334,10 @@ impl Trial {
             now_writer.is_some()
         });
         let now_writer = now_writer.with_context(|| {
-            format!("no writer 30 s after the fault:\n{}", self.lab.monitor_log())
+            format!(
+                "no writer 30 s after the fault:\n{}",
+                self.lab.monitor_log()
+            )
         })?;
         if failover && moves == 0 {
             row.why += "the writer was not failed over; ";

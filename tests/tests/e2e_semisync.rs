@@ -178,3 +178,75 @@ fn a_planned_switchover_under_writes_loses_and_duplicates_nothing() {
         );
     }
 }
+
+#[test]
+fn a_returning_master_takes_the_writer_role_only_with_everything_the_writer_has() {
+    let lab = Lab::up_online(&format!("mmmsr{}", std::process::id())).expect("lab up");
+    let vip = lab.cfg.role("writer").unwrap().ips[0];
+    let writer_is = |h: &str| {
+        Net::wait_for(Duration::from_secs(15), || {
+            mmm_tests::walkthrough::roles_of(&lab.ctl(&["show"]).unwrap().0, h).contains("writer")
+        })
+    };
+    lab.client_sql(vip, "CREATE TABLE b (seq BIGINT PRIMARY KEY)")
+        .unwrap();
+    assert_eq!(lab.ctl(&["set_offline", "db1"]).unwrap().1, 0);
+    assert!(writer_is("db2"), "{}", lab.monitor_log());
+    // A backlog db1 has not received (its replication is stopped while ADMIN_OFFLINE).
+    let writers: Vec<Writer> = (0..3u64)
+        .map(|n| Writer::start(&lab.ns("client"), vip, "b", 1 + n * 1_000_000_000).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    // db1 comes back and is asked for the writer role at once, its IO thread still fetching.
+    assert_eq!(lab.ctl(&["set_online", "db1"]).unwrap().1, 0);
+    let (out, code) = lab.ctl(&["move_role", "writer", "db1"]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(writer_is("db1"), "{}", lab.monitor_log());
+    // Writes resume once db1 is writable (after it applied db2's final position).
+    assert!(
+        Net::wait_for(Duration::from_secs(20), || var(
+            &lab,
+            "db1",
+            "SELECT @@read_only"
+        ) == "0"),
+        "db1 never became writable:\n{}",
+        std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default()
+    );
+    let log = std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default();
+    assert!(
+        log.contains("the old writer's final position") && log.contains("is applied"),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let acked: BTreeSet<u64> = writers
+        .into_iter()
+        .flat_map(|w| w.stop())
+        .map(|(s, _)| s)
+        .collect();
+    for h in ["db2", "db3"] {
+        lab.servers[h]
+            .sync_with(&lab.servers["db1"], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{h}: {e}"));
+    }
+    for h in ["db1", "db2", "db3"] {
+        let got: BTreeSet<u64> = lab
+            .sql(h, "SELECT seq FROM app.b")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let lost: Vec<_> = acked.difference(&got).collect();
+        eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
+        assert!(
+            lost.is_empty(),
+            "{h} lost {} acknowledged writes; db1's agent:\n{}",
+            lost.len(),
+            std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default()
+        );
+        let st = lab.servers[h].sql_shown("SHOW SLAVE STATUS\\G").unwrap();
+        assert!(
+            st.contains("Slave_SQL_Running: Yes") && st.contains("Slave_IO_Running: Yes"),
+            "{h}: {st}"
+        );
+    }
+}

@@ -262,7 +262,9 @@ impl Applier {
             Op::SemiSync { want, restart_io } => {
                 self.set_semisync(d, want, restart_io, steps).await?
             }
-            Op::Promote => promote::promote(&self.db, d, &self.cfg, steps).await?,
+            Op::Promote { catch_up } => {
+                promote::promote(&self.db, d, &self.cfg, catch_up.as_deref(), steps).await?
+            }
             Op::Acquire { role, again } => {
                 if let Err(e) = self.take_vip(role.ip).await {
                     return Err(steps.fail("acquire", t0, dp_err(e)));

@@ -82,8 +82,9 @@ pub enum Op {
     /// Semi-synchronous replication's switches to `want`; `restart_io`: the replica side
     /// changed, the IO thread reconnects for it to count.
     SemiSync { want: SemiSync, restart_io: bool },
-    /// Bounded catch-up of the relay log, then writable.
-    Promote,
+    /// Bounded catch-up of the relay log (and, after a planned switchover, of the old
+    /// writer's final GTID set `catch_up`), then writable.
+    Promote { catch_up: Option<String> },
     /// Add the `/32`, map LOCAL, gratuitous ARP. `again`: a kept VIP that was not LOCAL.
     Acquire { role: RoleIp, again: bool },
     /// Hand these VIPs over (bounded by `catchup_timeout`).
@@ -278,7 +279,9 @@ pub fn plan(
     }
     // 4. Gains, then what is kept.
     if gained_writer {
-        ops.push(Op::Promote);
+        ops.push(Op::Promote {
+            catch_up: table.catch_up.clone(),
+        });
     }
     for r in &gained {
         ops.push(Op::Acquire {
@@ -287,7 +290,9 @@ pub fn plan(
         });
     }
     if has_writer && !gained_writer && facts.read_only == Some(true) {
-        ops.push(Op::Promote);
+        ops.push(Op::Promote {
+            catch_up: table.catch_up.clone(),
+        });
     }
     for r in mine.roles.iter().filter(|r| !gained.contains(r)) {
         if !facts.local.contains(&r.ip) {

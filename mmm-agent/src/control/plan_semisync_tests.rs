@@ -49,7 +49,9 @@ fn semisync_follows_the_writer_role_before_it_becomes_writable() {
             restart_io: false,
         }
     });
-    let promote = got.iter().position(|o| *o == Op::Promote);
+    let promote = got
+        .iter()
+        .position(|o| *o == Op::Promote { catch_up: None });
     assert!(ss.is_some() && ss < promote, "{got:?}");
     // The demoted writer acknowledges from now on (after it stopped taking writes).
     let a = applied(4, vec![writer(), reader(R2)], Online, "db1");

@@ -49,6 +49,7 @@ pub(super) fn table(epoch: u64, lines: [(HostState, Vec<RoleIp>); 3]) -> RoleTab
         epoch,
         active_master,
         active_master_role: "writer".into(),
+        catch_up: None,
         hosts,
     }
 }
@@ -168,7 +169,7 @@ fn promoted_standby_catches_up_before_taking_the_vip() {
     assert_eq!(
         got,
         [
-            Op::Promote,
+            Op::Promote { catch_up: None },
             Op::Acquire {
                 role: writer(),
                 again: false
@@ -277,7 +278,7 @@ fn reapplying_after_a_crash_half_way_converges() {
     assert_eq!(
         got,
         [
-            Op::Promote,
+            Op::Promote { catch_up: None },
             Op::Acquire {
                 role: writer(),
                 again: false
@@ -301,7 +302,10 @@ fn a_kept_writer_role_on_a_read_only_server_is_promoted_again() {
             (Online, vec![reader(R2)]),
         ],
     );
-    assert_eq!(ops(&a, &t, "db1", &facts(true, &[W])), [Op::Promote]);
+    assert_eq!(
+        ops(&a, &t, "db1", &facts(true, &[W])),
+        [Op::Promote { catch_up: None }]
+    );
     // A kept VIP that is not LOCAL is acquired again.
     assert_eq!(
         ops(&a, &t, "db1", &facts(false, &[])),
@@ -327,7 +331,7 @@ fn a_writer_fenced_by_its_lease_takes_the_role_back_from_the_same_table() {
         ],
     );
     let got = ops(&a, &t, "db1", &facts(true, &[]));
-    assert!(got.contains(&Op::Promote), "{got:?}");
+    assert!(got.contains(&Op::Promote { catch_up: None }), "{got:?}");
     assert!(
         got.iter()
             .any(|o| matches!(o, Op::Acquire { role, .. } if *role == writer())),

@@ -104,6 +104,7 @@ pub async fn promote(
     db: &Db,
     d: Dialect,
     cfg: &Config,
+    catch_up_to: Option<&str>,
     steps: &mut Steps,
 ) -> Result<(), ApplyError> {
     let t0 = Instant::now();
@@ -185,12 +186,63 @@ pub async fn promote(
             }
         },
     }
+    if let Some(gtid) = catch_up_to {
+        final_position(db, d, cfg, gtid, steps).await?;
+    }
     let t0 = Instant::now();
     let sqls = d.allow_writes();
     if let Err(e) = db.exec_all(&sqls).await {
         return Err(steps.fail("writable", t0, e.to_string()));
     }
     steps.record("writable", t0, true, sqls.join("; "));
+    Ok(())
+}
+
+/// After a planned switchover: waits (bounded by `catchup_timeout`) until the old writer's
+/// final GTID set `gtid` is applied here, so the new writer starts with every write the old
+/// one took. A timeout (or NULL, or an error) refuses the promotion under `catchup_strict`, and
+/// is recorded as a possible loss otherwise.
+async fn final_position(
+    db: &Db,
+    d: Dialect,
+    cfg: &Config,
+    gtid: &str,
+    steps: &mut Steps,
+) -> Result<(), ApplyError> {
+    let t0 = Instant::now();
+    let limit = cfg.catchup_timeout;
+    let q = d.wait_gtid(gtid, limit.as_secs_f64());
+    let r = db.value_within(&q, limit + Duration::from_secs(2)).await;
+    if matches!(&r, Ok(Some(v)) if v == "0") {
+        steps.record(
+            "catch-up",
+            t0,
+            true,
+            format!("the old writer's final position {gtid} is applied"),
+        );
+        return Ok(());
+    }
+    let why = match r {
+        Ok(Some(v)) => format!("the wait returned {v}"),
+        Ok(None) => "the wait returned NULL".into(),
+        Err(e) => e.to_string(),
+    };
+    let detail =
+        format!("the old writer's final position {gtid} not applied within {limit:?} ({why})");
+    if cfg.catchup_strict {
+        return Err(steps.fail(
+            "catch-up",
+            t0,
+            format!("{detail}; catchup_strict: promotion refused"),
+        ));
+    }
+    tracing::warn!("promoting anyway: {detail}");
+    steps.record(
+        "catch-up",
+        t0,
+        false,
+        format!("{detail}; promoting anyway (catchup_strict off)"),
+    );
     Ok(())
 }
 

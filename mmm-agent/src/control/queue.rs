@@ -126,6 +126,7 @@ mod tests {
             epoch,
             active_master: None,
             active_master_role: "writer".into(),
+            catch_up: None,
             hosts: vec![],
         }
     }

@@ -136,6 +136,25 @@ impl AgentService {
     }
 }
 
+impl AgentService {
+    /// The server's applied GTID set now; empty while the health watcher finds it down (a
+    /// hung server would cost a timeout on the acknowledgement's path).
+    async fn gtid_now(&self) -> String {
+        if !self.health.borrow().up {
+            return String::new();
+        }
+        let Ok(d) = self.db.dialect().await else {
+            return String::new();
+        };
+        self.db
+            .value(&format!("SELECT {}", d.gtid_executed_var()))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+}
+
 #[tonic::async_trait]
 impl Agent for AgentService {
     async fn apply_roles(
@@ -155,7 +174,9 @@ impl Agent for AgentService {
         match r {
             Ok(steps) => {
                 self.heard.send_replace(Some(at));
+                let gtid_executed = self.gtid_now().await;
                 Ok(Response::new(pb::AgentReport {
+                    gtid_executed,
                     epoch,
                     steps: steps
                         .into_iter()

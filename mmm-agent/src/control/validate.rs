@@ -177,6 +177,7 @@ mod tests {
             epoch: 8,
             active_master: am.map(str::to_string),
             active_master_role: "writer".into(),
+            catch_up: None,
             hosts,
         }
     }

@@ -48,6 +48,9 @@ pub struct FenceWait {
     /// role once the old writer confirmed it is read-only, no sooner (lossless: it then has
     /// every write the old writer acknowledged, with `semisync`).
     pub target: Option<String>,
+    /// The old writer's applied GTID set when it acknowledged a table without the role: its
+    /// final position, which the target applies before it becomes writable.
+    pub final_gtid: Option<String>,
 }
 
 /// Added to the lease before promoting: the agent's 100 ms judging tick, one 200 ms peer-ping
@@ -152,6 +155,7 @@ impl Cluster {
             epoch: None,
             renewable_at,
             target: None,
+            final_gtid: None,
         });
     }
 
@@ -168,7 +172,24 @@ impl Cluster {
             epoch: None,
             renewable_at: h.last_contact.unwrap_or_default().max(now),
             target: Some(self.hosts[to].name.clone()),
+            final_gtid: None,
         });
+    }
+
+    /// The old writer of a fence wait acknowledged the table of `epoch` (without its role):
+    /// its server's applied GTID set then is its final position.
+    pub(super) fn note_final_gtid(
+        &mut self,
+        host: &str,
+        ok: bool,
+        epoch: u64,
+        gtid: Option<String>,
+    ) {
+        if let Some(f) = self.fence.as_mut() {
+            if ok && f.host == host && f.epoch.is_some_and(|e| epoch >= e) && gtid.is_some() {
+                f.final_gtid = gtid;
+            }
+        }
     }
 
     /// Whether the writer role must still wait at `now`; ends the wait (logged) when the old
@@ -205,6 +226,7 @@ impl Cluster {
                 w.host
             )));
             self.fence = None;
+            self.catch_up = w.final_gtid.filter(|_| w.target.is_some());
             self.switchover_to = w.target;
             return false;
         }

@@ -216,8 +216,14 @@ pub enum Input {
     AgentStatus { host: String, view: AgentView },
     /// A call to the agent failed.
     AgentUnreachable { host: String },
-    /// Result of pushing the table of `epoch` to one agent.
-    Pushed { host: String, ok: bool, epoch: u64 },
+    /// Result of pushing the table of `epoch` to one agent; `gtid`: its server's applied GTID
+    /// set after the apply, when known.
+    Pushed {
+        host: String,
+        ok: bool,
+        epoch: u64,
+        gtid: Option<String>,
+    },
     /// The monitor's own network check (ping_ips).
     Network { up: bool },
     /// An admin command; answered with [`Action::Reply`].
@@ -305,6 +311,9 @@ pub struct Cluster {
     pub writer_lost_at: Option<Time>,
     /// A planned switchover's target, once the old writer is read-only (`holistic.rs`).
     switchover_to: Option<String>,
+    /// The old writer's final GTID set after a planned switchover, which the new writer
+    /// applies before it becomes writable (in every table until the writer changes again).
+    pub catch_up: Option<String>,
     /// Candidates whose veto was logged since the writer was lost.
     veto_logged: BTreeSet<String>,
     flap_duration: Duration,
@@ -379,6 +388,7 @@ impl Cluster {
             fence: None,
             writer_lost_at: None,
             switchover_to: None,
+            catch_up: None,
             veto_logged: BTreeSet::new(),
             flap_duration: cfg.monitor.flap_duration,
             flap_count: cfg.monitor.flap_count,
@@ -491,7 +501,15 @@ impl Cluster {
             }
             Input::AgentStatus { host, view } => self.on_agent_status(&host, view, now),
             Input::AgentUnreachable { host } => self.on_agent_unreachable(&host),
-            Input::Pushed { host, ok, epoch } => self.on_pushed(host, ok, epoch, now),
+            Input::Pushed {
+                host,
+                ok,
+                epoch,
+                gtid,
+            } => {
+                self.note_final_gtid(&host, ok, epoch, gtid);
+                self.on_pushed(host, ok, epoch, now)
+            }
             Input::Network { up } => self.on_network(up, now),
             Input::Command(c) => {
                 let r = self.command(c, now);
@@ -543,6 +561,7 @@ impl Cluster {
     pub fn table(&self) -> RoleTable {
         RoleTable {
             epoch: self.epoch,
+            catch_up: self.catch_up.clone(),
             active_master: self.active_master().map(str::to_string),
             active_master_role: self.active_master_role.clone(),
             hosts: self

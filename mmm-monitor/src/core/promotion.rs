@@ -28,6 +28,7 @@ impl Cluster {
     pub(super) fn writer_lost(&mut self, now: Time) {
         self.writer_lost_at = Some(now);
         self.veto_logged.clear();
+        self.catch_up = None;
     }
 
     /// Why host `i` may not take the writer role after the writer was lost (`None`: it may).

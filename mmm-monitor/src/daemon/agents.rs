@@ -262,6 +262,7 @@ fn outcome(
     let (ok, stale) = match r {
         Ok(Ok(rep)) => {
             let rep = rep.into_inner();
+            a.gtid_executed = rep.gtid_executed.clone();
             a.steps = rep
                 .steps
                 .into_iter()

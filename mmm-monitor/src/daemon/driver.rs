@@ -166,11 +166,20 @@ impl Driver {
                     epoch,
                     report,
                 } => {
+                    let gtid = Some(report.gtid_executed.clone()).filter(|g| !g.is_empty());
                     self.journal.acked(epoch, report);
                     if let Some(applied) = stale {
                         self.step(Input::StaleEpoch { applied }, None);
                     }
-                    (Input::Pushed { host, ok, epoch }, None)
+                    (
+                        Input::Pushed {
+                            host,
+                            ok,
+                            epoch,
+                            gtid,
+                        },
+                        None,
+                    )
                 }
             };
             if matches!(input, Input::Tick) {

@@ -39,6 +39,9 @@ pub struct AgentApply {
     pub took_ms: u64,
     pub steps: Vec<StepRec>,
     pub error: String,
+    /// The server's applied GTID set after the apply (empty: not known).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gtid_executed: String,
 }
 
 /// One decision.
@@ -332,6 +335,7 @@ mod tests {
                 detail: "SET GLOBAL read_only = 0".into(),
             }],
             error: String::new(),
+            gtid_executed: String::new(),
         };
         assert!(h
             .agent_done(5, a("db2"), t0 + Duration::from_millis(30))

@@ -117,6 +117,7 @@ fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
         host: "db1".into(),
         ok: true,
         epoch,
+        gtid: None,
     });
     assert_eq!(writer_on(&s).as_deref(), Some("db2"));
     assert!(s.logged("Old writer 'db1' is fenced (its agent confirmed it gave the role up): the writer role may move"));
@@ -163,6 +164,7 @@ fn a_planned_switchover_waits_until_the_old_writer_is_read_only() {
             host: h.into(),
             ok: true,
             epoch: first.epoch,
+            gtid: None,
         });
     }
     s.advance(Duration::from_secs(5));
@@ -172,10 +174,11 @@ fn a_planned_switchover_waits_until_the_old_writer_is_read_only() {
         host: "db1".into(),
         ok: true,
         epoch: first.epoch,
+        gtid: Some("0-1-4711".into()),
     });
     assert_eq!(writer_on(&s).as_deref(), Some("db2"));
-    assert_eq!(
-        s.pushes.last().unwrap().active_master.as_deref(),
-        Some("db2")
-    );
+    // The new writer applies the old one's final position before it becomes writable.
+    let t = s.pushes.last().unwrap();
+    assert_eq!(t.active_master.as_deref(), Some("db2"));
+    assert_eq!(t.catch_up.as_deref(), Some("0-1-4711"));
 }

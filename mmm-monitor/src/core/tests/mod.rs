@@ -121,6 +121,7 @@ impl Sim {
                 host,
                 ok: true,
                 epoch,
+                gtid: None,
             });
         }
     }

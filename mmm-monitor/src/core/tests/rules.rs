@@ -60,6 +60,7 @@ fn no_kill_while_the_monitor_network_is_down() {
         host: "db3".into(),
         ok: false,
         epoch: 0,
+        gtid: None,
     });
     assert!(s.kills.is_empty());
 }
@@ -178,6 +179,7 @@ fn a_replication_failed_host_going_down_is_killed_when_its_agent_cannot_be_told(
         host: "db3".into(),
         ok: false,
         epoch: 0,
+        gtid: None,
     });
     assert_eq!(s.kills, ["db3"]);
     assert_eq!(

@@ -356,6 +356,7 @@ fn an_unreachable_demoted_host_is_killed() {
         host: "db3".into(),
         ok: false,
         epoch: 0,
+        gtid: None,
     });
     assert_eq!(s.kills, ["db3"]);
     assert!(s.logged("Can't send offline status notification to 'db3' - killing it!"));
@@ -363,6 +364,7 @@ fn an_unreachable_demoted_host_is_killed() {
         host: "db3".into(),
         ok: false,
         epoch: 0,
+        gtid: None,
     });
     assert_eq!(s.kills.len(), 1, "killed once");
 }

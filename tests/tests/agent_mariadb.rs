@@ -84,6 +84,7 @@ fn table(lab: &Lab, epoch: u64, writer: &str, state_db3: pb::HostState) -> pb::R
         active_master: writer.into(),
         active_master_role: "writer".into(),
         hosts,
+        catch_up_gtid: String::new(),
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod checks;
 mod commands;
 mod holistic;
+mod log;
 mod modes;
 mod observe;
 mod promotion;
@@ -27,6 +28,7 @@ mod tests;
 pub use checks::{Outcome, Report};
 pub use commands::{Command, CommandError};
 pub use holistic::{Analysis, FenceWait, LEASE_MARGIN};
+pub use log::{Level, Log};
 
 pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable, MAX_EPOCH_STEP};
 
@@ -39,49 +41,6 @@ use std::{
 
 /// Monotonic time since the monitor started (simulated in tests).
 pub type Time = Duration;
-
-/// Log severity, MMM's names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Fatal,
-    Error,
-    Warn,
-    Info,
-}
-
-/// A log line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Log {
-    pub level: Level,
-    pub message: String,
-}
-
-impl Log {
-    pub fn fatal(m: String) -> Log {
-        Log {
-            level: Level::Fatal,
-            message: m,
-        }
-    }
-    pub fn error(m: String) -> Log {
-        Log {
-            level: Level::Error,
-            message: m,
-        }
-    }
-    pub fn warn(m: String) -> Log {
-        Log {
-            level: Level::Warn,
-            message: m,
-        }
-    }
-    pub fn info(m: String) -> Log {
-        Log {
-            level: Level::Info,
-            message: m,
-        }
-    }
-}
 
 /// What the agent of a host last told us.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -80,6 +80,29 @@ pub struct ReplicaStatus {
     pub last_io_errno: u32,
     /// `Last_SQL_Errno` (0: none).
     pub last_sql_errno: u32,
+    /// `Last_IO_Error` (empty: none).
+    pub last_io_error: String,
+    /// `Last_SQL_Error` (empty: none).
+    pub last_sql_error: String,
+}
+
+/// The source refused to send from this replica's position because its binary log lacks a
+/// GTID the replica has (`ER_MASTER_FATAL_ERROR_READING_BINLOG`, both families).
+pub const ERRNO_SOURCE_LACKS_GTID: u32 = 1236;
+/// MariaDB's `gtid_strict_mode` refused an event older than what the replica already has
+/// (`ER_GTID_STRICT_OUT_OF_ORDER`).
+pub const ERRNO_GTID_OUT_OF_ORDER: u32 = 1950;
+
+impl ReplicaStatus {
+    /// The replica holds transactions its source never had (errant transactions: committed
+    /// here while it was a writer, never shipped), as its threads' errors say; the error
+    /// text (it names the GTID) when so.
+    pub fn errant(&self) -> Option<&str> {
+        if self.last_io_errno == ERRNO_SOURCE_LACKS_GTID && self.last_io_error.contains("GTID") {
+            return Some(&self.last_io_error);
+        }
+        (self.last_sql_errno == ERRNO_GTID_OUT_OF_ORDER).then_some(self.last_sql_error.as_str())
+    }
 }
 
 /// A replica-status value that is present but cannot be parsed.
@@ -159,6 +182,8 @@ impl ReplicaStatus {
             seconds_behind: number(row, &["Seconds_Behind_Master", "Seconds_Behind_Source"])?,
             last_io_errno: number(row, &["Last_IO_Errno"])?.unwrap_or(0),
             last_sql_errno: number(row, &["Last_SQL_Errno"])?.unwrap_or(0),
+            last_io_error: s(&["Last_IO_Error"]).unwrap_or("").into(),
+            last_sql_error: s(&["Last_SQL_Error"]).unwrap_or("").into(),
         })
     }
 

@@ -205,6 +205,11 @@ pub fn threads_verdict(s: Option<&ReplicaStatus>) -> Report {
     let Some(s) = s else {
         return Report::error("ERROR: Replication is not set up");
     };
+    if let Some(why) = s.errant() {
+        return Report::error(&format!(
+            "ERROR: Replication is broken: this server has transactions its source never had (errant transactions, committed here while it was the writer and never shipped: {why}). It stays out of rotation; rebuild it from the writer (README, \"Errant transactions\")"
+        ));
+    }
     let bad_password = s.io == ThreadState::Connecting && s.last_io_errno == 1045;
     if !s.io.running() || !s.sql.running() || bad_password {
         return Report::error("ERROR: Replication is broken");
@@ -310,6 +315,29 @@ mod tests {
         assert_eq!(
             threads_verdict(None).message,
             "ERROR: Replication is not set up"
+        );
+        // A former writer with a transaction the writer never had: named, kept out.
+        let errant = row(&[
+            ("Slave_IO_Running", Some("No")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Last_IO_Errno", Some("1236")),
+            ("Last_IO_Error", Some("Got fatal error 1236 from master when reading data from binary log: 'Error: connecting slave requested to start from GTID 0-1-2470, which is not in the master's binlog'")),
+        ]);
+        let m = threads_verdict(Some(&errant)).message;
+        assert!(
+            m.contains("errant transactions") && m.contains("GTID 0-1-2470"),
+            "{m}"
+        );
+        let out_of_order = row(&[
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("No")),
+            ("Last_SQL_Errno", Some("1950")),
+            ("Last_SQL_Error", Some("An attempt was made to binlog GTID 0-2-2470 which would create an out-of-order sequence number with existing GTID 0-1-2470")),
+        ]);
+        let m = threads_verdict(Some(&out_of_order)).message;
+        assert!(
+            m.contains("errant transactions") && m.contains("0-1-2470"),
+            "{m}"
         );
     }
 

@@ -129,6 +129,7 @@ impl AgentService {
                 st.relay_log_applied = r.relay_log_applied();
                 st.seconds_behind = r.seconds_behind.map_or(-1, |s| s as i64);
                 st.io_running = r.io == mmm_common::replica::ThreadState::Running;
+                st.errant_transactions = r.errant().unwrap_or_default().to_string();
                 st.sql_running = r.sql == mmm_common::replica::ThreadState::Running;
             }
         }

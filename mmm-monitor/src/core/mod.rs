@@ -61,6 +61,8 @@ pub struct AgentView {
     pub replica_io_running: Option<bool>,
     /// Its semi-synchronous source side fell back to asynchronous replication.
     pub semisync_fell_back: bool,
+    /// It holds transactions its replication source never had (`ReplicaStatus::errant`).
+    pub errant: bool,
     /// How far the host has applied replication (comparable between master candidates).
     pub progress: Option<u64>,
     /// Whether its MySQL is writable.

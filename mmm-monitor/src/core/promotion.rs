@@ -35,6 +35,9 @@ impl Cluster {
     pub(super) fn promotion_veto(&self, i: usize) -> Option<String> {
         let lost = self.writer_lost_at?;
         let h = &self.hosts[i];
+        if h.agent.errant {
+            return Some("it holds transactions the writer never had (errant transactions)".into());
+        }
         match h.io_seen_at {
             _ if h.agent.source_ip.is_none() && h.io_seen_at.is_none() => None,
             Some(t) if t + IO_SLACK >= lost => None,

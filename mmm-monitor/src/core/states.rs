@@ -109,6 +109,12 @@ impl Cluster {
                     }
                     return;
                 }
+                // Errant transactions keep a host out at once (no grace for a fresh peer: it
+                // would only diverge further).
+                if !is_active_master && rep_threads_failed && self.hosts[i].agent.errant {
+                    self.demote_with_roles(i, HostState::ReplicationFail, now, "", true);
+                    return;
+                }
                 if is_active_master || peer_fresh {
                     return;
                 }
@@ -193,7 +199,8 @@ impl Cluster {
                 if !alive {
                     return;
                 }
-                if rep_ok || !peer_online {
+                // MMM: back ONLINE when its peer is not — never with errant transactions.
+                if rep_ok || (!peer_online && !self.hosts[i].agent.errant) {
                     let to = if flapping {
                         HostState::AwaitingRecovery
                     } else {

@@ -68,6 +68,7 @@ pub fn agent_view(st: &pb::AgentStatus) -> AgentView {
         lease_fenced: st.lease_fenced,
         replica_io_running: (!st.replication_source.is_empty()).then_some(st.io_running),
         semisync_fell_back: st.semisync_fell_back,
+        errant: !st.errant_transactions.is_empty(),
         progress: mmm_common::gtid_progress(&st.gtid_executed),
         writable: Some(st.writable),
         configured_ips: st

@@ -100,3 +100,40 @@ fn the_writer_role_cannot_be_moved_while_the_old_writer_may_hold_its_lease() {
     s.advance(s.c.writer_lease + LEASE_MARGIN);
     assert_eq!(s.c.active_master(), Some("db2"));
 }
+
+#[test]
+fn a_master_with_errant_transactions_is_kept_out_and_never_promoted() {
+    let mut s = Sim::new("");
+    s.online_all();
+    // db2 reports errant transactions; its replication check fails: REPLICATION_FAIL at once
+    // (no grace although its peer came ONLINE moments ago).
+    s.view(
+        "db2",
+        AgentView {
+            uptime_s: Some(1000),
+            errant: true,
+            ..Default::default()
+        },
+    );
+    s.now += SEC;
+    s.check(
+        "db2",
+        CheckKind::RepThreads,
+        Report::error("ERROR: Replication is broken"),
+    );
+    s.keep(
+        "db2",
+        CheckKind::RepThreads,
+        Report::error("ERROR: Replication is broken"),
+        3,
+    );
+    assert_eq!(s.state("db2"), HostState::ReplicationFail);
+    // The writer dies: db2 stays out (MMM would bring it back ONLINE, its peer gone), nobody
+    // is promoted.
+    kill_db1(&mut s);
+    s.advance(Duration::from_secs(5));
+    assert_eq!(s.state("db2"), HostState::ReplicationFail);
+    assert_eq!(s.c.active_master(), None);
+    // Were it ONLINE (an admin's set_online), it would still not be promoted.
+    assert!(s.c.promotion_veto(1).is_some_and(|w| w.contains("errant")));
+}

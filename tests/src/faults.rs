@@ -193,11 +193,7 @@ pub fn writer_of(lab: &Lab) -> Option<String> {
 }
 
 fn seqs(lab: &Lab, host: &str) -> Result<BTreeSet<u64>> {
-    Ok(lab
-        .sql(host, "SELECT seq FROM app.w")?
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect())
+    lab.seqs(host, "w")
 }
 
 /// When (Unix seconds) `host` committed each of `rows` (its `at` column).

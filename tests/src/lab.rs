@@ -536,6 +536,15 @@ impl Lab {
         Ok((g, dir))
     }
 
+    /// The `seq` column of table `app.<table>` on `host` (the load's acknowledged ids).
+    pub fn seqs(&self, host: &str, table: &str) -> Result<std::collections::BTreeSet<u64>> {
+        Ok(self
+            .sql(host, &format!("SELECT seq FROM app.{table}"))?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect())
+    }
+
     /// Runs SQL on `host`'s server as root.
     pub fn sql(&self, host: &str, q: &str) -> Result<String> {
         self.servers.get(host).context("unknown host")?.sql(q)

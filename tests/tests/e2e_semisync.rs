@@ -80,12 +80,7 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         );
     }
     for h in ["db2", "db3"] {
-        let got: BTreeSet<u64> = lab
-            .sql(h, "SELECT seq FROM app.w")
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let got = lab.seqs(h, "w").unwrap();
         let lost: Vec<_> = acked.difference(&got).collect();
         eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
         assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
@@ -159,12 +154,7 @@ fn a_planned_switchover_under_writes_loses_and_duplicates_nothing() {
             .unwrap_or_else(|e| panic!("{h}: {e}"));
     }
     for h in ["db1", "db2", "db3"] {
-        let got: BTreeSet<u64> = lab
-            .sql(h, "SELECT seq FROM app.s")
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let got = lab.seqs(h, "s").unwrap();
         let lost: Vec<_> = unique.difference(&got).collect();
         eprintln!("{h}: {} acknowledged, {} lost", unique.len(), lost.len());
         assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
@@ -229,12 +219,7 @@ fn a_returning_master_takes_the_writer_role_only_with_everything_the_writer_has(
             .unwrap_or_else(|e| panic!("{h}: {e}"));
     }
     for h in ["db1", "db2", "db3"] {
-        let got: BTreeSet<u64> = lab
-            .sql(h, "SELECT seq FROM app.b")
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let got = lab.seqs(h, "b").unwrap();
         let lost: Vec<_> = acked.difference(&got).collect();
         eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
         assert!(

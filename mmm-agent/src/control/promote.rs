@@ -375,6 +375,8 @@ mod tests {
             seconds_behind: None,
             last_io_errno: 0,
             last_sql_errno: 0,
+            last_io_error: String::new(),
+            last_sql_error: String::new(),
         }
     }
 

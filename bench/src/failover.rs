@@ -276,7 +276,7 @@ pub fn run(trials: u64) -> Result<(Vec<Table>, Vec<f64>)> {
         );
         t.notes.push(format!("Acknowledged writes lost: {lost}. Replication was caught up at each failure, and for kill -9 and host down the client's writes were held for the instant the failure took (no transaction in flight): with asynchronous replication a transaction committed on the failing master but not yet replicated is lost to the new master and stays behind as an errant transaction on the old one, which then needs a DBA before it rejoins (mmm keeps such a host out of rotation; MMM 2.2.1 would not notice). Client: connect timeout {:?}, query timeout {:?}, reconnect after every error.", mmm_tests::load::CONNECT_TIMEOUT, mmm_tests::load::QUERY_TIMEOUT));
         if !target {
-            t.notes.push("With the host's link down its own agent cannot report; the other hosts' agents ping it every 200 ms and report it unreachable after two misses, and the monitor's own failing check (ping, 1 s timeout) confirmed by that report counts at once instead of after the trap period (2 s by default).".into());
+            t.notes.push("With the host's link down its own agent cannot report; the other hosts' agents ping it every 200 ms and report it unreachable after two misses, and the monitor's own failing check (ping, 1 s timeout) confirmed by that report counts at once instead of after the trap period (2 s by default). Nobody can confirm that the old writer stopped writing, so the writer role moves only once its lease must have run out: `writer_lease` (2 s) + 0.5 s after the peers lost it (ARCHITECTURE.md \"No split brain\"); `writer_lease 0` gives the old ~1.2 s back, without that guarantee.".into());
         }
         tables.push(t);
     }

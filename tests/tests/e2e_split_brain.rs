@@ -10,8 +10,8 @@
 //! - the writer isolated from everyone for 10 s: it fences itself within its lease, the
 //!   failover happens after it, and once its link is back no client write reaches it;
 //! - the writer hung 8 s: failed over; it commits nothing after the decision;
-//! - the standby master stopped replicating, then the writer dies: nobody is promoted (it
-//!   would lose acknowledged writes).
+//! - the standby master stopped replicating, or was cut off from the writer, then the writer
+//!   dies: nobody is promoted (it would lose acknowledged writes).
 
 use mmm_tests::faults;
 
@@ -42,4 +42,11 @@ fn a_standby_that_stopped_replicating_is_not_promoted() {
     // STOP SLAVE on db2, then kill -9 db1: db2 lacks acknowledged writes no catch-up can
     // fetch; the writer role stays unassigned (and an operator decides).
     check("standby-replication-broken-then-writer-dies", "sbs");
+}
+
+#[test]
+fn a_standby_cut_off_from_the_writer_is_not_promoted_when_the_writer_dies() {
+    // db1 and db2 cut off from each other for 10 s (db1 stays the writer: the monitor and
+    // db3 reach it), then kill -9 db1: db2 lacks what db1 acknowledged meanwhile.
+    check("masters-cut-then-writer-dies", "sbc");
 }

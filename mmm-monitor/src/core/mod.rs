@@ -116,6 +116,9 @@ pub struct Host {
     pub majority_reach_at: Option<Time>,
     /// When its agent last said its replication IO thread was receiving (`promotion.rs`).
     pub io_seen_at: Option<Time>,
+    /// Since when its agent has been unable to ping the active master:
+    /// cut off from the writer, it may lack what the writer acknowledged (`promotion.rs`).
+    pub cut_from_writer_since: Option<Time>,
 }
 
 impl Host {
@@ -321,6 +324,7 @@ impl Cluster {
                     analysis: None,
                     majority_reach_at: None,
                     io_seen_at: None,
+                    cut_from_writer_since: None,
                 })
                 .collect(),
             roles: cfg
@@ -458,7 +462,8 @@ impl Cluster {
                 if let Some(i) = self.idx(&host) {
                     self.hosts[i].agent.peers_mysqld_down = peers_mysqld_down;
                 }
-                self.on_agent_health(&host, up, hard, peers_down, now)
+                self.on_agent_health(&host, up, hard, peers_down, now);
+                self.note_cut_from_writer(&host, now);
             }
             Input::AgentStatus { host, view } => self.on_agent_status(&host, view, now),
             Input::AgentUnreachable { host } => self.on_agent_unreachable(&host),

@@ -1,8 +1,10 @@
 //! Never promote a master known to be behind (Patroni's `maximum_lag_on_failover` and
 //! orchestrator's refusal to promote a lagging replica are the anchors). When the writer fails,
 //! a candidate whose replication IO thread had already stopped receiving from it before the
-//! failure (`STOP SLAVE`, the masters cut off from each other, `Connecting` for longer than
-//! [`IO_SLACK`]) lacks acknowledged writes that no catch-up can fetch from a dead writer: it is
+//! failure (`STOP SLAVE`, `Connecting` for longer than [`IO_SLACK`]), whose agent had been
+//! unable to reach the writer for longer than that (the masters cut off from each other: an IO
+//! thread notices a silent cut only after `slave_net_timeout`), or that holds errant
+//! transactions lacks acknowledged writes that no catch-up can fetch from a dead writer: it is
 //! not promoted. The writer role stays unassigned, an ERROR says why and since when, and
 //! `move_role writer <host>` lets an operator accept the loss. (Right after the writer dies
 //! every replica's IO thread goes `Connecting`; only what was seen *before* the failure
@@ -15,12 +17,34 @@ use std::time::Duration;
 /// receiving: one status poll (1 s), its call, and one check period of detection.
 pub const IO_SLACK: Duration = Duration::from_millis(2500);
 
+/// How long before the writer's failure a candidate may already have been cut off from it: a
+/// whole host that dies is lost to its peers' pings (0.4 s) before the monitor decides (its own
+/// failing ping, up to 2 s more). A cut that old is not the writer's death.
+pub const CUT_SLACK: Duration = Duration::from_secs(5);
+
 impl Cluster {
     /// Records what the agent of host `i` said about its replication IO thread at `now`.
     pub(super) fn note_replica_io(&mut self, i: usize, running: Option<bool>, now: Time) {
         if running == Some(true) {
             self.hosts[i].io_seen_at = Some(now);
         }
+    }
+
+    /// Host `host`'s agent reported which hosts it reaches: whether it is cut off from the
+    /// active master (by ping or by login), and since when.
+    pub(super) fn note_cut_from_writer(&mut self, host: &str, now: Time) {
+        let (Some(i), Some(am)) = (self.idx(host), self.active_master().map(str::to_string)) else {
+            return;
+        };
+        let a = &self.hosts[i].agent;
+        // By ping only: a login that fails is the writer's mysqld dying or hanging (the
+        // candidate's replication has everything up to then), not a cut between them.
+        let cut = a.peers_down.contains(&am);
+        let h = &mut self.hosts[i];
+        h.cut_from_writer_since = match (cut, h.cut_from_writer_since) {
+            (true, since) => since.or(Some(now)),
+            (false, _) => None,
+        };
     }
 
     /// The writer failed at `now`: candidates are judged against this moment until a new
@@ -37,6 +61,12 @@ impl Cluster {
         let h = &self.hosts[i];
         if h.agent.errant {
             return Some("it holds transactions the writer never had (errant transactions)".into());
+        }
+        if let Some(since) = h.cut_from_writer_since.filter(|t| *t + CUT_SLACK < lost) {
+            return Some(format!(
+                "its agent could not reach the writer for {:?} before the writer failed (its IO thread notices a silent cut only after slave_net_timeout)",
+                lost.saturating_sub(since)
+            ));
         }
         match h.io_seen_at {
             _ if h.agent.source_ip.is_none() && h.io_seen_at.is_none() => None,

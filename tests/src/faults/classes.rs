@@ -21,6 +21,7 @@ pub const CLASSES: &[&str] = &[
     "slave-lagging-during-failover",
     "flapping-reader",
     "masters-cut",
+    "masters-cut-then-writer-dies",
     "writer-host-down",
     "writer-isolated",
 ];
@@ -145,6 +146,16 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
                 &["route", "del", "blackhole", &format!("{db1_ip}/32")],
             )?;
             Expect::Stay
+        }
+        "masters-cut-then-writer-dies" => {
+            // The lab case (b): db1 keeps acknowledging writes db2 never receives
+            // (semi-sync falls back after its timeout), then dies.
+            t.ip("db1", &["route", "add", "blackhole", &format!("{db2_ip}/32")])?;
+            t.ip("db2", &["route", "add", "blackhole", &format!("{db1_ip}/32")])?;
+            sleep(Duration::from_secs(10));
+            fault = t.fault();
+            server(&mut t, "db1")?.kill();
+            Expect::NoWriter
         }
         "writer-host-down" => {
             t.ip("db1", &["link", "set", &iface, "down"])?;

@@ -137,3 +137,50 @@ fn a_master_with_errant_transactions_is_kept_out_and_never_promoted() {
     // Were it ONLINE (an admin's set_online), it would still not be promoted.
     assert!(s.c.promotion_veto(1).is_some_and(|w| w.contains("errant")));
 }
+
+#[test]
+fn a_standby_cut_off_from_the_writer_before_it_died_is_not_promoted() {
+    let mut s = Sim::new("");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    // The masters lose each other (db2's IO thread still says Yes: a silent cut).
+    s.peer_says("db2", &["db1"], &["db1"]);
+    for _ in 0..10 {
+        s.now += SEC;
+        db2_replicates(&mut s, true);
+    }
+    // db1's mysqld dies (hard evidence); db2 still cannot reach it, db3 can't log in.
+    s.mysqld("db1", false, true);
+    s.peer_says("db3", &[], &["db1"]);
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+    assert_eq!(s.c.active_master(), None);
+    assert!(
+        s.logs
+            .iter()
+            .any(|l| l.contains("Host 'db2' is not promoted: its agent could not reach the writer")),
+        "{:?}",
+        s.logs
+    );
+    // A whole host that dies is lost to the peers' pings moments before the decision: that
+    // is no reason to refuse.
+    let mut s = Sim::new("");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    s.peer_says("db2", &["db1"], &[]);
+    s.peer_says("db3", &["db1"], &[]);
+    s.step(Input::AgentUnreachable { host: "db1".into() });
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    s.advance(s.c.writer_lease + LEASE_MARGIN);
+    assert_eq!(s.c.active_master(), Some("db2"), "{:?}", s.logs);
+}

@@ -37,7 +37,6 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
         .cluster_interface
         .clone();
     let db1_ip = t.lab.cfg.host("db1").context("no db1")?.ip.to_string();
-    let db2_ip = t.lab.cfg.host("db2").context("no db2")?.ip.to_string();
     // Classes that prepare first (a stopped replica) mark the fault again at the kill.
     let mut fault = t.fault();
     let sleep = std::thread::sleep;
@@ -128,30 +127,15 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
             Expect::Stay
         }
         "masters-cut" => {
-            t.ip(
-                "db1",
-                &["route", "add", "blackhole", &format!("{db2_ip}/32")],
-            )?;
-            t.ip(
-                "db2",
-                &["route", "add", "blackhole", &format!("{db1_ip}/32")],
-            )?;
+            cut_masters(&t, "add")?;
             sleep(Duration::from_secs(10));
-            t.ip(
-                "db1",
-                &["route", "del", "blackhole", &format!("{db2_ip}/32")],
-            )?;
-            t.ip(
-                "db2",
-                &["route", "del", "blackhole", &format!("{db1_ip}/32")],
-            )?;
+            cut_masters(&t, "del")?;
             Expect::Stay
         }
         "masters-cut-then-writer-dies" => {
             // The lab case (b): db1 keeps acknowledging writes db2 never receives
             // (semi-sync falls back after its timeout), then dies.
-            t.ip("db1", &["route", "add", "blackhole", &format!("{db2_ip}/32")])?;
-            t.ip("db2", &["route", "add", "blackhole", &format!("{db1_ip}/32")])?;
+            cut_masters(&t, "add")?;
             sleep(Duration::from_secs(10));
             fault = t.fault();
             server(&mut t, "db1")?.kill();
@@ -184,4 +168,17 @@ fn server<'a>(t: &'a mut Trial, host: &str) -> Result<&'a mut crate::mariadb::Se
         .servers
         .get_mut(host)
         .with_context(|| format!("no server {host}"))
+}
+
+/// Adds (`add`) or removes (`del`) blackhole routes between db1 and db2, both ways: the
+/// masters lose each other silently (no RST: their IO threads keep saying Yes).
+fn cut_masters(t: &Trial, op: &str) -> Result<()> {
+    let ip = |h: &str| -> Result<String> {
+        Ok(format!(
+            "{}/32",
+            t.lab.cfg.host(h).context("no such host")?.ip
+        ))
+    };
+    t.ip("db1", &["route", op, "blackhole", &ip("db2")?])?;
+    t.ip("db2", &["route", op, "blackhole", &ip("db1")?])
 }

@@ -190,6 +190,14 @@ pub struct Assignment {
     pub mac: Option<[u8; 6]>,
 }
 
+/// The writer lease's quorum: whether a host that `reachable` of its `others` other hosts
+/// answer is in a majority of the cluster (`others + 1` hosts, itself counted): 2 of 3, 2 of
+/// 2, 3 of 4, 3 of 5. The agent renews its lease by it; the monitor judges by it whether the
+/// old writer may still renew (ARCHITECTURE.md "No split brain").
+pub fn majority(reachable: usize, others: usize) -> bool {
+    2 * (1 + reachable.min(others)) > others + 1
+}
+
 /// What every agent receives: the whole cluster's assignment under one epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleTable {

@@ -40,11 +40,7 @@ pub enum Action {
     Fence { silent_for: Duration },
 }
 
-/// Whether this host with `reachable` of `others` other hosts answering is in a majority of
-/// the cluster (`others + 1` hosts, itself counted): 2 of 3, 2 of 2, 3 of 4, 3 of 5.
-pub fn majority(reachable: usize, others: usize) -> bool {
-    2 * (1 + reachable.min(others)) > others + 1
-}
+pub use mmm_common::roles::majority;
 
 /// The lease's state.
 #[derive(Clone, Debug)]

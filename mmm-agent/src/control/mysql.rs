@@ -170,6 +170,12 @@ impl Db {
         ))
     }
 
+    /// The applied GTID set (`gtid_current_pos` / `gtid_executed`).
+    pub async fn gtid_executed(&self, d: Dialect) -> Result<Option<String>, DbError> {
+        self.value(&format!("SELECT {}", d.gtid_executed_var()))
+            .await
+    }
+
     /// The replica status, typed (`None`: not a replica).
     pub async fn replica_status(&self, d: Dialect) -> Result<Option<ReplicaStatus>, DbError> {
         match self.rows(d.replica_status()).await?.first() {

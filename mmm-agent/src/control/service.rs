@@ -102,7 +102,7 @@ impl AgentService {
             }
             st.gtid_executed = self
                 .db
-                .value(&format!("SELECT {}", d.gtid_executed_var()))
+                .gtid_executed(d)
                 .await
                 .ok()
                 .flatten()
@@ -148,7 +148,7 @@ impl AgentService {
             return String::new();
         };
         self.db
-            .value(&format!("SELECT {}", d.gtid_executed_var()))
+            .gtid_executed(d)
             .await
             .ok()
             .flatten()

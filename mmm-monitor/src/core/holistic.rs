@@ -86,7 +86,7 @@ impl Cluster {
             .enumerate()
             .filter(|(j, h)| *j != i && !(h.agent.reachable && h.agent.peers_down.contains(name)))
             .count();
-        2 * (1 + may) > self.hosts.len()
+        mmm_common::roles::majority(may, self.hosts.len().saturating_sub(1))
     }
 
     /// Records, for every host a majority may still reach, that it may at `now`.

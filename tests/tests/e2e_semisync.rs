@@ -79,11 +79,32 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
             lab.monitor_log()
         );
     }
-    for h in ["db2", "db3"] {
-        let got = lab.seqs(h, "w").unwrap();
+    all_on(&lab, "w", &acked, &["db2", "db3"]);
+}
+
+/// Every id of `acked` is in `app.<table>` on each of `hosts`.
+fn all_on(lab: &Lab, table: &str, acked: &BTreeSet<u64>, hosts: &[&str]) {
+    for h in hosts {
+        let got = lab.seqs(h, table).unwrap();
         let lost: Vec<_> = acked.difference(&got).collect();
         eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
-        assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "{h} lost {} acknowledged writes {lost:?}; db1's agent:\n{}",
+            lost.len(),
+            std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default()
+        );
+    }
+}
+
+/// Both replication threads of each of `hosts` run (no GTID conflict).
+fn replicating(lab: &Lab, hosts: &[&str]) {
+    for h in hosts {
+        let st = lab.servers[*h].sql_shown("SHOW SLAVE STATUS\\G").unwrap();
+        assert!(
+            st.contains("Slave_SQL_Running: Yes") && st.contains("Slave_IO_Running: Yes"),
+            "{h}: {st}"
+        );
     }
 }
 
@@ -153,20 +174,9 @@ fn a_planned_switchover_under_writes_loses_and_duplicates_nothing() {
             .sync_with(&lab.servers["db2"], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{h}: {e}"));
     }
-    for h in ["db1", "db2", "db3"] {
-        let got = lab.seqs(h, "s").unwrap();
-        let lost: Vec<_> = unique.difference(&got).collect();
-        eprintln!("{h}: {} acknowledged, {} lost", unique.len(), lost.len());
-        assert!(lost.is_empty(), "{h} lost acknowledged writes {lost:?}");
-    }
+    all_on(&lab, "s", &unique, &["db1", "db2", "db3"]);
     // Both masters replicate again (no GTID conflict).
-    for h in ["db1", "db3"] {
-        let st = lab.servers[h].sql_shown("SHOW SLAVE STATUS\\G").unwrap();
-        assert!(
-            st.contains("Slave_SQL_Running: Yes") && st.contains("Slave_IO_Running: Yes"),
-            "{h}: {st}"
-        );
-    }
+    replicating(&lab, &["db1", "db3"]);
 }
 
 #[test]
@@ -218,20 +228,6 @@ fn a_returning_master_takes_the_writer_role_only_with_everything_the_writer_has(
             .sync_with(&lab.servers["db1"], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{h}: {e}"));
     }
-    for h in ["db1", "db2", "db3"] {
-        let got = lab.seqs(h, "b").unwrap();
-        let lost: Vec<_> = acked.difference(&got).collect();
-        eprintln!("{h}: {} acknowledged, {} lost", acked.len(), lost.len());
-        assert!(
-            lost.is_empty(),
-            "{h} lost {} acknowledged writes; db1's agent:\n{}",
-            lost.len(),
-            std::fs::read_to_string(lab.run.join("db1/agent.log")).unwrap_or_default()
-        );
-        let st = lab.servers[h].sql_shown("SHOW SLAVE STATUS\\G").unwrap();
-        assert!(
-            st.contains("Slave_SQL_Running: Yes") && st.contains("Slave_IO_Running: Yes"),
-            "{h}: {st}"
-        );
-    }
+    all_on(&lab, "b", &acked, &["db1", "db2", "db3"]);
+    replicating(&lab, &["db1", "db2", "db3"]);
 }

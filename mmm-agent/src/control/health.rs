@@ -87,7 +87,7 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
     });
     let tx = Arc::new(tx);
     spawn_peer_mysqld(tx.clone(), peers.clone());
-    spawn_peers(tx.clone(), peers);
+    spawn_peers(tx.clone(), peers, db.clone());
     tokio::spawn(async move {
         let quick = Db {
             timeout: Duration::from_millis(300),
@@ -167,8 +167,9 @@ fn publish(tx: &watch::Sender<Health>, up: bool, hard: bool, pid: Option<i32>, d
 }
 
 /// One task per peer: a ping every [`PEER_PERIOD`]; the peer's name joins `peers_down` after
-/// [`PEER_FAILURES`] failures in a row and leaves it at the first answer.
-fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
+/// [`PEER_FAILURES`] failures in a row and leaves it at the first answer. When it joins, the
+/// local server's binlog dump threads serving it are closed (`sql::dump_threads_of`).
+fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
     if peers.is_empty() {
         return;
     }
@@ -180,7 +181,7 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
         }
     };
     for (n, peer) in peers.into_iter().enumerate() {
-        let (tx, client) = (tx.clone(), client.clone());
+        let (tx, client, local) = (tx.clone(), client.clone(), local.clone());
         tokio::spawn(async move {
             let id = surge_ping::PingIdentifier((std::process::id() as u16).wrapping_add(n as u16));
             let mut pinger = client.pinger(peer.ip.into(), id).await;
@@ -195,7 +196,7 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
                     .is_ok();
                 failures = if ok { 0 } else { failures + 1 };
                 let down = failures >= PEER_FAILURES;
-                tx.send_if_modified(|h| {
+                let lost = tx.send_if_modified(|h| {
                     let changed = mark(&mut h.peers_down, &peer.name, down);
                     if changed && down {
                         tracing::warn!(peer = %peer.name, ip = %peer.ip, "peer does not answer ping");
@@ -203,9 +204,36 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
                         tracing::info!(peer = %peer.name, "peer answers ping again");
                     }
                     changed
-                });
+                }) && down;
+                if lost {
+                    close_dump_threads(&local, &peer).await;
+                }
             }
         });
+    }
+}
+
+/// Closes the local server's binlog dump threads serving `peer` (see `sql::dump_threads_of`
+/// for why); failures are logged, never fatal (the server may be down or the thread gone).
+async fn close_dump_threads(local: &Db, peer: &Peer) {
+    let procs = match local.processlist().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(peer = %peer.name, "no processlist to close dump threads: {e}");
+            return;
+        }
+    };
+    for id in super::sql::dump_threads_of(&procs, peer.ip) {
+        match local.exec(&format!("KILL CONNECTION {id}")).await {
+            Ok(()) => tracing::info!(
+                peer = %peer.name,
+                thread = id,
+                "binlog dump thread of the unreachable peer closed"
+            ),
+            Err(e) => {
+                tracing::warn!(peer = %peer.name, thread = id, "closing its binlog dump thread: {e}")
+            }
+        }
     }
 }
 

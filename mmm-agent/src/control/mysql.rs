@@ -209,6 +209,7 @@ impl Db {
                     id: r.get("Id")?.as_deref()?.parse().ok()?,
                     user: r.get("User").cloned().flatten().unwrap_or_default(),
                     command: r.get("Command").cloned().flatten().unwrap_or_default(),
+                    host: r.get("Host").cloned().flatten().unwrap_or_default(),
                     info: r.get("Info").cloned().flatten(),
                 })
             })

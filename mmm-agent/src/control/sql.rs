@@ -3,6 +3,7 @@
 //! with the monitor's checks. No I/O here; `mysql.rs` runs it.
 
 pub use mmm_common::sql::{quote, Dialect};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// One row of `SHOW PROCESSLIST`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,6 +11,8 @@ pub struct Proc {
     pub id: u64,
     pub user: String,
     pub command: String,
+    /// The client's address as the server shows it (`198.18.0.12:48692`, `localhost`).
+    pub host: String,
     pub info: Option<String>,
 }
 
@@ -56,6 +59,36 @@ pub fn kill_plan(procs: &[Proc], own_user: &str, last_pass: bool) -> Vec<u64> {
                 && p.command != "Daemon"
         })
         .filter(|p| last_pass || !p.info.as_deref().is_some_and(is_write))
+        .map(|p| p.id)
+        .collect()
+}
+
+/// The IPv4 address in a processlist `Host` (`198.18.0.12:48692`, `[::ffff:198.18.0.12]:5`,
+/// `::ffff:198.18.0.12:5`); `None` for a socket client (`localhost`) or anything else.
+fn client_ip(host: &str) -> Option<Ipv4Addr> {
+    let addr = host.rsplit_once(':').map_or(host, |(a, _)| a);
+    match addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?
+    {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped(),
+    }
+}
+
+/// The binlog dump threads serving the replica at `peer` (`Binlog Dump`, `Binlog Dump GTID`).
+/// The agent closes them when the peer stops answering pings: a semi-sync dump thread left
+/// behind for a silently cut replica makes MariaDB 10.11 stall the whole server when that
+/// replica reconnects (`kill_zombie_dump_threads` waits, holding the thread list, for the
+/// semi-sync ACK receiver, which sleeps in `poll` until a replica socket stirs: new logins
+/// hang for seconds, the stall seen in the `writer-isolated` fault class). Closing the thread
+/// while the peer is away shuts its socket, which wakes the receiver.
+pub fn dump_threads_of(procs: &[Proc], peer: Ipv4Addr) -> Vec<u64> {
+    procs
+        .iter()
+        .filter(|p| p.command.starts_with("Binlog Dump") && client_ip(&p.host) == Some(peer))
         .map(|p| p.id)
         .collect()
 }
@@ -121,6 +154,7 @@ mod tests {
             id,
             user: user.into(),
             command: command.into(),
+            host: "198.18.0.250:4000".into(),
             info: info.map(str::to_string),
         };
         let procs = vec![
@@ -135,5 +169,30 @@ mod tests {
         ];
         assert_eq!(kill_plan(&procs, "mmm_agent", false), [4, 6]);
         assert_eq!(kill_plan(&procs, "mmm_agent", true), [4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn the_dump_threads_of_a_peer_are_found_by_its_address() {
+        let p = |id, command: &str, host: &str| Proc {
+            id,
+            user: "repl".into(),
+            command: command.into(),
+            host: host.into(),
+            info: None,
+        };
+        let procs = vec![
+            p(1, "Binlog Dump", "198.18.0.12:48692"),
+            p(2, "Binlog Dump GTID", "[::ffff:198.18.0.12]:5000"),
+            p(3, "Binlog Dump", "198.18.0.13:40000"),
+            p(4, "Query", "198.18.0.12:40001"),
+            p(5, "Binlog Dump", "localhost"),
+            p(6, "Binlog Dump", "198.18.0.120:1"),
+        ];
+        assert_eq!(
+            dump_threads_of(&procs, Ipv4Addr::new(198, 18, 0, 12)),
+            [1, 2]
+        );
+        assert!(dump_threads_of(&procs, Ipv4Addr::new(198, 18, 0, 99)).is_empty());
+        assert_eq!(client_ip("garbage"), None);
     }
 }

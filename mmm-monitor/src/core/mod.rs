@@ -273,6 +273,9 @@ pub struct Cluster {
     pub fence: Option<FenceWait>,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
     pub writer_lost_at: Option<Time>,
+    /// Whether the lost writer's agent last said it was committing without a semi-sync
+    /// acknowledgement (`promotion.rs`).
+    writer_fell_back: bool,
     /// A planned switchover's target, once the old writer is read-only (`holistic.rs`).
     switchover_to: Option<String>,
     /// The old writer's final GTID set after a planned switchover, which the new writer
@@ -352,6 +355,7 @@ impl Cluster {
             semisync: cfg.semisync,
             fence: None,
             writer_lost_at: None,
+            writer_fell_back: false,
             switchover_to: None,
             catch_up: None,
             veto_logged: BTreeSet::new(),

@@ -5,10 +5,13 @@
 //! unable to reach the writer for longer than that (the masters cut off from each other: an IO
 //! thread notices a silent cut only after `slave_net_timeout`), or that holds errant
 //! transactions lacks acknowledged writes that no catch-up can fetch from a dead writer: it is
-//! not promoted. The writer role stays unassigned, an ERROR says why and since when, and
-//! `move_role writer <host>` lets an operator accept the loss. (Right after the writer dies
-//! every replica's IO thread goes `Connecting`; only what was seen *before* the failure
-//! counts.)
+//! not promoted. Nor is anyone when the writer's agent last said it was committing without a
+//! semi-sync acknowledgement (`semisync_fell_back`): what it acknowledged since may be on no
+//! other host (a former writer that fenced itself and came back, say, lacks everything its
+//! successor wrote while it was away). The writer role stays unassigned, an ERROR says why and
+//! since when, and `move_role writer <host>` lets an operator accept the loss. (Right after the
+//! writer dies every replica's IO thread goes `Connecting`; only what was seen *before* the
+//! failure counts.)
 
 use super::{Cluster, Log, Time};
 use std::time::Duration;
@@ -49,8 +52,9 @@ impl Cluster {
 
     /// The writer failed at `now`: candidates are judged against this moment until a new
     /// writer is chosen.
-    pub(super) fn writer_lost(&mut self, now: Time) {
+    pub(super) fn writer_lost(&mut self, i: usize, now: Time) {
         self.writer_lost_at = Some(now);
+        self.writer_fell_back = self.semisync && self.hosts[i].agent.semisync_fell_back;
         self.veto_logged.clear();
         self.catch_up = None;
     }
@@ -58,6 +62,11 @@ impl Cluster {
     /// Why host `i` may not take the writer role after the writer was lost (`None`: it may).
     pub(super) fn promotion_veto(&self, i: usize) -> Option<String> {
         let lost = self.writer_lost_at?;
+        if self.writer_fell_back {
+            return Some(
+                "the writer's agent last reported it committing without a semi-sync acknowledgement (fallen back to asynchronous replication), so no host is known to hold everything it acknowledged".into(),
+            );
+        }
         let h = &self.hosts[i];
         if h.agent.errant {
             return Some("it holds transactions the writer never had (errant transactions)".into());

@@ -105,7 +105,7 @@ impl Cluster {
                     self.demote_with_roles(i, HostState::HardOffline, now, &reason, true);
                     if is_active_master && self.active_master().is_none() {
                         self.start_fence_wait(i, now);
-                        self.writer_lost(now);
+                        self.writer_lost(i, now);
                     }
                     return;
                 }

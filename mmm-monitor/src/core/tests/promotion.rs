@@ -184,3 +184,49 @@ fn a_standby_cut_off_from_the_writer_before_it_died_is_not_promoted() {
     s.advance(s.c.writer_lease + LEASE_MARGIN);
     assert_eq!(s.c.active_master(), Some("db2"), "{:?}", s.logs);
 }
+
+#[test]
+fn nobody_is_promoted_when_the_writer_last_said_it_committed_without_an_acknowledgement() {
+    // db2 catches up after a cut and db1's agent says semi-sync fell back (db2 was away):
+    // what db1 acknowledged meanwhile is on db1 alone.
+    let fell_back = |s: &mut Sim, yes: bool| {
+        s.view(
+            "db1",
+            AgentView {
+                uptime_s: Some(1000),
+                semisync_fell_back: yes,
+                ..Default::default()
+            },
+        )
+    };
+    let mut s = Sim::with("", "semisync yes\n");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    fell_back(&mut s, true);
+    s.now += SEC;
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), None);
+    assert!(
+        s.logs.iter().any(|l| l.contains(
+            "Host 'db2' is not promoted: the writer's agent last reported it committing without a semi-sync acknowledgement"
+        )),
+        "{:?}",
+        s.logs
+    );
+    // Semi-sync back on (db2 acknowledges again) before db1 dies: db2 has it all.
+    let mut s = Sim::with("", "semisync yes\n");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    fell_back(&mut s, true);
+    s.now += SEC;
+    fell_back(&mut s, false);
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), Some("db2"));
+    // Without semi-sync the flag means nothing (nobody would ever be promoted).
+    let mut s = Sim::new("");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    fell_back(&mut s, true);
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), Some("db2"));
+}

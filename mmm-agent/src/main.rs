@@ -9,13 +9,12 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     // `debug 1` in the agent's config raises the level, as MMM's does; MMM_LOG wins.
-    let debug = match &cli.command {
+    let level = match &cli.command {
         cli::Command::Serve { config, .. } => {
-            mmm_common::config::Config::load(config).is_ok_and(|c| c.debug)
+            mmm_common::config::Config::load(config).map_or("info", |c| c.log_level())
         }
-        _ => false,
+        _ => "info",
     };
-    let level = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_env("MMM_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let sub = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -77,9 +77,8 @@ enum ConfigCmd {
     Check { file: PathBuf },
 }
 
-/// Logs to stderr; `debug 1` in the config raises the level, as MMM's does (MMM_LOG wins).
-fn init_logs(json: bool, debug: bool) {
-    let level = if debug { "debug" } else { "info" };
+/// Logs to stderr at `level` (`Config::log_level`); MMM_LOG wins.
+fn init_logs(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MMM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let sub = tracing_subscriber::fmt()
@@ -99,7 +98,7 @@ async fn main() -> Result<()> {
         Cmd::Serve { listen } => {
             init_logs(
                 cli.log_json,
-                Config::load(&cli.config).is_ok_and(|c| c.debug),
+                Config::load(&cli.config).map_or("info", |c| c.log_level()),
             );
             mmm_monitor::daemon::serve(&cli.config, listen).await
         }

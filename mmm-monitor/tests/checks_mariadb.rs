@@ -5,6 +5,7 @@ use mmm_common::config::{CheckConfig, CheckKind};
 use mmm_monitor::{
     checks::{self, Pinger, Target},
     core::{Outcome, Report},
+    sanity,
 };
 use mmm_tests::{
     mariadb::{seed_accounts, Opts, Server},
@@ -71,6 +72,15 @@ impl Lab {
         mmm_tests::netns::block_on_in(&ns, move || async move {
             let pinger = Pinger::new();
             checks::run(kind, &t, &cfg, &pinger).await
+        })
+        .unwrap()
+    }
+    /// The start-up master-master facts of the server at `ip` (`sanity::read`).
+    fn facts(&self, name: &str, ip: Ipv4Addr) -> Result<sanity::MasterFacts, String> {
+        let ns = self.net.host("mon").ns.clone();
+        let name = name.to_string();
+        mmm_tests::netns::block_on_in(&ns, move || async move {
+            sanity::read(&name, &target(ip, "mmm_monitor", "mmm_monitor")).await
         })
         .unwrap()
     }
@@ -173,6 +183,16 @@ fn replication_checks() {
         .sql("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY)")
         .unwrap();
     l.db2.sync_with(&l.db1, Duration::from_secs(10)).unwrap();
+    // The start-up master-master sanity reads the same servers: db2 replicates from db1,
+    // db1 from nobody (named), auto-increment settings as the servers have them.
+    let f2 = l.facts("db2", DB2).unwrap();
+    assert_eq!(f2.source_host.as_deref(), Some("198.18.0.11"), "{f2:?}");
+    assert_eq!((f2.increment, f2.offset), (1, 1));
+    let f1 = l.facts("db1", DB1).unwrap();
+    assert_eq!(f1.source_host, None);
+    assert!(sanity::warnings(&f1, &f2)
+        .iter()
+        .any(|w| w.starts_with("Master 'db1' does not replicate from its peer 'db2'")));
     assert_report(&l.mon(CheckKind::RepThreads, DB2), Outcome::Ok, "OK");
     assert_report(
         &l.mon(CheckKind::RepBacklog, DB2),

@@ -7,6 +7,7 @@ use mmm_proto::v1::{self as pb, agent_client::AgentClient};
 use mmm_tests::{
     lab::{Bins, Lab},
     netns::block_on_in,
+    Net,
 };
 use std::time::{Duration, Instant};
 
@@ -151,6 +152,16 @@ fn epochs_are_fenced_and_survive_an_agent_restart() {
         log.contains("refused role table: role table epoch 5 is older than the applied epoch 10"),
         "{log}"
     );
+    // At start-up the agent checks who can write past read_only (MariaDB has no
+    // super_read_only); the lab's agent user cannot read the others' privileges: it says so.
+    let log_path = lab.run.join("db1/agent.log");
+    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let unchecked = "who can write past read_only on this MariaDB server was not checked";
+    assert!(
+        Net::wait_for(Duration::from_secs(10), || agent_log().contains(unchecked)),
+        "{}",
+        agent_log()
+    );
     // Restarted agent: still refuses epoch 5, and the VIP never stopped answering.
     lab.kill_agent("db1");
     assert_eq!(
@@ -159,7 +170,22 @@ fn epochs_are_fenced_and_survive_an_agent_restart() {
             .trim(),
         "1"
     );
+    // Allowed to read them (SELECT on `mysql`), the restarted agent names root, which holds
+    // READ ONLY ADMIN — never the agent itself.
+    lab.sql(
+        "db1",
+        "SET sql_log_bin = 0; GRANT SELECT ON mysql.* TO 'mmm_agent'@'%'",
+    )
+    .unwrap();
     lab.start_agent("db1").unwrap();
+    let bypass = Net::wait_for(Duration::from_secs(10), || {
+        agent_log().lines().any(|l| {
+            l.contains("MariaDB has no super_read_only")
+                && l.contains("'root'@'localhost'")
+                && !l.contains("'mmm_agent'@")
+        })
+    });
+    assert!(bypass, "root not named as bypassing read_only");
     let e = apply(&lab, "db1", table(&lab, 5, "db1", pb::HostState::Online))
         .0
         .unwrap_err();

@@ -63,6 +63,18 @@ async fn warn_read_only_bypass(db: mysql::Db) {
             Some((g, p))
         })
         .collect();
+    // Without SELECT on the `mysql` schema an account sees only its own privileges there.
+    if version.contains("MariaDB")
+        && db
+            .value("SELECT 1 FROM mysql.global_priv LIMIT 1")
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "who can write past read_only on this MariaDB server was not checked: the agent user sees only its own privileges (GRANT SELECT ON mysql.* TO it for the check, or make sure no account but the agent's holds READ ONLY ADMIN, and SUPER before 10.11)"
+        );
+        return;
+    }
     let who = sql::read_only_bypass(&version, &grants, &db.user);
     if !who.is_empty() {
         tracing::warn!(

@@ -92,6 +92,17 @@ impl Config {
         self.roles.iter().find(|r| r.name == name)
     }
 
+    /// The daemons' log level (a `tracing` filter directive): `debug` with `debug 1`, as
+    /// MMM's `debug` raises its logging (docs/mmm-2.2.1.md §1); `info` otherwise. The
+    /// `MMM_LOG` environment variable, read by the daemons, wins over it.
+    pub fn log_level(&self) -> &'static str {
+        if self.debug {
+            "debug"
+        } else {
+            "info"
+        }
+    }
+
     /// Settings of one check.
     pub fn check(&self, kind: CheckKind) -> CheckConfig {
         self.checks.get(&kind).copied().unwrap_or_default()

@@ -54,6 +54,11 @@ pub const INCLUDE_DIRS: [&str; 3] = ["/etc", "/etc/mmm", "/etc/mysql-mmm"];
 /// [`INCLUDE_DIRS`] (the first that exists; the one next to `file` when none does, so the
 /// error names it).
 fn include_target(file: &Path, name: &str) -> PathBuf {
+    include_target_in(file, name, &INCLUDE_DIRS.map(Path::new))
+}
+
+/// [`include_target`] with the directories searched after the including file's own.
+fn include_target_in(file: &Path, name: &str, dirs: &[&Path]) -> PathBuf {
     let name = if name.ends_with(".conf") {
         name.to_string()
     } else {
@@ -63,9 +68,8 @@ fn include_target(file: &Path, name: &str) -> PathBuf {
     if Path::new(&name).is_absolute() || here.exists() {
         return here;
     }
-    INCLUDE_DIRS
-        .iter()
-        .map(|d| Path::new(d).join(&name))
+    dirs.iter()
+        .map(|d| d.join(&name))
         .find(|p| p.exists())
         .unwrap_or(here)
 }
@@ -237,5 +241,40 @@ impl Raw {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn includes_are_found_next_to_the_file_then_in_the_search_directories() {
+        let (here, etc, mmm) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let file = here.path().join("mmm_mon.conf");
+        let dirs = [etc.path(), mmm.path()];
+        // Found nowhere: the name next to the file, so that the error names it.
+        let next = here.path().join("mmm_common.conf");
+        assert_eq!(include_target_in(&file, "mmm_common", &dirs), next);
+        // In a search directory (the first that has it), `.conf` added once.
+        std::fs::write(mmm.path().join("mmm_common.conf"), "").unwrap();
+        let in_mmm = mmm.path().join("mmm_common.conf");
+        assert_eq!(include_target_in(&file, "mmm_common", &dirs), in_mmm);
+        assert_eq!(include_target_in(&file, "mmm_common.conf", &dirs), in_mmm);
+        std::fs::write(etc.path().join("mmm_common.conf"), "").unwrap();
+        let in_etc = etc.path().join("mmm_common.conf");
+        assert_eq!(include_target_in(&file, "mmm_common", &dirs), in_etc);
+        // Next to the including file wins; an absolute name is taken as is.
+        std::fs::write(&next, "").unwrap();
+        assert_eq!(include_target_in(&file, "mmm_common", &dirs), next);
+        assert_eq!(
+            include_target_in(&file, "/nowhere/x", &dirs),
+            PathBuf::from("/nowhere/x.conf")
+        );
+        assert_eq!(INCLUDE_DIRS, ["/etc", "/etc/mmm", "/etc/mysql-mmm"]);
     }
 }

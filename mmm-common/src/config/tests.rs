@@ -96,6 +96,14 @@ fn seed_monitor_config_reads_with_templates_and_includes() {
     );
     assert_eq!(c.check(CheckKind::Ping), CheckConfig::default());
     assert!(!c.debug);
+    assert_eq!(c.log_level(), "info");
+}
+
+#[test]
+fn debug_1_raises_the_log_level() {
+    let c = Config::parse_str(Path::new("x.conf"), &format!("{MIN}debug 1\n")).unwrap();
+    assert!(c.debug);
+    assert_eq!(c.log_level(), "debug");
 }
 
 #[test]

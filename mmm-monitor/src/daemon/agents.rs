@@ -415,4 +415,94 @@ mod tests {
         assert_eq!((ok, applied), (false, None));
         assert_eq!(report.error, "the applied epoch 17");
     }
+
+    /// An agent that counts the tables it is given and acknowledges them.
+    struct CountingAgent(Arc<std::sync::atomic::AtomicUsize>);
+
+    #[tonic::async_trait]
+    impl pb::agent_server::Agent for CountingAgent {
+        async fn apply_roles(
+            &self,
+            req: tonic::Request<pb::RoleTable>,
+        ) -> Result<tonic::Response<pb::AgentReport>, tonic::Status> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(tonic::Response::new(pb::AgentReport {
+                epoch: req.into_inner().epoch,
+                ..Default::default()
+            }))
+        }
+        async fn status(
+            &self,
+            _: tonic::Request<pb::StatusRequest>,
+        ) -> Result<tonic::Response<pb::AgentStatus>, tonic::Status> {
+            Ok(tonic::Response::new(pb::AgentStatus::default()))
+        }
+        type HealthStream = tokio_stream::Empty<Result<pb::HealthEvent, tonic::Status>>;
+        async fn health(
+            &self,
+            _: tonic::Request<pb::HealthRequest>,
+        ) -> Result<tonic::Response<Self::HealthStream>, tonic::Status> {
+            Ok(tonic::Response::new(tokio_stream::empty()))
+        }
+    }
+
+    #[test]
+    fn nothing_is_pushed_while_the_monitors_network_is_down() {
+        // MMM: commands to agents wait for the monitor's network (docs/mmm-2.2.1.md §3). A
+        // real gRPC agent in a namespace of its own (lab addresses only).
+        let mut net = mmm_tests::Net::new(&format!("mmmpn{}", std::process::id())).unwrap();
+        let ip = std::net::Ipv4Addr::new(198, 18, 0, 11);
+        let ns = net.add_host("db1", "eth0", ip, 0x11).unwrap().ns.clone();
+        let (pushed, acked) = mmm_tests::netns::block_on_in(&ns, move || async move {
+            let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let addr = std::net::SocketAddr::from((ip, 9989));
+            let server = tonic::transport::Server::builder()
+                .add_service(pb::agent_server::AgentServer::new(CountingAgent(
+                    calls.clone(),
+                )))
+                .serve(addr);
+            tokio::spawn(server);
+            let ep = mmm_proto::endpoint(&addr.to_string(), None).unwrap();
+            let (latest_tx, latest) = watch::channel(None);
+            let (network_tx, network) = watch::channel(false);
+            let (tx, mut rx) = mpsc::channel(8);
+            let pusher = Pusher {
+                host: "db1".into(),
+                client: AgentClient::new(ep.connect_lazy()),
+                latest,
+                again: Arc::new(Notify::new()),
+                network,
+                metrics: Arc::new(MonitorMetrics::new()),
+            };
+            tokio::spawn(push(pusher, tx, Duration::from_secs(5)));
+            latest_tx.send_replace(Some(Arc::new(RoleTable {
+                epoch: 3,
+                active_master: None,
+                active_master_role: "writer".into(),
+                hosts: vec![],
+                catch_up: None,
+            })));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pushed = calls.load(std::sync::atomic::Ordering::SeqCst);
+            network_tx.send_replace(true);
+            let acked = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match rx.recv().await {
+                        Some(Msg::Acked {
+                            epoch, ok: true, ..
+                        }) => break (epoch, true),
+                        Some(_) => continue,
+                        None => break (0, false),
+                    }
+                }
+            })
+            .await
+            .unwrap_or((0, false));
+            (pushed, acked)
+        })
+        .unwrap();
+        assert_eq!(pushed, 0, "pushed while the network was down");
+        assert_eq!(acked, (3, true), "not pushed once the network was back");
+        drop(net);
+    }
 }

@@ -199,6 +199,44 @@ fn prometheus_history_and_notifications_tell_the_failover() {
         "the new writer's VIP counters did not grow"
     );
     assert!(prom.wait("mmm_writable{instance=~\".*:9991\"} == 1", |v| v.len() == 1));
+    // The checks, the pushes and the VIPs are there too; the other agents cannot reach db1's
+    // dead mysqld (the health stream).
+    for (query, what) in [
+        (
+            "mmm_check_result{host=\"db1\",check=\"mysql\",result=\"error\"}".to_string(),
+            "db1's failed mysql check",
+        ),
+        (
+            "mmm_push_duration_seconds_count{host=\"db2\"}".into(),
+            "timed pushes to db2",
+        ),
+        (
+            format!(
+                "mmm_vip_local{{vip=\"{WRITER_VIP}\",instance=\"{}:{}\"}}",
+                db2.ip, db2.metrics_port
+            ),
+            "the writer VIP LOCAL on db2",
+        ),
+        (
+            "mmm_peer_unreachable{peer=\"db1\",by=\"mysqld\"}".into(),
+            "db1's mysqld unreachable from the other agents",
+        ),
+    ] {
+        assert!(
+            prom.wait(&query, |v| v.first().is_some_and(|x| *x >= 1.0)),
+            "no {what}: {query} = {}",
+            prom.get("/api/v1/query", &query)
+        );
+    }
+    // Every agent's answer is one INFO line in the monitor's log, with its timed steps.
+    let log = lab.monitor_log();
+    assert!(
+        log.lines().any(|l| l.contains("INFO")
+            && l.contains("agent applied epoch")
+            && l.contains("writable")
+            && l.contains("db2")),
+        "no INFO line with db2's steps:\n{log}"
+    );
 
     // Every metric the dashboard asks for exists.
     let names = prom.get("/api/v1/label/__name__/values", "");

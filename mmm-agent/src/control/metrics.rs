@@ -18,6 +18,13 @@ pub struct VipLabel {
     pub vip: String,
 }
 
+/// A host the agent cannot reach, and how it tried (`ping`, `mysqld`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub peer: String,
+    pub by: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabel {
     pub step: String,
@@ -165,6 +172,25 @@ pub async fn render(svc: Arc<AgentService>) -> String {
             "vip_local",
             "The VIP is LOCAL here (1) or steered/fenced (0)",
             local,
+        );
+        // The health stream's view of the other hosts: one series per host this agent
+        // cannot reach, by ICMP (`ping`) or by a login to its mysqld (`mysqld`).
+        let h = svc.health.borrow().clone();
+        let unreachable: Family<PeerLabel, Gauge> = Family::default();
+        for (by, peers) in [("ping", &h.peers_down), ("mysqld", &h.peers_mysqld_down)] {
+            for peer in peers {
+                unreachable
+                    .get_or_create(&PeerLabel {
+                        peer: peer.clone(),
+                        by: by.into(),
+                    })
+                    .set(1);
+            }
+        }
+        r.register(
+            "peer_unreachable",
+            "Another host this agent cannot reach (by ping, or a login to its mysqld)",
+            unreachable,
         );
     }
     mmm_proto::metrics::encode(&registry)

@@ -256,7 +256,13 @@ impl History {
 }
 
 fn append(path: &Path, e: &Entry) -> std::io::Result<()> {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_BYTES) {
+    append_rotating(path, e, MAX_BYTES)
+}
+
+/// Appends `e` to `path`, first renaming a file already past `max` bytes to `.history.1`
+/// (which replaces an older one).
+fn append_rotating(path: &Path, e: &Entry, max: u64) -> std::io::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > max) {
         std::fs::rename(path, path.with_extension("history.1"))?;
     }
     let mut f = std::fs::OpenOptions::new()
@@ -308,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_wait_for_agents_survive_a_restart_and_rotate() {
+    fn entries_wait_for_agents_and_survive_a_restart() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("mmm_mond.history");
         let t0 = Instant::now();
@@ -359,5 +365,33 @@ mod tests {
         );
         h.expire(t0 + WAIT_FOR_AGENTS);
         assert_eq!(h.recent().lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_file_is_rotated_past_its_size_and_both_halves_are_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("mmm_mond.history");
+        let entry = |epoch| Entry {
+            epoch,
+            kind: "state".into(),
+            changes: vec!["db3 ONLINE → HARD_OFFLINE".into()],
+            ..Default::default()
+        };
+        let line = serde_json::to_string(&entry(1)).unwrap().len() as u64 + 1;
+        // Rotated once the file is past three lines: entries 1-4 go to .history.1.
+        for epoch in 1..=6 {
+            append_rotating(&p, &entry(epoch), 3 * line).unwrap();
+        }
+        let old = std::fs::read_to_string(p.with_extension("history.1")).unwrap();
+        assert_eq!(old.lines().count(), 4, "{old}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap().lines().count(), 2);
+        let epochs: Vec<u64> = History::open(Some(p))
+            .recent()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.epoch)
+            .collect();
+        assert_eq!(epochs, [1, 2, 3, 4, 5, 6], "oldest first, nothing lost");
     }
 }

@@ -113,6 +113,20 @@ fn identities_decide_who_may_call_what() {
         !o.status.success() && said.contains("PermissionDenied"),
         "{said}"
     );
+    // Nor may it, or another agent's certificate, read an agent's status or health: only
+    // the monitor talks to agents.
+    for party in [Party::Control, Party::Agent(1)] {
+        for method in ["mmm.v1.Agent/Status", "mmm.v1.Agent/Health"] {
+            let o = lab
+                .grpcurl("client", party, &agent, Some("{}"), &[method])
+                .unwrap();
+            let said = text(&o);
+            assert!(
+                !o.status.success() && said.contains("PermissionDenied"),
+                "{method}: {said}"
+            );
+        }
+    }
 
     // No certificate at all: the TLS handshake fails, at the agent and at the monitor alike.
     let o = lab

@@ -54,6 +54,12 @@ fn plaintext_tables_from_strangers_are_refused_and_drift_is_repaired() {
         );
     }
     assert_eq!(read_only(&lab, "db3"), "1");
+    // The writer VIP still reaches db1 (the data plane was not touched).
+    let vip: std::net::Ipv4Addr = "198.18.0.100".parse().unwrap();
+    assert_eq!(
+        lab.client_sql(vip, "SELECT @@server_id").unwrap().trim(),
+        "1"
+    );
     // What `cargo xtask lab sql db3 "SHOW SLAVE STATUS\G"` prints names its columns.
     let shown = lab.servers["db3"]
         .sql_shown("SHOW SLAVE STATUS\\G")

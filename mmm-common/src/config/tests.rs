@@ -452,3 +452,29 @@ fn the_writer_lease_defaults_to_2s_can_be_off_and_is_never_too_short() {
         "{e}"
     );
 }
+
+#[test]
+fn a_plaintext_agent_takes_calls_from_the_monitors_addresses_only() {
+    let agent = |extra: &str| {
+        Config::parse_str(Path::new("x.conf"), &format!("{MIN}this db1\n{extra}")).unwrap()
+    };
+    // monitor_ips wins; else the <monitor> section's ip; else the agent refuses to start.
+    let c = agent("monitor_ips 198.18.0.5, 198.18.0.6\n<monitor>\n ip 198.18.0.2\n</monitor>\n");
+    assert_eq!(
+        c.monitor_sources(),
+        [
+            "198.18.0.5".parse::<std::net::Ipv4Addr>().unwrap(),
+            "198.18.0.6".parse().unwrap()
+        ]
+    );
+    c.validate_for_agent().unwrap();
+    let c = agent("<monitor>\n ip 198.18.0.2\n</monitor>\n");
+    assert_eq!(
+        c.monitor_sources(),
+        ["198.18.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    let c = agent("");
+    assert!(c.monitor_sources().is_empty());
+    let e = c.validate_for_agent().unwrap_err().to_string();
+    assert!(e.contains("set monitor_ips"), "{e}");
+}

@@ -143,6 +143,14 @@ impl Cluster {
             if !v.owned_ips.contains(&r.ip) {
                 diffs.push(format!("{r} is assigned but not LOCAL"));
             }
+            if !v.configured_ips.contains(&r.ip) {
+                diffs.push(format!("{r} is assigned but its /32 is not configured"));
+            }
+        }
+        for ip in &v.configured_ips {
+            if !line.roles.iter().any(|r| r.ip == *ip) {
+                diffs.push(format!("VIP {ip}/32 is configured but not assigned to it"));
+            }
         }
         let source = t
             .slave_source(self.semisync, |m| {

@@ -145,6 +145,7 @@ fn an_agent_that_differs_from_its_applied_table_is_repaired() {
     let view = |writable, owned: Vec<std::net::Ipv4Addr>, epoch| AgentView {
         uptime_s: Some(1000),
         writable: Some(writable),
+        configured_ips: owned.clone(),
         owned_ips: owned,
         source_ip: Some("192.168.8.32".parse().unwrap()),
         applied_epoch: epoch,
@@ -183,6 +184,26 @@ fn an_agent_that_differs_from_its_applied_table_is_repaired() {
         d.contains("is assigned but not LOCAL") && d.contains("replicating from 192.168.8.99"),
         "{d}"
     );
+    // The /32s too: one missing, one left over from a VIP it no longer holds.
+    let extra: std::net::Ipv4Addr = "192.168.8.200".parse().unwrap();
+    s.view(
+        "db3",
+        AgentView {
+            configured_ips: vec![owned[0], extra],
+            ..view(false, owned.clone(), t.epoch)
+        },
+    );
+    let d = s.c.host("db3").unwrap().drift.clone().unwrap();
+    assert!(
+        d.contains("VIP 192.168.8.200/32 is configured but not assigned to it"),
+        "{d}"
+    );
+    if owned.len() > 1 {
+        assert!(
+            d.contains("is assigned but its /32 is not configured"),
+            "{d}"
+        );
+    }
 }
 
 #[test]

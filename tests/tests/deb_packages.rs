@@ -87,8 +87,20 @@ fn the_packages_hold_what_a_dba_expects_and_run_from_their_installed_paths() {
         "/usr/share/man/man8/mmm-monitor.8.gz",
         "/usr/share/man/man8/mmm_control.8.gz",
         "/usr/share/man/man5/mmm.conf.5.gz",
+        "/usr/share/doc/mmm-monitor/examples/mmm_mon.conf",
+        "/usr/share/doc/mmm-monitor/examples/mmm_common.conf",
     ] {
         has(&m, page, "-rw-r--r--");
+    }
+    // Completions for every command, in every shell.
+    for (list, cmd) in [(&a, "mmm-agent"), (&m, "mmm-monitor"), (&m, "mmm_control")] {
+        for path in [
+            format!("/usr/share/bash-completion/completions/{cmd}"),
+            format!("/usr/share/zsh/vendor-completions/_{cmd}"),
+            format!("/usr/share/fish/vendor_completions.d/{cmd}.fish"),
+        ] {
+            has(list, &path, "-rw-r--r--");
+        }
     }
     let unit = |list: &[(String, String)], name: &str| -> String {
         list.iter()
@@ -110,11 +122,32 @@ fn the_packages_hold_what_a_dba_expects_and_run_from_their_installed_paths() {
     );
     let control = std::fs::read_to_string(scripts.path().join("m/control")).unwrap();
     assert!(control.contains("Package: mmm-monitor"), "{control}");
+    // The agent's makes /etc/mysql-mmm once: an upgrade keeps the modes a DBA (or the monitor's
+    // package on the same host: root:mmm 0750) set.
+    run(Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&agent)
+        .arg(scripts.path().join("a")));
+    let postinst = std::fs::read_to_string(scripts.path().join("a/postinst")).unwrap();
+    assert!(
+        postinst.contains("[ ! -d /etc/mysql-mmm ]") && postinst.contains("-m 0700"),
+        "{postinst}"
+    );
 
     // Installed into a throw-away root.
     let root = tempfile::tempdir().unwrap();
     for deb in [&agent, &monitor] {
         run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root.path()));
+    }
+    // The monitor runs as `mmm`: its pid file goes to a runtime directory of its own.
+    let text =
+        std::fs::read_to_string(root.path().join(monitor_unit.trim_start_matches('/'))).unwrap();
+    for line in [
+        "User=mmm",
+        "RuntimeDirectory=mmm-monitor",
+        "StateDirectory=mmm-monitor",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }
     let bin = |b: &str| root.path().join("usr/bin").join(b);
     for b in ["mmm-agent", "mmm-monitor", "mmm_control"] {

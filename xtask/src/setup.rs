@@ -16,6 +16,9 @@ pub const APT_PACKAGES: &[&str] = &[
     "mariadb-client",
     "prometheus",
     "curl",
+    // `deb_packages`: systemd-analyze verify on the units, man on the pages.
+    "systemd",
+    "man-db",
 ];
 /// The bpf-linker version built against nightly's own LLVM (ARCHITECTURE.md, "Toolchain").
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

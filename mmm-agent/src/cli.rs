@@ -461,6 +461,19 @@ mod tests {
     use mmm_common::{Action, VipStats};
 
     #[test]
+    fn serve_reads_mmm_s_agent_config_by_default() {
+        let cli = Cli::try_parse_from(["mmm-agent", "serve"]).unwrap();
+        let Command::Serve {
+            config, state_dir, ..
+        } = cli.command
+        else {
+            panic!("not serve")
+        };
+        assert_eq!(config, PathBuf::from("/etc/mysql-mmm/mmm_agent.conf"));
+        assert_eq!(state_dir, PathBuf::from("/var/lib/mmm"));
+    }
+
+    #[test]
     fn mac_parsing() {
         assert_eq!(parse_mac("02:00:0a:0B:ff:01"), Ok([2, 0, 10, 11, 255, 1]));
         assert_eq!(parse_mac("02-00-0a-0b-ff-01"), Ok([2, 0, 10, 11, 255, 1]));

@@ -336,7 +336,20 @@ fn killed_agent_keeps_vips_and_a_restarted_monitor_keeps_roles() {
         s.contains("# Warning: agent on host db1 is not reachable")
     })
     .unwrap();
+    // Type=notify: the daemon says READY=1 once it serves (systemd's $NOTIFY_SOCKET).
+    let ready = |path: std::path::PathBuf| {
+        let _ = std::fs::remove_file(&path);
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(T)).unwrap();
+        move || {
+            let mut buf = [0u8; 256];
+            let n = sock.recv(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        }
+    };
+    let agent_ready = ready(lab.run.join("db1/notify.sock"));
     lab.start_agent("db1").unwrap();
+    assert!(agent_ready().contains("READY=1"));
     lab.wait_show(T, |s| !s.contains("# Warning")).unwrap();
     assert!(state(&lab).contains("\"epoch\""), "state lost");
     let epoch = |s: &str| -> u64 {
@@ -364,7 +377,9 @@ fn killed_agent_keeps_vips_and_a_restarted_monitor_keeps_roles() {
     let roles_before = lab.ctl(&["show"]).unwrap().0;
     let e0 = json_epoch(&lab);
     lab.kill_monitor();
+    let monitor_ready = ready(lab.run.join("monitor/notify.sock"));
     lab.start_monitor().unwrap();
+    assert!(monitor_ready().contains("READY=1"));
     let roles_after = lab
         .wait_show(T, |s| s.contains("ONLINE") && !s.contains("# Warning"))
         .unwrap();

@@ -93,7 +93,7 @@ impl Config {
     }
 
     /// The daemons' log level (a `tracing` filter directive): `debug` with `debug 1`, as
-    /// MMM's `debug` raises its logging (docs/mmm-2.2.1.md §1); `info` otherwise. The
+    /// MMM's `debug` raises its logging (docs/mmm-2.2.1.md §7); `info` otherwise. The
     /// `MMM_LOG` environment variable, read by the daemons, wins over it.
     pub fn log_level(&self) -> &'static str {
         if self.debug {

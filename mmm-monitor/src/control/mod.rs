@@ -7,6 +7,9 @@
 use mmm_proto::v1::{self as pb, monitor_client::MonitorClient};
 use std::fmt::Write;
 
+mod invocation;
+pub use invocation::{invocation, Invocation};
+
 /// MMM's help text.
 pub const HELP: &str = "Valid commands are:
     help                              - show this message

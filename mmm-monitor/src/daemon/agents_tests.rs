@@ -168,7 +168,7 @@ fn the_status_poll_carries_the_latest_epoch_and_health_events_become_inputs() {
 
 #[test]
 fn nothing_is_pushed_while_the_monitors_network_is_down() {
-    // MMM: commands to agents wait for the monitor's network (docs/mmm-2.2.1.md §3).
+    // MMM: commands to agents wait for the monitor's network (docs/mmm-2.2.1.md §2).
     let (pushed, acked) = with_fake_agent("agp", |fake, client| async move {
         let (latest_tx, latest) = watch::channel(None);
         let (network_tx, network) = watch::channel(false);

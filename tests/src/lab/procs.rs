@@ -51,8 +51,12 @@ impl Lab {
     }
 
     /// Spawns a daemon at log level info, its stdout and stderr appended to `log`, and
-    /// records its pid as `what` (for `Lab::down`).
+    /// records its pid as `what` (for `Lab::down`). Its systemd notifications go to
+    /// `notify.sock` next to the log (`$NOTIFY_SOCKET`; nobody listens unless a test binds it).
     fn spawn_logged(&mut self, mut cmd: Command, what: &str, log: &Path) -> Result<u32> {
+        if let Some(dir) = log.parent() {
+            cmd.env("NOTIFY_SOCKET", dir.join("notify.sock"));
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

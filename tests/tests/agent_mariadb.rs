@@ -210,6 +210,17 @@ fn epochs_are_fenced_and_survive_an_agent_restart() {
         apply(&lab, "db1", bad).0.unwrap_err().code(),
         tonic::Code::InvalidArgument
     );
+    // A message beyond the limit (1 MiB, mmm_proto::MAX_MESSAGE_BYTES) is refused undecoded.
+    let mut huge = table(&lab, 13, "db1", pb::HostState::Online);
+    huge.hosts[0].roles[0].name = "x".repeat(2 << 20);
+    let e = apply(&lab, "db1", huge).0.unwrap_err();
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

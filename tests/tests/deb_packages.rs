@@ -69,6 +69,8 @@ fn the_packages_hold_what_a_dba_expects_and_run_from_their_installed_paths() {
     let a = contents(&agent);
     has(&a, "/usr/bin/mmm-agent", "-rwxr-xr-x");
     has(&a, "/usr/share/man/man8/mmm-agent.8.gz", "-rw-r--r--");
+    // The subcommand pages the top-level page refers to.
+    has(&a, "/usr/share/man/man8/mmm-agent-serve.8.gz", "-rw-r--r--");
     has(
         &a,
         "/usr/share/doc/mmm-agent/examples/mmm_agent.conf",
@@ -86,6 +88,7 @@ fn the_packages_hold_what_a_dba_expects_and_run_from_their_installed_paths() {
     for page in [
         "/usr/share/man/man8/mmm-monitor.8.gz",
         "/usr/share/man/man8/mmm_control.8.gz",
+        "/usr/share/man/man8/mmm-monitor-serve.8.gz",
         "/usr/share/man/man5/mmm.conf.5.gz",
         "/usr/share/doc/mmm-monitor/examples/mmm_mon.conf",
         "/usr/share/doc/mmm-monitor/examples/mmm_common.conf",

@@ -62,13 +62,12 @@ pub fn build() -> Result<Vec<PathBuf>> {
             .arg("generate")
             .arg(&man),
     )?;
-    for page in [
-        "mmm-agent.8",
-        "mmm-monitor.8",
-        "mmm_control.8",
-        "mmm.conf.5",
-    ] {
-        setup::run(Command::new("gzip").args(["-9nf"]).arg(man.join(page)))?;
+    // Every page: each command's and each subcommand's (`mmm-agent-serve.8`, …), and mmm.conf(5).
+    for entry in std::fs::read_dir(&man)? {
+        let page = entry?.path();
+        if matches!(page.extension().and_then(|e| e.to_str()), Some("8" | "5")) {
+            setup::run(Command::new("gzip").args(["-9nf"]).arg(&page))?;
+        }
     }
     let mut out = Vec::new();
     for pkg in ["mmm-agent", "mmm-monitor"] {

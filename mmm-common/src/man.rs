@@ -11,7 +11,11 @@ use std::path::Path;
 pub fn generate(cmd: clap::Command, name: &str, section: &str, dir: &Path) -> std::io::Result<()> {
     use clap_complete::Shell;
     std::fs::create_dir_all(dir)?;
-    pages(&cmd, name, section, dir)?;
+    // Built once: global options reach the subcommands' pages; no `help` subcommand (no page
+    // would answer the reference).
+    let mut built = cmd.clone().disable_help_subcommand(true);
+    built.build();
+    pages(&built, name, section, dir)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut cmd.clone(), name, dir)?;
     }
@@ -44,6 +48,7 @@ mod tests {
         let cmd = clap::Command::new("demo")
             .about("does things")
             .arg(clap::Arg::new("x").long("x"))
+            .arg(clap::Arg::new("everywhere").long("everywhere").global(true))
             .subcommand(
                 clap::Command::new("serve")
                     .about("serves")
@@ -62,6 +67,14 @@ mod tests {
         assert!(
             serve.contains(".TH demo-serve 8") && serve.contains("serves"),
             "{serve}"
+        );
+        assert!(
+            serve.contains("everywhere"),
+            "global options are on every page: {serve}"
+        );
+        assert!(
+            !page.contains("help(8)"),
+            "no page for clap's help subcommand: {page}"
         );
         assert!(d.path().join("demo-serve-now.8").is_file());
         assert!(!d.path().join("demo-secret.8").exists());

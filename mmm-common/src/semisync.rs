@@ -105,14 +105,40 @@ pub fn restart_io_thread(d: Dialect) -> [&'static str; 2] {
 }
 
 /// The status variables that say whether the source side protects commits: `…_status`
-/// (`OFF`: it fell back after the timeout) and `…_clients` (0: no replica acknowledges, each
-/// commit goes asynchronously). Rows of `Variable_name`, `Value`.
+/// (`OFF`: it fell back after the timeout), `…_clients` (0: no replica acknowledges) and
+/// `…_no_tx` (commits acknowledged to their client without a replica's acknowledgement,
+/// counted since the server started; MariaDB KB "Semisynchronous Replication", MySQL manual
+/// "Semisynchronous Replication Monitoring"). Rows of `Variable_name`, `Value`.
 pub fn status_query(d: Dialect) -> String {
     let p = match names(d).0 {
         "rpl_semi_sync_source" => "Rpl_semi_sync_source",
         _ => "Rpl_semi_sync_master",
     };
-    format!("SHOW GLOBAL STATUS WHERE Variable_name IN ('{p}_status', '{p}_clients')")
+    format!("SHOW GLOBAL STATUS WHERE Variable_name IN ('{p}_status', '{p}_clients', '{p}_no_tx')")
+}
+
+/// Whether the writer has committed anything that no replica acknowledged since its source
+/// side last protected commits (on, not fallen back, an acknowledging replica connected).
+/// When it protects them again the replica has caught up (the source switches back on only
+/// once a replica acknowledged its current position), so the count starts over. Fed with
+/// each status read; pure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unprotected {
+    /// `…_no_tx` when commits were last seen protected (`None`: never seen so).
+    protected_at: Option<u64>,
+}
+
+impl Unprotected {
+    /// Takes one reading (`on`: `…_status`; `clients`; `no_tx`) and says whether commits went
+    /// unacknowledged since protection was last seen. Never seen protected: any unacknowledged
+    /// commit since the server started counts.
+    pub fn observe(&mut self, on: bool, clients: u64, no_tx: u64) -> bool {
+        if on && clients > 0 {
+            self.protected_at = Some(no_tx);
+            return false;
+        }
+        no_tx > self.protected_at.unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             status_query(d),
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')"
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_no_tx')"
         );
     }
 
@@ -175,7 +201,27 @@ mod tests {
         assert_eq!(restart_io_thread(MYSQL_8_0_20)[1], "START SLAVE IO_THREAD");
         assert_eq!(
             status_query(MYSQL_8_4),
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_source_clients')"
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_source_clients', 'Rpl_semi_sync_source_no_tx')"
         );
+    }
+
+    #[test]
+    fn unacknowledged_commits_count_from_the_last_protected_reading() {
+        let mut u = Unprotected::default();
+        // Protected: nothing at risk, whatever happened before.
+        assert!(!u.observe(true, 1, 7));
+        // The standby left (no client): at risk only once a commit went unacknowledged.
+        assert!(!u.observe(true, 0, 7));
+        assert!(u.observe(false, 0, 8));
+        assert!(
+            u.observe(false, 1, 9),
+            "fallen back, a client back but not caught up"
+        );
+        // Caught up: the source switched back on; the count starts over.
+        assert!(!u.observe(true, 1, 9));
+        assert!(!u.observe(true, 0, 9));
+        // An agent that never saw it protected counts from the server's start.
+        assert!(!Unprotected::default().observe(false, 0, 0));
+        assert!(Unprotected::default().observe(false, 0, 3));
     }
 }

@@ -14,6 +14,7 @@ use super::{
 use crate::dataplane::{self, garp, DataPlane, DataPlaneError, Netlink, Release};
 use mmm_common::{config::Config, roles::RoleTable};
 use std::{
+    collections::BTreeSet,
     net::Ipv4Addr,
     path::PathBuf,
     time::{Duration, Instant},
@@ -149,7 +150,13 @@ impl Applier {
             Some(_) if wanted => self.db.read_only().await.ok(),
             _ => None,
         };
-        let local = self.dp.locals().unwrap_or_default().into_iter().collect();
+        let local: BTreeSet<Ipv4Addr> = self.dp.locals().unwrap_or_default().into_iter().collect();
+        let mut unconfigured = BTreeSet::new();
+        for ip in &local {
+            if matches!(self.nl.has_vip_address(*ip).await, Ok(false)) {
+                unconfigured.insert(*ip);
+            }
+        }
         let semisync = match dialect {
             Some(d) if self.cfg.semisync => super::semisync::read(&self.db, d).await,
             _ => None,
@@ -158,6 +165,7 @@ impl Applier {
             dialect,
             read_only,
             local,
+            unconfigured,
             macs: Default::default(),
             semisync,
         }

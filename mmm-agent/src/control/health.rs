@@ -206,7 +206,9 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
                     changed
                 }) && down;
                 if lost {
-                    close_dump_threads(&local, &peer).await;
+                    // In a task of its own: the pings go on meanwhile.
+                    let (local, peer) = (local.clone(), peer.clone());
+                    tokio::spawn(async move { close_dump_threads(&local, &peer).await });
                 }
             }
         });
@@ -223,7 +225,26 @@ async fn close_dump_threads(local: &Db, peer: &Peer) {
             return;
         }
     };
-    for id in super::sql::dump_threads_of(&procs, peer.ip) {
+    let mut ids = super::sql::dump_threads_of(&procs, peer.ip);
+    for (id, name) in super::sql::named_dump_threads(&procs) {
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::lookup_host((name.as_str(), 0)),
+        )
+        .await;
+        match resolved {
+            Ok(Ok(mut addrs)) => {
+                if addrs.any(|a| a.ip() == std::net::IpAddr::V4(peer.ip)) {
+                    ids.push(id);
+                }
+            }
+            _ => tracing::warn!(
+                peer = %peer.name,
+                "cannot tell whether binlog dump thread {id} (client '{name}') serves it: the name does not resolve; set skip_name_resolve"
+            ),
+        }
+    }
+    for id in ids {
         match local.exec(&format!("KILL CONNECTION {id}")).await {
             Ok(()) => tracing::info!(
                 peer = %peer.name,

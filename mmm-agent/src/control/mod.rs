@@ -169,6 +169,7 @@ pub async fn serve(
     let svc = service::AgentService {
         queue,
         status_cache: tokio::sync::Mutex::new(None),
+        unprotected: Default::default(),
         applied,
         health,
         started: Instant::now(),

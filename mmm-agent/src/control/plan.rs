@@ -43,6 +43,9 @@ pub struct Facts {
     pub read_only: Option<bool>,
     /// VIPs the data plane has LOCAL now (all of them).
     pub local: BTreeSet<Ipv4Addr>,
+    /// LOCAL VIPs whose `/32` is missing from the interface (removed by hand, say): the
+    /// kernel would drop their traffic; a kept role is acquired again.
+    pub unconfigured: BTreeSet<Ipv4Addr>,
     /// MACs of cluster hosts as this host knows them (its own, resolved neighbours).
     pub macs: std::collections::BTreeMap<String, [u8; 6]>,
     /// Semi-synchronous replication's switches now; read only with `semisync` on and a
@@ -295,7 +298,7 @@ pub fn plan(
         });
     }
     for r in mine.roles.iter().filter(|r| !gained.contains(r)) {
-        if !facts.local.contains(&r.ip) {
+        if !facts.local.contains(&r.ip) || facts.unconfigured.contains(&r.ip) {
             ops.push(Op::Acquire {
                 role: r.clone(),
                 again: true,

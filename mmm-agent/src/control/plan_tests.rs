@@ -81,6 +81,7 @@ pub(super) fn facts(read_only: bool, local: &[Ipv4Addr]) -> Facts {
         dialect: Some(Dialect::MariaDb),
         read_only: Some(read_only),
         local: local.iter().copied().collect(),
+        unconfigured: Default::default(),
         macs: Default::default(),
         semisync: None,
     }
@@ -194,6 +195,7 @@ fn a_slave_follows_the_new_active_master() {
         dialect: None,
         read_only: None,
         local: [R2].into(),
+        unconfigured: Default::default(),
         macs: Default::default(),
         semisync: None,
     };
@@ -309,6 +311,19 @@ fn a_kept_writer_role_on_a_read_only_server_is_promoted_again() {
     // A kept VIP that is not LOCAL is acquired again.
     assert_eq!(
         ops(&a, &t, "db1", &facts(false, &[])),
+        [Op::Acquire {
+            role: writer(),
+            again: true
+        }]
+    );
+    // So is one still LOCAL whose /32 is gone from the interface (the kernel would drop its
+    // traffic; the monitor reports it as drift and pushes again).
+    let gone = Facts {
+        unconfigured: [W].into(),
+        ..facts(false, &[W])
+    };
+    assert_eq!(
+        ops(&a, &t, "db1", &gone),
         [Op::Acquire {
             role: writer(),
             again: true

@@ -26,10 +26,9 @@ pub async fn read(db: &Db, d: Dialect) -> Option<SemiSync> {
     })
 }
 
-/// Whether the source side protects commits now: on, not fallen back, and with at least one
-/// acknowledging replica connected (`Some(false)`: commits go asynchronously); `None` when
-/// not known.
-pub async fn source_active(db: &Db, d: Dialect) -> Option<bool> {
+/// The source side's reading for [`semisync::Unprotected::observe`]: (`…_status` on,
+/// `…_clients`, `…_no_tx`); `None` when not known.
+pub async fn source_reading(db: &Db, d: Dialect) -> Option<(bool, u64, u64)> {
     let rows = db.rows(&semisync::status_query(d)).await.ok()?;
     let value = |suffix: &str| {
         rows.iter()
@@ -43,7 +42,8 @@ pub async fn source_active(db: &Db, d: Dialect) -> Option<bool> {
     };
     let on = value("_status")?.eq_ignore_ascii_case("ON");
     let clients: u64 = value("_clients")?.parse().ok()?;
-    Some(on && clients > 0)
+    let no_tx: u64 = value("_no_tx")?.parse().ok()?;
+    Some((on, clients, no_tx))
 }
 
 impl Applier {

@@ -24,6 +24,9 @@ pub struct AgentService {
     pub queue: ApplyQueue,
     /// The last status built, and when (a burst of calls opens one set of connections).
     pub status_cache: Mutex<Option<(Instant, pb::AgentStatus)>>,
+    /// Whether the writer committed without a semi-sync acknowledgement since its source
+    /// side last protected commits (`semisync_fell_back` in the status).
+    pub unprotected: std::sync::Mutex<mmm_common::semisync::Unprotected>,
     pub applied: watch::Sender<AgentState>,
     pub health: watch::Receiver<Health>,
     pub started: Instant,
@@ -97,8 +100,15 @@ impl AgentService {
                 .await
                 .is_some_and(|s| s.source)
             {
-                st.semisync_fell_back =
-                    super::semisync::source_active(&self.db, d).await == Some(false);
+                if let Some((on, clients, no_tx)) =
+                    super::semisync::source_reading(&self.db, d).await
+                {
+                    st.semisync_fell_back = self
+                        .unprotected
+                        .lock()
+                        .map(|mut u| u.observe(on, clients, no_tx))
+                        .unwrap_or(true);
+                }
             }
             st.gtid_executed = self
                 .db

@@ -93,6 +93,20 @@ pub fn dump_threads_of(procs: &[Proc], peer: Ipv4Addr) -> Vec<u64> {
         .collect()
 }
 
+/// The binlog dump threads whose client the server shows by name, not address (MariaDB
+/// resolves client names unless `skip_name_resolve`): (thread id, name), for the caller to
+/// resolve.
+pub fn named_dump_threads(procs: &[Proc]) -> Vec<(u64, String)> {
+    procs
+        .iter()
+        .filter(|p| p.command.starts_with("Binlog Dump") && client_ip(&p.host).is_none())
+        .filter_map(|p| {
+            let name = p.host.rsplit_once(':').map_or(p.host.as_str(), |(n, _)| n);
+            (!name.is_empty() && name != "localhost").then(|| (p.id, name.to_string()))
+        })
+        .collect()
+}
+
 /// Who can still write on a MariaDB server made read-only (it has no `super_read_only`):
 /// holders of READ ONLY ADMIN, and before MariaDB 10.11 of SUPER too (MariaDB KB,
 /// "read_only" and "GRANT: READ_ONLY ADMIN"). `grants` are (grantee, privilege) rows of
@@ -193,6 +207,14 @@ mod tests {
             [1, 2]
         );
         assert!(dump_threads_of(&procs, Ipv4Addr::new(198, 18, 0, 99)).is_empty());
+        // Names (skip_name_resolve off) are left to the caller to resolve; never localhost.
+        let named = vec![
+            p(7, "Binlog Dump", "db2.lan:4000"),
+            p(8, "Binlog Dump", "localhost"),
+            p(9, "Query", "db2:1"),
+        ];
+        assert_eq!(named_dump_threads(&named), [(7, "db2.lan".to_string())]);
+        assert!(named_dump_threads(&procs).is_empty());
         assert_eq!(client_ip("garbage"), None);
     }
 }

@@ -59,7 +59,8 @@ pub struct AgentView {
     pub lease_fenced: bool,
     /// Whether its replication IO thread runs (`None`: not a replica).
     pub replica_io_running: Option<bool>,
-    /// Its semi-synchronous source side fell back to asynchronous replication.
+    /// Its semi-synchronous source side committed without a replica's acknowledgement since
+    /// it last protected commits (fallen back; `mmm_common::semisync::Unprotected`).
     pub semisync_fell_back: bool,
     /// It holds transactions its replication source never had (`ReplicaStatus::errant`).
     pub errant: bool,
@@ -273,9 +274,9 @@ pub struct Cluster {
     pub fence: Option<FenceWait>,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
     pub writer_lost_at: Option<Time>,
-    /// Whether the lost writer's agent last said it was committing without a semi-sync
-    /// acknowledgement (`promotion.rs`).
-    writer_fell_back: bool,
+    /// The lost writer, when its agent's last (recent) status said it was committing without
+    /// a semi-sync acknowledgement (`promotion.rs`).
+    writer_fell_back: Option<String>,
     /// A planned switchover's target, once the old writer is read-only (`holistic.rs`).
     switchover_to: Option<String>,
     /// The old writer's final GTID set after a planned switchover, which the new writer
@@ -355,7 +356,7 @@ impl Cluster {
             semisync: cfg.semisync,
             fence: None,
             writer_lost_at: None,
-            writer_fell_back: false,
+            writer_fell_back: None,
             switchover_to: None,
             catch_up: None,
             veto_logged: BTreeSet::new(),

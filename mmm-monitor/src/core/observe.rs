@@ -92,11 +92,18 @@ impl Cluster {
         let down = self.hosts[i].agent.mysqld_down;
         let peers_down = std::mem::take(&mut self.hosts[i].agent.peers_down);
         let peers_mysqld_down = std::mem::take(&mut self.hosts[i].agent.peers_mysqld_down);
+        // A status built while its server did not answer cannot say whether semi-sync had
+        // fallen back: the last word from a server that answered stands.
+        let fell_back = match view.mysqld_down {
+            true => self.hosts[i].agent.semisync_fell_back,
+            false => view.semisync_fell_back,
+        };
         self.hosts[i].agent = AgentView {
             reachable: true,
             mysqld_down: down,
             peers_down,
             peers_mysqld_down,
+            semisync_fell_back: fell_back,
             ..view
         };
         self.hosts[i].agent_seen = true;
@@ -147,11 +154,7 @@ impl Cluster {
                 diffs.push(format!("{r} is assigned but its /32 is not configured"));
             }
         }
-        for ip in &v.configured_ips {
-            if !line.roles.iter().any(|r| r.ip == *ip) {
-                diffs.push(format!("VIP {ip}/32 is configured but not assigned to it"));
-            }
-        }
+
         let source = t
             .slave_source(self.semisync, |m| {
                 self.host(m).and_then(|x| x.peer.as_deref())

@@ -20,6 +20,10 @@ use std::time::Duration;
 /// receiving: one status poll (1 s), its call, and one check period of detection.
 pub const IO_SLACK: Duration = Duration::from_millis(2500);
 
+/// How recent the lost writer's agent's last status must be for its `semisync_fell_back` to
+/// count (ten status polls).
+pub const FELL_BACK_FRESH: Duration = Duration::from_secs(10);
+
 /// How long before the writer's failure a candidate may already have been cut off from it: a
 /// whole host that dies is lost to its peers' pings (0.4 s) before the monitor decides (its own
 /// failing ping, up to 2 s more). A cut that old is not the writer's death.
@@ -54,7 +58,11 @@ impl Cluster {
     /// writer is chosen.
     pub(super) fn writer_lost(&mut self, i: usize, now: Time) {
         self.writer_lost_at = Some(now);
-        self.writer_fell_back = self.semisync && self.hosts[i].agent.semisync_fell_back;
+        // Only a recent word counts: an agent silent for longer says nothing about now.
+        let h = &self.hosts[i];
+        let fresh = h.last_contact.is_some_and(|t| t + FELL_BACK_FRESH >= now);
+        self.writer_fell_back =
+            (self.semisync && fresh && h.agent.semisync_fell_back).then(|| h.name.clone());
         self.veto_logged.clear();
         self.catch_up = None;
     }
@@ -62,7 +70,12 @@ impl Cluster {
     /// Why host `i` may not take the writer role after the writer was lost (`None`: it may).
     pub(super) fn promotion_veto(&self, i: usize) -> Option<String> {
         let lost = self.writer_lost_at?;
-        if self.writer_fell_back {
+        // The lost writer itself holds everything it acknowledged.
+        if self
+            .writer_fell_back
+            .as_ref()
+            .is_some_and(|w| *w != self.hosts[i].name)
+        {
             return Some(
                 "the writer's agent last reported it committing without a semi-sync acknowledgement (fallen back to asynchronous replication), so no host is known to hold everything it acknowledged".into(),
             );

@@ -85,7 +85,7 @@ pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
                 )),
                 (_, Some(a)) => Some(a.to_string()),
                 _ if h.agent.semisync_fell_back => Some(
-                    "SEMISYNC_FALLBACK: the writer commits without a standby's acknowledgement (semi-synchronous replication fell back after semisync_timeout); a failover now can lose acknowledged writes".into(),
+                    "SEMISYNC_FALLBACK: the writer committed without a standby's acknowledgement (semi-synchronous replication fell back after semisync_timeout, or no standby acknowledges); a failover now can lose acknowledged writes".into(),
                 ),
                 _ => None,
             },

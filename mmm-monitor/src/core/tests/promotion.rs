@@ -222,6 +222,28 @@ fn nobody_is_promoted_when_the_writer_last_said_it_committed_without_an_acknowle
     fell_back(&mut s, false);
     kill_db1(&mut s);
     assert_eq!(s.c.active_master(), Some("db2"));
+    // A status built while db1's server did not answer (the flag unreadable) keeps the last
+    // word; a word older than FELL_BACK_FRESH says nothing.
+    let mut s = Sim::with("", "semisync yes\n");
+    s.online_all();
+    db2_replicates(&mut s, true);
+    fell_back(&mut s, true);
+    s.view(
+        "db1",
+        AgentView {
+            uptime_s: Some(1000),
+            mysqld_down: true,
+            ..Default::default()
+        },
+    );
+    assert!(s.c.host("db1").unwrap().agent.semisync_fell_back);
+    let mut s = Sim::with("", "semisync yes\n");
+    s.online_all();
+    fell_back(&mut s, true);
+    s.now += crate::core::promotion::FELL_BACK_FRESH + SEC;
+    db2_replicates(&mut s, true);
+    kill_db1(&mut s);
+    assert_eq!(s.c.active_master(), Some("db2"), "{:?}", s.logs);
     // Without semi-sync the flag means nothing (nobody would ever be promoted).
     let mut s = Sim::new("");
     s.online_all();

@@ -114,24 +114,23 @@ fn the_packages_hold_what_a_dba_expects_and_run_from_their_installed_paths() {
     let (agent_unit, monitor_unit) = (unit(&a, "mmm-agent"), unit(&m, "mmm-monitor"));
     // Maintainer scripts: the monitor's user, /etc/mysql-mmm with safe modes.
     let scripts = tempfile::tempdir().unwrap();
-    run(Command::new("dpkg-deb")
-        .arg("-e")
-        .arg(&monitor)
-        .arg(scripts.path().join("m")));
-    let postinst = std::fs::read_to_string(scripts.path().join("m/postinst")).unwrap();
+    let control_file = |deb: &std::path::Path, file: &str| {
+        let dir = scripts.path().join(deb.file_name().unwrap());
+        if !dir.exists() {
+            run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&dir));
+        }
+        std::fs::read_to_string(dir.join(file)).unwrap()
+    };
+    let postinst = control_file(&monitor, "postinst");
     assert!(
         postinst.contains("adduser --system") && postinst.contains("-m 0750"),
         "{postinst}"
     );
-    let control = std::fs::read_to_string(scripts.path().join("m/control")).unwrap();
+    let control = control_file(&monitor, "control");
     assert!(control.contains("Package: mmm-monitor"), "{control}");
     // The agent's makes /etc/mysql-mmm once: an upgrade keeps the modes a DBA (or the monitor's
     // package on the same host: root:mmm 0750) set.
-    run(Command::new("dpkg-deb")
-        .arg("-e")
-        .arg(&agent)
-        .arg(scripts.path().join("a")));
-    let postinst = std::fs::read_to_string(scripts.path().join("a/postinst")).unwrap();
+    let postinst = control_file(&agent, "postinst");
     assert!(
         postinst.contains("[ ! -d /etc/mysql-mmm ]") && postinst.contains("-m 0700"),
         "{postinst}"

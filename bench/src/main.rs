@@ -1,4 +1,5 @@
-//! `mmm-bench` (run through `cargo xtask bench [NAME…]`): failover, vip-move, arp, overhead.
+//! `mmm-bench` (run through `cargo xtask bench [NAME…]`): failover, vip-move, arp, overhead,
+//! keepalived, zero-loss.
 //! Each prints a table and `BENCHMARKS.md` gets them all with the machine, date and commit.
 //! Performance targets are judged here, never by timed assertions in tests.
 
@@ -10,12 +11,20 @@ mod keepalived;
 mod progcost;
 mod stats;
 mod veth;
+mod zeroloss;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::{path::PathBuf, process::Command};
 
-const ALL: &[&str] = &["failover", "vip-move", "arp", "overhead", "keepalived"];
+const ALL: &[&str] = &[
+    "failover",
+    "vip-move",
+    "arp",
+    "overhead",
+    "keepalived",
+    "zero-loss",
+];
 
 #[derive(Parser)]
 #[command(name = "mmm-bench")]
@@ -26,7 +35,8 @@ struct Cli {
     /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
-    /// Benchmarks to run (default: all): failover, vip-move, arp, overhead, keepalived.
+    /// Benchmarks to run (default: all): failover, vip-move, arp, overhead, keepalived,
+    /// zero-loss.
     names: Vec<String>,
 }
 
@@ -88,6 +98,13 @@ fn main() -> Result<()> {
     if names.contains(&"arp") {
         eprintln!("arp…");
         tables.push(arp::run().context("arp")?);
+    }
+    if names.contains(&"zero-loss") {
+        eprintln!(
+            "zero-loss: {} trials per variant, semisync on and off…",
+            cli.trials
+        );
+        tables.push(zeroloss::run(cli.trials).context("zero-loss")?);
     }
     for t in &tables {
         let r = t.render();

@@ -6,7 +6,7 @@
 
 mod classes;
 
-pub use classes::{run, CLASSES};
+pub use classes::{run, run_with, CLASSES};
 
 use crate::{lab::Lab, load::Writer, netns::Net, walkthrough::roles_of};
 use anyhow::{Context, Result};
@@ -57,6 +57,11 @@ pub struct Row {
     pub false_failovers: usize,
     /// From the fault to the first acknowledged write after it (zero: never interrupted).
     pub time_to_writes: Option<Duration>,
+    /// Writes acknowledged to the client during the trial.
+    pub acked: usize,
+    /// The longest time between two acknowledged writes from just before the fault on (the
+    /// unavailability the client saw).
+    pub longest_gap: Duration,
     /// What went wrong, if anything.
     pub why: String,
 }
@@ -222,6 +227,8 @@ fn unix_now() -> f64 {
 /// A lab under load, with the checker running.
 pub struct Trial {
     pub lab: Lab,
+    /// The configuration the lab was made from (kept for the lab's life).
+    _config: tempfile::TempDir,
     pub vip: Ipv4Addr,
     writer: Option<Writer>,
     sampler: Option<Sampler>,
@@ -231,9 +238,16 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// A fresh lab (`prefix`), the table, the writes and the checker running for 1 s.
-    pub fn start(prefix: &str) -> Result<Trial> {
-        let lab = Lab::up_online(prefix)?;
+    /// A fresh lab (`prefix`; the example configuration, `semisync` on or off), the table,
+    /// the writes and the checker running for 1 s.
+    pub fn start(prefix: &str, semisync: bool) -> Result<Trial> {
+        let (config, dir) = Lab::example_with("")?;
+        if !semisync {
+            let common = dir.join("mmm_common.conf");
+            let text = std::fs::read_to_string(&common)?;
+            std::fs::write(&common, text.replace("semisync yes", "semisync no"))?;
+        }
+        let lab = Lab::up_online_with(prefix, &dir)?;
         let vip = lab.cfg.role("writer").context("no writer role")?.ips[0];
         lab.client_sql(
             vip,
@@ -245,6 +259,7 @@ impl Trial {
         let moves_before = writer_moves(&lab);
         Ok(Trial {
             lab,
+            _config: config,
             vip,
             writer: Some(writer),
             sampler: Some(sampler),
@@ -310,6 +325,8 @@ impl Trial {
             .map(|w| w[1] - w[0])
             .max()
             .unwrap_or_default();
+        row.acked = acked.len();
+        row.longest_gap = gap;
         row.time_to_writes = resumed.then(|| {
             if gap > Duration::from_millis(300) {
                 gap

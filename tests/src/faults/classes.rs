@@ -28,7 +28,14 @@ pub const CLASSES: &[&str] = &[
 
 /// Runs `class` on a fresh lab named `prefix`.
 pub fn run(class: &str, prefix: &str) -> Result<Row> {
-    let mut t = Trial::start(prefix)?;
+    run_with(class, prefix, true)
+}
+
+/// [`run`] with semi-synchronous replication on or off (`cargo xtask bench zero-loss` runs
+/// both; the matrix runs the lab's default, on). Besides [`CLASSES`], `switchover`: a planned
+/// `move_role writer db2` under the same writes.
+pub fn run_with(class: &str, prefix: &str, semisync: bool) -> Result<Row> {
+    let mut t = Trial::start(prefix, semisync)?;
     let iface = t
         .lab
         .cfg
@@ -43,6 +50,13 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
     let expect = match class {
         "kill-writer" => {
             server(&mut t, "db1")?.kill();
+            Expect::Failover
+        }
+        "switchover" => {
+            let (out, code) = t.lab.ctl(&["move_role", "writer", "db2"])?;
+            if code != 0 {
+                bail!("move_role writer db2: {out}");
+            }
             Expect::Failover
         }
         "reader-stopped" => {

@@ -176,15 +176,30 @@ impl Sampler {
     }
 }
 
-/// The writer's moves so far, from the monitor's log.
+/// The writer's moves so far, from the monitor's log. A planned switchover logs its move
+/// ("Moving role … to host 'X'") and, once the old writer confirmed, the assignment to X: one
+/// move.
 fn writer_moves(lab: &Lab) -> usize {
-    lab.monitor_log()
-        .lines()
-        .filter(|l| {
-            (l.contains("Orphaned role 'writer(") && l.contains("has been assigned to"))
-                || l.contains("Moving role 'writer(")
-        })
-        .count()
+    let (mut moves, mut switching_to) = (0, None::<String>);
+    for l in lab.monitor_log().lines() {
+        if l.contains("Moving role 'writer(") {
+            moves += 1;
+            switching_to = l
+                .split("to host '")
+                .nth(1)
+                .map(|h| h.trim_end_matches('\'').to_string());
+        } else if l.contains("Orphaned role 'writer(") && l.contains("has been assigned to") {
+            let to = l
+                .split("has been assigned to '")
+                .nth(1)
+                .map(|h| h.trim_end_matches('\''));
+            if to.is_none() || to != switching_to.as_deref() {
+                moves += 1;
+            }
+            switching_to = None;
+        }
+    }
+    moves
 }
 
 /// The host holding the writer role, per `show`.

@@ -16,6 +16,18 @@ pub struct Proc {
     pub info: Option<String>,
 }
 
+impl Proc {
+    /// A source's thread serving a replica (`Binlog Dump`, `Binlog Dump GTID`).
+    fn is_binlog_dump(&self) -> bool {
+        self.command.starts_with("Binlog Dump")
+    }
+
+    /// The client part of `host` without its port (`198.18.0.12`, `db2.lan`, `localhost`).
+    fn client(&self) -> &str {
+        self.host.rsplit_once(':').map_or(&self.host, |(a, _)| a)
+    }
+}
+
 /// Statements that change data: a demoted writer lets these finish until the last pass.
 fn is_write(info: &str) -> bool {
     let first = info
@@ -54,20 +66,18 @@ pub fn kill_plan(procs: &[Proc], own_user: &str, last_pass: bool) -> Vec<u64> {
                 && p.user != "unauthenticated user"
         })
         .filter(|p| {
-            !p.command.starts_with("Binlog Dump")
-                && !p.command.starts_with("Slave_")
-                && p.command != "Daemon"
+            !p.is_binlog_dump() && !p.command.starts_with("Slave_") && p.command != "Daemon"
         })
         .filter(|p| last_pass || !p.info.as_deref().is_some_and(is_write))
         .map(|p| p.id)
         .collect()
 }
 
-/// The IPv4 address in a processlist `Host` (`198.18.0.12:48692`, `[::ffff:198.18.0.12]:5`,
-/// `::ffff:198.18.0.12:5`); `None` for a socket client (`localhost`) or anything else.
-fn client_ip(host: &str) -> Option<Ipv4Addr> {
-    let addr = host.rsplit_once(':').map_or(host, |(a, _)| a);
-    match addr
+/// The IPv4 address of a processlist `Host`'s client part (`198.18.0.12`,
+/// `[::ffff:198.18.0.12]`, `::ffff:198.18.0.12`); `None` for a socket client (`localhost`), a
+/// name, or anything else.
+fn client_ip(client: &str) -> Option<Ipv4Addr> {
+    match client
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse()
@@ -88,7 +98,7 @@ fn client_ip(host: &str) -> Option<Ipv4Addr> {
 pub fn dump_threads_of(procs: &[Proc], peer: Ipv4Addr) -> Vec<u64> {
     procs
         .iter()
-        .filter(|p| p.command.starts_with("Binlog Dump") && client_ip(&p.host) == Some(peer))
+        .filter(|p| p.is_binlog_dump() && client_ip(p.client()) == Some(peer))
         .map(|p| p.id)
         .collect()
 }
@@ -99,9 +109,9 @@ pub fn dump_threads_of(procs: &[Proc], peer: Ipv4Addr) -> Vec<u64> {
 pub fn named_dump_threads(procs: &[Proc]) -> Vec<(u64, String)> {
     procs
         .iter()
-        .filter(|p| p.command.starts_with("Binlog Dump") && client_ip(&p.host).is_none())
+        .filter(|p| p.is_binlog_dump() && client_ip(p.client()).is_none())
         .filter_map(|p| {
-            let name = p.host.rsplit_once(':').map_or(p.host.as_str(), |(n, _)| n);
+            let name = p.client();
             (!name.is_empty() && name != "localhost").then(|| (p.id, name.to_string()))
         })
         .collect()

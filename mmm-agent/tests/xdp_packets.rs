@@ -1,6 +1,7 @@
 //! The XDP program's packet logic, run in the kernel through `BPF_PROG_TEST_RUN` (no network
-//! needed, root needed): exact reply bytes, steering, fencing, every truncation, VLAN, and a
-//! randomized comparison against a reference model written here in plain Rust.
+//! needed, root needed): exact reply bytes, steering, fencing (a TCP reset for a segment to a
+//! fenced VIP, its checksums verified), every truncation, VLAN, and a randomized comparison
+//! against a reference model written here in plain Rust.
 //!
 //! `MMM_FUZZ_FRAMES` (default 5000) sets how many random frames the randomized test feeds;
 //! `MMM_FUZZ_SEED` replays a run.
@@ -17,6 +18,13 @@ use mmm_common::{
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap as StdMap;
 
+#[path = "support/tcp_reset.rs"]
+mod tcp_reset;
+use tcp_reset::{checksums_verify, reset_model};
+#[path = "support/frames.rs"]
+mod frames;
+use frames::{arp, arp_request, eth, ipv4, tcp, vlan, CLIENT};
+
 const XDP_ABORTED: u32 = 0;
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -24,7 +32,6 @@ const XDP_TX: u32 = 3;
 
 const ME: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const OWNER_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
-const CLIENT: [u8; 6] = [0x02, 0, 0, 0, 0, 0xcc];
 const VIP_LOCAL: [u8; 4] = [198, 18, 0, 100];
 const VIP_STEER: [u8; 4] = [198, 18, 0, 101];
 const VIP_FENCE: [u8; 4] = [198, 18, 0, 102];
@@ -132,50 +139,6 @@ impl Prog {
     }
 }
 
-fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f
-}
-
-fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0, 1, 8, 0, 6, 4];
-    f.extend_from_slice(&op.to_be_bytes());
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&spa);
-    f.extend_from_slice(&tha);
-    f.extend_from_slice(&tpa);
-    f
-}
-
-fn arp_request(spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
-    let mut f = eth([0xff; 6], CLIENT, 0x0806);
-    f.extend(arp(1, CLIENT, spa, [0; 6], tpa));
-    f
-}
-
-fn vlan(mut frame: Vec<u8>, vid: u16) -> Vec<u8> {
-    let inner = frame.split_off(12);
-    frame.extend_from_slice(&0x8100u16.to_be_bytes());
-    frame.extend_from_slice(&vid.to_be_bytes());
-    frame.extend(inner);
-    frame
-}
-
-fn ipv4(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
-    let mut f = eth(dst_mac, CLIENT, 0x0800);
-    let mut ip = vec![0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0];
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    f.extend(ip);
-    f.extend_from_slice(&[
-        0x30, 0x39, 0x0c, 0xea, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
-    ]);
-    f
-}
-
 /// What the program must do with `f`, written independently of it.
 fn model(table: &StdMap<[u8; 4], (Action, [u8; 6])>, f: &[u8]) -> (u32, Vec<u8>) {
     let pass = (XDP_PASS, f.to_vec());
@@ -225,7 +188,10 @@ fn model(table: &StdMap<[u8; 4], (Action, [u8; 6])>, f: &[u8]) -> (u32, Vec<u8>)
             }
             match lookup(quad(off + 16)) {
                 Some((Action::Local, _)) | None => pass,
-                Some((Action::Fence, _)) => (XDP_DROP, f.to_vec()),
+                Some((Action::Fence, _)) => match reset_model(f, off, ME) {
+                    Some(o) if f[0..6] == ME => (XDP_TX, o),
+                    _ => (XDP_DROP, f.to_vec()),
+                },
                 Some((Action::Steer, owner)) => {
                     if f[0..6] != ME || owner == [0; 6] || f[6..12] == owner {
                         return pass;
@@ -396,11 +362,51 @@ fn a_frame_from_the_owner_is_never_steered_back_to_it() {
 }
 
 #[test]
-fn fence_drops_and_local_passes() {
+fn fence_resets_tcp_sent_to_us_drops_the_rest_and_local_passes() {
     let p = Prog::new();
-    let f = ipv4(ME, CLIENT_IP, VIP_FENCE);
-    assert_eq!(p.run(&f).unwrap().0, XDP_DROP);
-    assert_eq!(p.stats(VIP_FENCE).dropped, 1);
+    // A connection attempt: RST+ACK acknowledging the SYN, trailing bytes cut off.
+    let syn = tcp(ME, CLIENT_IP, VIP_FENCE, 0x02, &[]);
+    let (rc, out) = p.run(&syn).unwrap();
+    assert_eq!(rc, XDP_TX);
+    assert_eq!(out.len(), 14 + 40);
+    assert_eq!((&out[0..6], &out[6..12]), (&CLIENT[..], &ME[..]));
+    assert_eq!(
+        (&out[26..30], &out[30..34]),
+        (&VIP_FENCE[..], &CLIENT_IP[..])
+    );
+    assert_eq!(&out[34..38], &[0x0c, 0xea, 0x30, 0x39], "ports swapped");
+    assert_eq!(
+        &out[38..46],
+        &[0, 0, 0, 0, 0, 0, 0, 2],
+        "seq 0, ack = SYN's seq + 1"
+    );
+    assert_eq!(out[47], 0x14, "RST+ACK");
+    assert!(checksums_verify(&out, 14), "{out:02x?}");
+    assert_eq!((rc, out), model(&p.table, &syn));
+    // An established connection's data (ACK set): RST with seq = its ACK, payload dropped.
+    let data = tcp(ME, CLIENT_IP, VIP_FENCE, 0x18, b"INSERT INTO t VALUES (1)");
+    let (rc, out) = p.run(&data).unwrap();
+    assert_eq!((rc, out.len(), out[47]), (XDP_TX, 54, 0x04));
+    assert_eq!(&out[38..42], &[0, 0, 0, 7]);
+    assert!(checksums_verify(&out, 14));
+    // VLAN-tagged: the tag is kept.
+    let tagged = vlan(tcp(ME, CLIENT_IP, VIP_FENCE, 0x02, &[]), 7);
+    let (rc, out) = p.run(&tagged).unwrap();
+    assert_eq!((rc, &out[12..16]), (XDP_TX, &[0x81, 0, 0, 7][..]));
+    assert!(checksums_verify(&out, 18));
+    // Never answered: a reset, a frame flooded to us (not our MAC), UDP.
+    for f in [
+        tcp(ME, CLIENT_IP, VIP_FENCE, 0x04, &[]),
+        tcp(OWNER_B, CLIENT_IP, VIP_FENCE, 0x02, &[]),
+        {
+            let mut u = tcp(ME, CLIENT_IP, VIP_FENCE, 0x02, &[]);
+            u[23] = 17;
+            u
+        },
+    ] {
+        assert_eq!(p.run(&f).unwrap(), (XDP_DROP, f.clone()));
+    }
+    assert_eq!(p.stats(VIP_FENCE).dropped, 6);
     let f = ipv4(ME, CLIENT_IP, VIP_LOCAL);
     assert_eq!(p.run(&f).unwrap(), (XDP_PASS, f.clone()));
     assert_eq!(p.stats(VIP_LOCAL).passed, 1);
@@ -446,7 +452,10 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
         3 | 4 => {
             let dst = macs[rng.random_range(0..macs.len())];
             let ip = ips[rng.random_range(0..ips.len())];
-            let mut f = ipv4(dst, CLIENT_IP, ip);
+            let payload: Vec<u8> = (0..rng.random_range(0..3) * 7)
+                .map(|_| rng.random())
+                .collect();
+            let mut f = tcp(dst, CLIENT_IP, ip, rng.random(), &payload);
             f[6..12].copy_from_slice(&macs[rng.random_range(0..macs.len())]);
             f
         }

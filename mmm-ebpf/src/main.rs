@@ -7,7 +7,9 @@
 //!    of our `LOCAL` VIPs is counted as a conflict;
 //! 2. IPv4 to a VIP: `LOCAL` → pass; `STEER` and the frame was sent to our MAC (a client with a
 //!    stale ARP cache) by anyone but the owner → re-address to the owner and `XDP_TX`;
-//!    `FENCE` → drop;
+//!    `FENCE` → a TCP segment sent to our MAC is answered with a reset (so a client retries at
+//!    once instead of waiting out its connect timeout while the writer moves), anything else
+//!    is dropped;
 //! 3. anything else → `XDP_PASS`, untouched.
 //!
 //! Malformed or truncated frames always pass untouched: the program never returns `XDP_ABORTED`.
@@ -22,6 +24,7 @@
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::bpf_xdp_adjust_tail,
     macros::{map, xdp},
     maps::{Array, HashMap, PerCpuArray},
     programs::XdpContext,
@@ -257,7 +260,7 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
         }
         Some(Action::Fence) => {
             bump(&e, |s| s.dropped += 1);
-            Ok(xdp_action::XDP_DROP)
+            Ok(fence(ctx, eth, off))
         }
         Some(Action::Steer) => {
             let Some(me) = iface() else {
@@ -281,6 +284,126 @@ fn ipv4(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> Result<u32, ()> {
         }
         None => Ok(xdp_action::XDP_PASS),
     }
+}
+
+/// IPv4's protocol number of TCP.
+const IPPROTO_TCP: u8 = 6;
+/// TCP header flags (RFC 9293 §3.1).
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+/// The reset's IPv4 header (no options) and TCP header (no options), in bytes.
+const RESET_LEN: usize = 40;
+
+/// A frame to a `FENCE` VIP: dropped, except a TCP segment sent to our MAC, answered with a
+/// reset in place (`XDP_TX`). Frames flooded to every port (not sent to our MAC) are never
+/// answered: the VIP's owner may be serving that connection.
+#[inline(always)]
+fn fence(ctx: &XdpContext, eth: *mut EthHdr, off: usize) -> u32 {
+    let Some(me) = iface() else {
+        return xdp_action::XDP_DROP;
+    };
+    // SAFETY: eth was bounds checked by the caller.
+    let eth = unsafe { &mut *eth };
+    if eth.dst_addr != me.mac {
+        return xdp_action::XDP_DROP;
+    }
+    let Some(reset) = reset_for(ctx, off) else {
+        return xdp_action::XDP_DROP;
+    };
+    eth.dst_addr = eth.src_addr;
+    eth.src_addr = me.mac;
+    let len = ctx.data_end() - ctx.data();
+    if len > off + RESET_LEN {
+        let delta = (off + RESET_LEN) as i32 - len as i32;
+        // SAFETY: the program's own context; every packet pointer is derived again below.
+        if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+            return xdp_action::XDP_DROP;
+        }
+    }
+    match ptr_at::<[u8; RESET_LEN]>(ctx, off) {
+        Ok(p) => {
+            // SAFETY: bounds checked by ptr_at (after the tail moved).
+            unsafe { *p = reset };
+            xdp_action::XDP_TX
+        }
+        Err(()) => xdp_action::XDP_DROP,
+    }
+}
+
+/// The IPv4 and TCP headers of the reset answering the segment at `off` (RFC 9293 §3.10.7.1,
+/// a segment to a closed port: with ACK, `<SEQ=SEG.ACK><CTL=RST>`; without,
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`), or `None` for anything that is not a whole
+/// unfragmented TCP segment without IP options, and for a reset (never answered).
+#[inline(always)]
+fn reset_for(ctx: &XdpContext, off: usize) -> Option<[u8; RESET_LEN]> {
+    let ip: *const [u8; 20] = ptr_at(ctx, off).ok()?;
+    let tcp: *const [u8; 20] = ptr_at(ctx, off + 20).ok()?;
+    // SAFETY: bounds checked by ptr_at; byte arrays (alignment 1).
+    let (ip, tcp) = unsafe { (*ip, *tcp) };
+    // Version 4, 20-byte header; not a fragment (MF clear, offset 0).
+    if ip[0] != 0x45 || ip[9] != IPPROTO_TCP || (ip[6] & 0x3f) != 0 || ip[7] != 0 {
+        return None;
+    }
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    let doff = (tcp[12] >> 4) as usize * 4;
+    let flags = tcp[13];
+    if doff < 20 || total < 20 + doff || off + total > ctx.data_end() - ctx.data() {
+        return None;
+    }
+    if flags & TCP_RST != 0 {
+        return None;
+    }
+    let mut r = [0u8; RESET_LEN];
+    r[0] = 0x45;
+    r[3] = RESET_LEN as u8;
+    r[6] = 0x40; // DF
+    r[8] = 64;
+    r[9] = IPPROTO_TCP;
+    r[12..16].copy_from_slice(&ip[16..20]);
+    r[16..20].copy_from_slice(&ip[12..16]);
+    r[20..22].copy_from_slice(&tcp[2..4]);
+    r[22..24].copy_from_slice(&tcp[0..2]);
+    if flags & TCP_ACK != 0 {
+        r[24..28].copy_from_slice(&tcp[8..12]);
+        r[33] = TCP_RST;
+    } else {
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        let len = (total - 20 - doff) as u32
+            + u32::from(flags & TCP_SYN != 0)
+            + u32::from(flags & TCP_FIN != 0);
+        r[28..32].copy_from_slice(&seq.wrapping_add(len).to_be_bytes());
+        r[33] = TCP_RST | TCP_ACK;
+    }
+    r[32] = 0x50; // data offset: 5 words
+    let ip_sum = fold(sum16(&r[0..20], 0));
+    r[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    // The pseudo-header (RFC 9293 §3.1): addresses, protocol, TCP length.
+    let pseudo = sum16(&r[12..20], u32::from(IPPROTO_TCP) + 20);
+    let tcp_sum = fold(sum16(&r[20..40], pseudo));
+    r[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
+    Some(r)
+}
+
+/// `acc` plus the big-endian 16-bit words of `b` (even length), unfolded.
+#[inline(always)]
+fn sum16(b: &[u8], acc: u32) -> u32 {
+    let mut s = acc;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        s += u32::from(u16::from_be_bytes([b[i], b[i + 1]]));
+        i += 2;
+    }
+    s
+}
+
+/// The one's complement of the folded one's-complement sum (RFC 1071).
+#[inline(always)]
+fn fold(mut s: u32) -> u16 {
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
 }
 
 #[cfg(not(test))]

@@ -13,6 +13,8 @@
 pub mod config;
 #[cfg(feature = "user")]
 pub mod fsutil;
+#[cfg(feature = "user")]
+pub mod gtid;
 #[cfg(feature = "man")]
 pub mod man;
 #[cfg(feature = "user")]

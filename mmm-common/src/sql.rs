@@ -108,6 +108,15 @@ impl Dialect {
         }
     }
 
+    /// Starts the IO thread only (the SQL thread stays as it is).
+    pub fn start_io_thread(self) -> &'static str {
+        if self.mysql_since(REPLICA_WORDS) {
+            "START REPLICA IO_THREAD"
+        } else {
+            "START SLAVE IO_THREAD"
+        }
+    }
+
     pub fn start_sql_thread(self) -> &'static str {
         if self.mysql_since(REPLICA_WORDS) {
             "START REPLICA SQL_THREAD"
@@ -121,6 +130,18 @@ impl Dialect {
         match self {
             Dialect::MariaDb => "@@gtid_current_pos",
             _ => "@@gtid_executed",
+        }
+    }
+
+    /// The query of a server's GTID state and of the origin of the transactions it commits
+    /// first, as the columns `state` and `origin`: MariaDB `@@gtid_binlog_state` (the last GTID
+    /// of each domain and server in its binary log) and `@@server_id`; MySQL `@@gtid_executed`
+    /// and `@@server_uuid` (both manuals, "Global Transaction ID"). Compared by
+    /// [`crate::gtid::GtidSet::errant_against`].
+    pub fn gtid_state_query(self) -> &'static str {
+        match self {
+            Dialect::MariaDb => "SELECT @@gtid_binlog_state AS state, @@server_id AS origin",
+            _ => "SELECT @@gtid_executed AS state, @@server_uuid AS origin",
         }
     }
 

@@ -117,6 +117,17 @@ impl AgentService {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
+            if let Some(r) = self
+                .db
+                .rows(d.gtid_state_query())
+                .await
+                .ok()
+                .and_then(|r| r.into_iter().next())
+            {
+                let col = |c: &str| r.get(c).cloned().flatten().unwrap_or_default();
+                st.gtid_state = col("state");
+                st.gtid_origin = col("origin");
+            }
             if let Ok(Some((f, p))) = self.db.binlog_position().await {
                 st.binlog_file = f;
                 st.binlog_pos = p;
@@ -140,6 +151,7 @@ impl AgentService {
                 st.seconds_behind = r.seconds_behind.map_or(-1, |s| s as i64);
                 st.io_running = r.io == mmm_common::replica::ThreadState::Running;
                 st.errant_transactions = r.errant().unwrap_or_default().to_string();
+                st.gtid_received = r.gtid_received.clone().unwrap_or_default();
                 st.sql_running = r.sql == mmm_common::replica::ThreadState::Running;
             }
         }

@@ -40,6 +40,7 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("global", "max_kill_retries", "10", false, "Accepted; replaced by kill_timeout."),
     d("global", "catchup_timeout", "5s", true, "Longest wait for a new writer's relay log (and a repointed replica's) before promotion."),
     d("global", "catchup_strict", "no", true, "yes: refuse a promotion whose catch-up did not finish, rather than promote with a possible loss."),
+    d("global", "max_lag_on_failover", "5s", true, "A master candidate whose replication lacked, at its last report, transactions the writer had reported more than this long before is not promoted when the writer fails (judged by GTID): the writer role stays unassigned."),
     d("global", "kill_timeout", "2s", true, "How long a demoted writer lets running writes finish before killing them."),
     d("global", "writer_lease", "2s", true, "The writer keeps write permission only while it heard from the monitor or reached a majority of the hosts within this long; otherwise it fences itself, and the monitor waits it out before promoting another writer. 0 turns it off."),
     d("global", "semisync", "no", true, "yes: the agents run lossless semi-synchronous replication (AFTER_SYNC): the writer commits once the standby master received the transaction."),

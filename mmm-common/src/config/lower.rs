@@ -21,6 +21,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "max_kill_retries",
     "catchup_timeout",
     "catchup_strict",
+    "max_lag_on_failover",
     "kill_timeout",
     "writer_lease",
     "semisync",
@@ -341,6 +342,8 @@ impl Config {
             max_kill_retries: global.num("max_kill_retries", 10)?,
             catchup_timeout: global.duration("catchup_timeout", Duration::from_secs(5))?,
             catchup_strict: global.bool("catchup_strict", false)?,
+            max_lag_on_failover: global
+                .duration("max_lag_on_failover", DEFAULT_MAX_LAG_ON_FAILOVER)?,
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
             writer_lease: global.duration("writer_lease", DEFAULT_WRITER_LEASE)?,
             semisync: global.bool("semisync", false)?,

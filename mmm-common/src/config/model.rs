@@ -9,6 +9,9 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
 /// (its renewals when no peer answers) and ten of the agents' 200 ms peer pings.
 pub const DEFAULT_WRITER_LEASE: Duration = Duration::from_secs(2);
 
+/// The default `max_lag_on_failover`: 5 s.
+pub const DEFAULT_MAX_LAG_ON_FAILOVER: Duration = Duration::from_secs(5);
+
 /// The default `semisync_timeout`: 10 s (the servers' own default).
 pub const DEFAULT_SEMISYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -205,6 +208,11 @@ pub struct Config {
     pub catchup_timeout: Duration,
     /// Ours: on catch-up timeout refuse the promotion (true) or promote and log the loss (false).
     pub catchup_strict: bool,
+    /// Ours (Patroni's `maximum_lag_on_failover`): a master candidate whose replication had
+    /// not received, by its last report, transactions the writer had reported more than this
+    /// long before is not promoted after the writer fails (`mmm-monitor` `core/gtids.rs`).
+    /// Judged from GTIDs; without GTIDs only the IO-thread and cut rules apply.
+    pub max_lag_on_failover: Duration,
     /// Ours: how long a demoted writer lets running writes finish before killing them.
     pub kill_timeout: Duration,
     /// Ours: the writer lease (ARCHITECTURE.md "The writer lease"). The writer's agent keeps

@@ -13,6 +13,7 @@
 
 pub mod checks;
 mod commands;
+mod gtids;
 mod holistic;
 mod log;
 mod modes;
@@ -33,6 +34,7 @@ pub use log::{Level, Log};
 pub use mmm_common::roles::{Assignment, HostState, Mode, RoleIp, RoleTable, MAX_EPOCH_STEP};
 
 use mmm_common::config::{CheckKind, Config, HostMode, RoleMode};
+use mmm_common::gtid::GtidSet;
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     net::Ipv4Addr,
@@ -78,6 +80,12 @@ pub struct AgentView {
     pub mac: Option<[u8; 6]>,
     /// The highest role-table epoch it has applied.
     pub applied_epoch: u64,
+    /// Its GTID state (MariaDB `gtid_binlog_state`, MySQL `gtid_executed`; `None`: unknown).
+    pub gtid_state: Option<GtidSet>,
+    /// What names the transactions it commits first (`server_id`, `server_uuid`).
+    pub gtid_origin: String,
+    /// What its replication IO thread has received (`None`: not a replica, or unknown).
+    pub gtid_received: Option<GtidSet>,
 }
 
 /// Everything known about one host.
@@ -218,6 +226,13 @@ pub enum Event {
         from: Mode,
         to: Mode,
     },
+    /// After the writer failed, `host` was not promoted to `role`: it would lose acknowledged
+    /// writes, for `reason` (`promotion.rs`).
+    PromotionRefused {
+        host: String,
+        role: String,
+        reason: String,
+    },
 }
 
 /// What the driver must do.
@@ -282,6 +297,8 @@ pub struct Cluster {
     /// The old writer's final GTID set after a planned switchover, which the new writer
     /// applies before it becomes writable (in every table until the writer changes again).
     pub catch_up: Option<String>,
+    /// What the GTID reports prove: errant transactions, the lag bound (`gtids.rs`).
+    pub gtids: gtids::GtidWatch,
     /// Candidates whose veto was logged since the writer was lost.
     veto_logged: BTreeSet<String>,
     flap_duration: Duration,
@@ -359,6 +376,7 @@ impl Cluster {
             writer_fell_back: None,
             switchover_to: None,
             catch_up: None,
+            gtids: gtids::GtidWatch::new(cfg.max_lag_on_failover),
             veto_logged: BTreeSet::new(),
             flap_duration: cfg.monitor.flap_duration,
             flap_count: cfg.monitor.flap_count,

@@ -120,6 +120,7 @@ impl Cluster {
             self.hosts[i].uptime_when_online = self.hosts[i].agent.uptime_s;
         }
         self.check_drift(i);
+        self.note_gtids(i, now);
     }
 
     /// How host `i`'s agent report differs from the last published table, once the agent says
@@ -241,6 +242,17 @@ impl Cluster {
         if !self.network_up && report.outcome != super::Outcome::Ok {
             return;
         }
+        // Errant transactions the GTID reports prove fail rep_threads, named (`gtids.rs`).
+        let errant;
+        let report = match self.gtids.errant.get(host) {
+            Some(g) if check == CheckKind::RepThreads && report.outcome == super::Outcome::Ok => {
+                errant = Report::error(&format!(
+                    "ERROR: Replication is broken: this server has transactions the writer never had (errant transactions, committed here and never shipped: {g}). It stays out of rotation; rebuild it from the writer (README, \"Errant transactions\")"
+                ));
+                &errant
+            }
+            _ => report,
+        };
         let trap = self.trap(check);
         // Two observers agree: our own check fails and the agent saw mysqld die, or another
         // host's agent cannot reach this host either.

@@ -13,7 +13,7 @@
 //! writer dies every replica's IO thread goes `Connecting`; only what was seen *before* the
 //! failure counts.)
 
-use super::{Cluster, Log, Time};
+use super::{Action, Cluster, Event, Log, Time};
 use std::time::Duration;
 
 /// How long before the writer's failure a candidate's IO thread must last have been seen
@@ -81,8 +81,11 @@ impl Cluster {
             );
         }
         let h = &self.hosts[i];
-        if h.agent.errant {
+        if self.is_errant(i) {
             return Some("it holds transactions the writer never had (errant transactions)".into());
+        }
+        if let Some(why) = self.lag_veto(i) {
+            return Some(why);
         }
         if let Some(since) = h.cut_from_writer_since.filter(|t| *t + CUT_SLACK < lost) {
             return Some(format!(
@@ -114,6 +117,11 @@ impl Cluster {
                             "Host '{name}' is not promoted: {why}; it would lose acknowledged writes. The writer role stays unassigned; `move_role {} {name}` accepts the loss",
                             self.active_master_role
                         )));
+                        self.out.push(Action::Event(Event::PromotionRefused {
+                            host: name,
+                            role: self.active_master_role.clone(),
+                            reason: why,
+                        }));
                     }
                 }
             }

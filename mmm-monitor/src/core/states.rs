@@ -111,7 +111,7 @@ impl Cluster {
                 }
                 // Errant transactions keep a host out at once (no grace for a fresh peer: it
                 // would only diverge further).
-                if !is_active_master && rep_threads_failed && self.hosts[i].agent.errant {
+                if !is_active_master && rep_threads_failed && self.is_errant(i) {
                     self.demote_with_roles(i, HostState::ReplicationFail, now, "", true);
                     return;
                 }
@@ -200,7 +200,7 @@ impl Cluster {
                     return;
                 }
                 // MMM: back ONLINE when its peer is not — never with errant transactions.
-                if rep_ok || (!peer_online && !self.hosts[i].agent.errant) {
+                if rep_ok || (!peer_online && !self.is_errant(i)) {
                     let to = if flapping {
                         HostState::AwaitingRecovery
                     } else {

@@ -17,7 +17,7 @@ use super::{
     metrics::{HostLabel, MonitorMetrics},
 };
 use crate::core::{AgentView, Input, RoleTable};
-use mmm_common::config::Config;
+use mmm_common::{config::Config, gtid::GtidSet};
 use mmm_proto::{
     convert,
     v1::{self as pb, agent_client::AgentClient},
@@ -88,6 +88,21 @@ pub fn agent_view(st: &pb::AgentStatus) -> AgentView {
             .and_then(|h| h.parse().ok()),
         mac: convert::mac(&st.host, &st.mac).ok().flatten(),
         applied_epoch: st.applied_epoch,
+        gtid_state: gtid_set(&st.host, "gtid_state", &st.gtid_state),
+        gtid_origin: st.gtid_origin.clone(),
+        gtid_received: gtid_set(&st.host, "gtid_received", &st.gtid_received),
+    }
+}
+
+/// A GTID set an agent reported (`None`: empty, or unreadable — logged).
+fn gtid_set(host: &str, field: &str, text: &str) -> Option<GtidSet> {
+    match GtidSet::parse(text) {
+        Ok(g) if g.is_empty() => None,
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!("agent on host '{host}' reported {field}: {e}");
+            None
+        }
     }
 }
 

@@ -150,6 +150,9 @@ fn event_to_pb(p: Published) -> pb::ClusterEvent {
             from: pb::Mode::from(from) as i32,
             to: pb::Mode::from(to) as i32,
         }),
+        Event::PromotionRefused { host, role, reason } => {
+            E::PromotionRefused(pb::PromotionRefused { host, role, reason })
+        }
     };
     pb::ClusterEvent {
         at_unix_ms: p.at_unix_ms,

@@ -96,6 +96,9 @@ pub fn describe(e: &Event) -> String {
             (None, None) => format!("{role} on no host"),
         },
         Event::ModeChanged { from, to } => format!("mode {from} → {to}"),
+        Event::PromotionRefused { host, role, reason } => {
+            format!("{role} not given to {host}: {reason}")
+        }
     }
 }
 
@@ -123,6 +126,12 @@ pub fn kind(events: &[Event], writer_role: &str, admin: bool) -> String {
         (true, Some(_)) => "switchover",
         _ if admin => "admin",
         _ if events.iter().any(|e| matches!(e, Event::State { .. })) => "state",
+        _ if events
+            .iter()
+            .any(|e| matches!(e, Event::PromotionRefused { .. })) =>
+        {
+            "refused"
+        }
         _ if events
             .iter()
             .any(|e| matches!(e, Event::ModeChanged { .. })) =>

@@ -161,7 +161,8 @@ impl Journal {
 }
 
 /// `notify_bin`'s arguments and stdin for `e`: `state HOST FROM TO`, `role ROLE(IP) FROM TO`
-/// (`-` for no host) or `mode FROM TO`; the JSON carries the same and the epoch.
+/// (`-` for no host), `mode FROM TO` or `refused HOST ROLE` (a promotion refused: the JSON's
+/// `reason` says why); the JSON carries the same and the epoch.
 pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
     let (args, mut json) = match e {
         Event::State {
@@ -188,6 +189,10 @@ pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
         Event::ModeChanged { from, to } => (
             vec!["mode".into(), from.to_string(), to.to_string()],
             serde_json::json!({"event": "mode", "from": from.name(), "to": to.name()}),
+        ),
+        Event::PromotionRefused { host, role, reason } => (
+            vec!["refused".into(), host.clone(), role.clone()],
+            serde_json::json!({"event": "refused", "host": host, "role": role, "reason": reason}),
         ),
     };
     json["epoch"] = epoch.into();

@@ -6,6 +6,7 @@ use mmm_common::config::{CheckKind, Config};
 use proptest::prelude::*;
 use std::path::Path;
 
+mod gtids;
 mod holistic;
 mod promotion;
 mod properties;
@@ -42,6 +43,7 @@ struct Sim {
     kill_pings: Vec<bool>,
     confirms: Vec<String>,
     repairs: Vec<String>,
+    events: Vec<Event>,
 }
 
 impl Sim {
@@ -66,6 +68,7 @@ impl Sim {
             kill_pings: vec![],
             confirms: vec![],
             repairs: vec![],
+            events: vec![],
         };
         s.step(Input::Network { up: true });
         s
@@ -92,7 +95,8 @@ impl Sim {
                     self.confirms.push(format!("{host}/{}", check.name()))
                 }
                 Action::Reply(r) => reply = Some(r),
-                Action::Event(_) | Action::Persist(_) => {}
+                Action::Event(e) => self.events.push(e),
+                Action::Persist(_) => {}
             }
         }
         reply

@@ -92,6 +92,51 @@ pub fn needs_repoint(status: Option<&ReplicaStatus>, master_ip: Ipv4Addr) -> boo
     status.map(|s| s.source_host.as_str()).unwrap_or("") != master_ip.to_string()
 }
 
+/// The replication threads a repoint starts again after `CHANGE MASTER`. A thread stopped
+/// without an error was stopped by an operator (`STOP SLAVE`, `STOP SLAVE SQL_THREAD`) and
+/// stays stopped: such a replica holds no reader role (its `rep_threads` check fails), and a
+/// failover must not set it applying again behind the operator's back (#13 item 4). A thread
+/// an error stopped is started again (the new source may heal it), as MMM's `START SLAVE` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restart {
+    /// Start the IO thread.
+    pub io: bool,
+    /// Start the SQL thread.
+    pub sql: bool,
+}
+
+impl Restart {
+    /// What a replica with `status` (`None`: not a replica yet) gets started.
+    pub fn after_repoint(status: Option<&ReplicaStatus>) -> Restart {
+        let held = |t: ThreadState, errno: u32| t == ThreadState::Stopped && errno == 0;
+        status.map_or(
+            Restart {
+                io: true,
+                sql: true,
+            },
+            |s| Restart {
+                io: !held(s.io, s.last_io_errno),
+                sql: !held(s.sql, s.last_sql_errno),
+            },
+        )
+    }
+
+    /// The statement that starts them (`None`: neither).
+    pub fn statement(self, d: Dialect) -> Option<&'static str> {
+        match (self.io, self.sql) {
+            (true, true) => Some(d.start_replica()),
+            (true, false) => Some(d.start_io_thread()),
+            (false, true) => Some(d.start_sql_thread()),
+            (false, false) => None,
+        }
+    }
+
+    /// Whether `s` shows the started threads running.
+    fn running(self, s: &ReplicaStatus) -> bool {
+        (!self.io || s.io == ThreadState::Running) && (!self.sql || s.sql == ThreadState::Running)
+    }
+}
+
 /// Bounded wait until the relay log is applied up to `until`.
 async fn wait_applied(db: &Db, d: Dialect, until: &LogPos, limit: Duration) -> WaitVerdict {
     let sql = d.wait_relay_applied(&until.file, until.pos, limit.as_secs_f64());
@@ -315,22 +360,38 @@ async fn try_repoint(
         &me.replication_password,
         coords.as_ref().map(|(f, p)| (f.as_str(), *p)),
     );
-    for sql in [d.stop_replica(), change.as_str(), d.start_replica()] {
+    let restart = Restart::after_repoint(status.as_ref());
+    for sql in [
+        Some(d.stop_replica()),
+        Some(change.as_str()),
+        restart.statement(d),
+    ]
+    .into_iter()
+    .flatten()
+    {
         // The error names the statement, its password redacted (`Db`).
         db.exec(sql).await.map_err(|e| e.to_string())?;
     }
-    // Verify both threads run (Connecting is fine: the new master may still be starting).
+    // Verify the started threads run (Connecting is fine: the new master may still be
+    // starting); threads an operator stopped stay stopped.
     let mut ok = false;
     for _ in 0..20 {
         if let Ok(Some(s)) = db.replica_status(d).await {
-            if s.io == ThreadState::Running && s.sql == ThreadState::Running {
+            if restart.running(&s) {
                 ok = true;
                 break;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let how = if gtid { "by GTID" } else { "by coordinates" };
+    let mut how = if gtid { "by GTID" } else { "by coordinates" }.to_string();
+    if !(restart.io && restart.sql) {
+        how += match restart.statement(d) {
+            Some(s) => format!("; only `{s}`: a thread an operator stopped stays stopped"),
+            None => "; both threads stay stopped, as an operator left them".into(),
+        }
+        .as_str();
+    }
     let warn = if ok {
         ""
     } else {
@@ -407,6 +468,40 @@ mod tests {
         // Stopped but nothing unapplied: nothing to wait for (a wait would return NULL).
         let applied = status(Some(("b.1", 700)), Some(("b.1", 700)), ThreadState::Stopped);
         assert!(matches!(catch_up(Some(&applied)), CatchUp::Applied(_)));
+    }
+
+    #[test]
+    fn a_repoint_restarts_no_thread_an_operator_stopped() {
+        let d = Dialect::MariaDb;
+        let both = Restart {
+            io: true,
+            sql: true,
+        };
+        assert_eq!(Restart::after_repoint(None), both);
+        // Running, or Connecting to a failed writer: both started.
+        let mut s = status(None, None, ThreadState::Running);
+        s.io = ThreadState::Connecting;
+        assert_eq!(
+            Restart::after_repoint(Some(&s)).statement(d),
+            Some("START SLAVE")
+        );
+        // STOP SLAVE SQL_THREAD by an operator: only the IO thread.
+        let sql_held = status(None, None, ThreadState::Stopped);
+        let r = Restart::after_repoint(Some(&sql_held));
+        assert_eq!(r.statement(d), Some("START SLAVE IO_THREAD"));
+        assert_eq!(
+            r.statement(Dialect::detect("8.0.36")),
+            Some("START REPLICA IO_THREAD")
+        );
+        assert!(r.running(&status(None, None, ThreadState::Stopped)));
+        // STOP SLAVE: neither.
+        let mut all_held = sql_held.clone();
+        all_held.io = ThreadState::Stopped;
+        assert_eq!(Restart::after_repoint(Some(&all_held)).statement(d), None);
+        // Stopped by an error: started again.
+        let mut broken = sql_held;
+        broken.last_sql_errno = 1062;
+        assert_eq!(Restart::after_repoint(Some(&broken)), both);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! End to end: a former writer holding a transaction the writer never had (committed on it
 //! while the new writer did not replicate from it, by an account that bypasses `read_only`:
-//! what an isolated writer leaves behind) is caught: its replication
-//! from the new writer stops on the GTID conflict, `checks` names the GTID as an errant
-//! transaction, and it stays out of rotation (REPLICATION_FAIL) instead of rejoining.
+//! what an isolated writer leaves behind) is caught by the GTID comparison while its
+//! replication still runs: `checks` names the GTID as an errant transaction, and it stays out
+//! of rotation (REPLICATION_FAIL) instead of rejoining — also once its replication from the
+//! new writer stops on the GTID conflict.
 
 use mmm_tests::{
     lab::Lab,
@@ -29,6 +30,22 @@ fn a_former_writer_with_an_errant_transaction_stays_out_with_the_gtid_named() {
     // MariaDB — writes on it: a transaction db2 never sees.
     lab.sql("db2", "STOP SLAVE").unwrap();
     lab.sql("db1", "INSERT INTO app.e VALUES (1)").unwrap();
+    let errant = lab.servers["db1"]
+        .sql("SELECT @@gtid_binlog_pos")
+        .unwrap_or_default();
+    // Caught by the GTID comparison, the errant GTID named, before the writer writes again.
+    let named = Net::wait_for(Duration::from_secs(20), || {
+        let checks = lab.ctl(&["checks", "db1", "rep_threads"]).unwrap().0;
+        checks.contains("errant transactions")
+            && checks.contains(errant.trim())
+            && state_of(&show(&lab), "db1") == "REPLICATION_FAIL"
+    });
+    assert!(
+        named,
+        "{errant}\n{}\n{}",
+        lab.ctl(&["checks", "db1", "rep_threads"]).unwrap().0,
+        show(&lab)
+    );
     // The writer moves on: its next GTID collides with db1's errant one.
     assert!(Net::wait_for(Duration::from_secs(10), || lab
         .client_sql(vip, "INSERT INTO e VALUES (2)")

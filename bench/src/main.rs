@@ -32,6 +32,10 @@ struct Cli {
     /// Trials per failover variant and VIP moves.
     #[arg(long, default_value_t = 20)]
     trials: u64,
+    /// zero-loss only: the fault classes to run (default: all three), e.g.
+    /// `--variants switchover` or `--variants kill-writer,switchover`.
+    #[arg(long, value_delimiter = ',')]
+    variants: Vec<String>,
     /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
@@ -104,7 +108,7 @@ fn main() -> Result<()> {
             "zero-loss: {} trials per variant, semisync on and off…",
             cli.trials
         );
-        tables.push(zeroloss::run(cli.trials).context("zero-loss")?);
+        tables.push(zeroloss::run(cli.trials, &cli.variants).context("zero-loss")?);
     }
     for t in &tables {
         let r = t.render();

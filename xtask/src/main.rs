@@ -55,6 +55,12 @@ enum Cmd {
         /// Trials per failover variant and VIP moves.
         #[arg(long, default_value_t = 20)]
         trials: u64,
+        /// zero-loss only: which fault classes (kill-writer, writer-host-down, switchover).
+        #[arg(long, value_delimiter = ',')]
+        variants: Vec<String>,
+        /// Where the tables go (default: BENCHMARKS.md, replaced).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
         /// Which benchmarks (default: all).
         names: Vec<String>,
     },
@@ -105,7 +111,12 @@ fn main() -> Result<()> {
         }
         Cmd::Demo { keep } => demo::run(keep),
         Cmd::Lab { prefix, cmd } => lab::run(&prefix, cmd),
-        Cmd::Bench { trials, names } => {
+        Cmd::Bench {
+            trials,
+            variants,
+            out,
+            names,
+        } => {
             lab::build_all()?;
             setup::apt(&["keepalived"])?;
             let _ = mmm_tests::lab::Lab::down("mmmbench");
@@ -114,6 +125,11 @@ fn main() -> Result<()> {
                     .current_dir(root())
                     .args(["run", "--release", "-p", "mmm-bench", "--", "--trials"])
                     .arg(trials.to_string())
+                    .args(variants.iter().flat_map(|v| ["--variants", v.as_str()]))
+                    .args(
+                        out.iter()
+                            .flat_map(|o| [std::ffi::OsStr::new("--out"), o.as_os_str()]),
+                    )
                     .args(&names),
             )
         }

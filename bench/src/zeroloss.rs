@@ -1,6 +1,7 @@
 //! `zero-loss` (#13): the writer killed (kill -9), its whole host down, and a planned
-//! switchover, each under writes that are never paused (one client writing unique ids through
-//! the writer VIP at full speed, every acknowledged id logged), with semi-synchronous
+//! switchover, each under writes that are never paused (`mmm_tests::faults::CLIENTS`
+//! concurrent clients writing unique ids through the writer VIP at full speed, every
+//! acknowledged id logged), with semi-synchronous
 //! replication on and, for contrast, off. After each trial every server that can catch up is
 //! compared with the log (`mmm_tests::faults`, the same checker as the fault matrix). Per
 //! variant: `acknowledged writes lost: N of M` and the unavailability the client saw (the
@@ -87,8 +88,9 @@ pub fn run(trials: u64, only: &[String]) -> Result<Table> {
             t.notes.push(line);
         }
     }
-    t.notes.push(
-        "Target with semisync: 0 lost in every trial, kill -9 p50 ≤ 200 ms, planned switchover p50 ≤ 100 ms. Without semisync a write the dying writer acknowledged but had not shipped is lost by design (the contrast). The whole-host variant waits out the writer lease (2 s) before promoting.".into(),
-    );
+    t.notes.push(format!(
+        "{} clients write at once through the writer VIP, never paused. Target with semisync: 0 lost in every trial, kill -9 p50 ≤ 200 ms, planned switchover p50 ≤ 100 ms. Without semisync a write the dying writer acknowledged but had not shipped is lost by design (the contrast). The whole-host variant waits out the writer lease (2 s) before promoting.",
+        mmm_tests::faults::CLIENTS
+    ));
     Ok(t)
 }

@@ -1,14 +1,14 @@
 //! The fault matrix (`cargo xtask faults`, and its representative subset in
 //! `tests/e2e_split_brain.rs`): each class runs on a fresh lab under continuous writes through
-//! the writer VIP, with a checker that samples `@@read_only` on every server every 50 ms
-//! (two writable at once is split brain), and afterwards compares every acknowledged write
-//! with every server and looks for rows the old writer took that the new one never saw.
-
+//! the writer VIP by [`CLIENTS`] concurrent clients, never paused, with a checker that samples
+//! `@@read_only` on every server every 50 ms (two writable at once is split brain), and
+//! afterwards compares every acknowledged write with every server and looks for rows the old
+//! writer took that the new one never saw.
 mod classes;
 
 pub use classes::{run, run_with, CLASSES};
 
-use crate::{lab::Lab, load::Writer, netns::Net, walkthrough::roles_of};
+use crate::{lab::Lab, load::Writers, netns::Net, walkthrough::roles_of};
 use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
 use std::{
@@ -20,6 +20,10 @@ use std::{
     },
     time::{Duration, Instant},
 };
+
+/// How many clients write through the writer VIP at once in every trial (each its own
+/// session and range of ids), so a fault meets transactions in flight on several sessions.
+pub const CLIENTS: u64 = 4;
 
 /// What a class calls for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +249,7 @@ pub struct Trial {
     /// The configuration the lab was made from (kept for the lab's life).
     _config: tempfile::TempDir,
     pub vip: Ipv4Addr,
-    writer: Option<Writer>,
+    writers: Option<Writers>,
     sampler: Option<Sampler>,
     moves_before: usize,
     /// When the fault began (Unix seconds), set by [`Trial::fault`].
@@ -268,7 +272,7 @@ impl Trial {
             vip,
             "CREATE TABLE w (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
         )?;
-        let writer = Writer::start(&lab.ns("client"), vip, "w", 1)?;
+        let writer = Writers::start(&lab.ns("client"), vip, "w", CLIENTS)?;
         let sampler = Sampler::start(lab.servers.values().map(|s| s.socket()).collect());
         std::thread::sleep(Duration::from_secs(1));
         let moves_before = writer_moves(&lab);
@@ -276,7 +280,7 @@ impl Trial {
             lab,
             _config: config,
             vip,
-            writer: Some(writer),
+            writers: Some(writer),
             sampler: Some(sampler),
             moves_before,
             fault_unix: 0.0,
@@ -302,7 +306,7 @@ impl Trial {
             ..Default::default()
         };
         let failover = expect == Expect::Failover;
-        let writer = self.writer.take().context("finished twice")?;
+        let writer = self.writers.take().context("finished twice")?;
         let bound = match expect {
             Expect::NoWriter => Duration::from_secs(8),
             _ => Duration::from_secs(40),

@@ -170,3 +170,37 @@ impl Drop for Writer {
         }
     }
 }
+
+/// Several [`Writer`]s on one table at once, each on its own connection and its own range
+/// of ids (client `k` writes `1 + k·10⁹`, `2 + k·10⁹`, …), so a failure meets transactions in
+/// flight on several sessions and every acknowledged id is still unique (the checker of
+/// `faults` and the zero-loss tests).
+pub struct Writers(Vec<Writer>);
+
+/// The gap between two clients' first ids.
+const CLIENT_STRIDE: u64 = 1_000_000_000;
+
+impl Writers {
+    /// Starts `clients` writers of `table` through `ip` from namespace `ns`.
+    pub fn start(ns: &str, ip: Ipv4Addr, table: &str, clients: u64) -> Result<Writers> {
+        (0..clients)
+            .map(|k| Writer::start(ns, ip, table, 1 + k * CLIENT_STRIDE))
+            .collect::<Result<Vec<_>>>()
+            .map(Writers)
+    }
+
+    /// The acknowledged writes of all clients so far, in no particular order.
+    pub fn acked(&self) -> Vec<(u64, Instant)> {
+        self.0.iter().flat_map(Writer::acked).collect()
+    }
+
+    /// Whether every client has failed at least once (each met the fault).
+    pub fn all_failed(&self) -> bool {
+        self.0.iter().all(|w| w.failures() > 0)
+    }
+
+    /// Stops every client; returns all acknowledged writes.
+    pub fn stop(self) -> Vec<(u64, Instant)> {
+        self.0.into_iter().flat_map(Writer::stop).collect()
+    }
+}

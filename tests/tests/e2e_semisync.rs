@@ -5,7 +5,7 @@
 //! every acknowledged write is on the new writer and on the slave, and the new writer is the
 //! source from its first write. A standby that stops acknowledging makes `show` warn.
 
-use mmm_tests::{lab::Lab, load::Writer, Net};
+use mmm_tests::{lab::Lab, load::Writers, Net};
 use std::{collections::BTreeSet, time::Duration};
 
 fn var(lab: &Lab, host: &str, q: &str) -> String {
@@ -48,23 +48,17 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         "CREATE TABLE w (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
     )
     .unwrap();
-    let writers: Vec<Writer> = (0..3u64)
-        .map(|n| Writer::start(&lab.ns("client"), vip, "w", 1 + n * 1_000_000_000).unwrap())
-        .collect();
+    let writers = Writers::start(&lab.ns("client"), vip, "w", 3).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     lab.servers.get_mut("db1").unwrap().kill();
     let resumed = Net::wait_for(Duration::from_secs(30), || {
-        writers.iter().all(|w| w.failures() > 0)
+        writers.all_failed()
             && lab
                 .sql("db2", "SELECT @@read_only")
                 .is_ok_and(|r| r.trim() == "0")
     });
     std::thread::sleep(Duration::from_secs(2));
-    let acked: BTreeSet<u64> = writers
-        .into_iter()
-        .flat_map(|w| w.stop())
-        .map(|(s, _)| s)
-        .collect();
+    let acked: BTreeSet<u64> = writers.stop().into_iter().map(|(s, _)| s).collect();
     assert!(resumed, "no failover:\n{}", lab.monitor_log());
     assert_eq!(
         var(&lab, "db2", "SELECT @@rpl_semi_sync_master_enabled"),
@@ -147,9 +141,7 @@ fn a_planned_switchover_under_writes_loses_and_duplicates_nothing() {
         "CREATE TABLE s (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
     )
     .unwrap();
-    let writers: Vec<Writer> = (0..3u64)
-        .map(|n| Writer::start(&lab.ns("client"), vip, "s", 1 + n * 1_000_000_000).unwrap())
-        .collect();
+    let writers = Writers::start(&lab.ns("client"), vip, "s", 3).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let (out, code) = lab.ctl(&["move_role", "writer", "db2"]).unwrap();
     assert_eq!(code, 0, "{out}");
@@ -162,11 +154,7 @@ fn a_planned_switchover_under_writes_loses_and_duplicates_nothing() {
         lab.monitor_log()
     );
     std::thread::sleep(Duration::from_secs(1));
-    let acked: Vec<u64> = writers
-        .into_iter()
-        .flat_map(|w| w.stop())
-        .map(|(s, _)| s)
-        .collect();
+    let acked: Vec<u64> = writers.stop().into_iter().map(|(s, _)| s).collect();
     let unique: BTreeSet<u64> = acked.iter().copied().collect();
     assert_eq!(unique.len(), acked.len(), "an id was acknowledged twice");
     for h in ["db1", "db3"] {
@@ -193,9 +181,7 @@ fn a_returning_master_takes_the_writer_role_only_with_everything_the_writer_has(
     assert_eq!(lab.ctl(&["set_offline", "db1"]).unwrap().1, 0);
     assert!(writer_is("db2"), "{}", lab.monitor_log());
     // A backlog db1 has not received (its replication is stopped while ADMIN_OFFLINE).
-    let writers: Vec<Writer> = (0..3u64)
-        .map(|n| Writer::start(&lab.ns("client"), vip, "b", 1 + n * 1_000_000_000).unwrap())
-        .collect();
+    let writers = Writers::start(&lab.ns("client"), vip, "b", 3).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     // db1 comes back and is asked for the writer role at once, its IO thread still fetching.
     assert_eq!(lab.ctl(&["set_online", "db1"]).unwrap().1, 0);
@@ -218,11 +204,7 @@ fn a_returning_master_takes_the_writer_role_only_with_everything_the_writer_has(
         "{log}"
     );
     std::thread::sleep(Duration::from_secs(1));
-    let acked: BTreeSet<u64> = writers
-        .into_iter()
-        .flat_map(|w| w.stop())
-        .map(|(s, _)| s)
-        .collect();
+    let acked: BTreeSet<u64> = writers.stop().into_iter().map(|(s, _)| s).collect();
     for h in ["db2", "db3"] {
         lab.servers[h]
             .sync_with(&lab.servers["db1"], Duration::from_secs(30))

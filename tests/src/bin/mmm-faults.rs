@@ -38,9 +38,10 @@ fn main() -> Result<()> {
     }
     if args.is_empty() {
         let doc = format!(
-            "# Fault matrix\n\nWritten by `cargo xtask faults` on {} (commit {}): each class on a fresh lab (3 MariaDB servers, agents with XDP, one monitor, mutual TLS) under continuous writes through the writer VIP; `@@read_only` sampled on every server every 50 ms; afterwards every acknowledged write is looked up on every server that could catch up with the writer, and every row on any server is looked up on the writer (errant rows). Time to writes is the longest gap between acknowledged writes from the fault on (0: under 300 ms, never interrupted). writer_lease is the default 2 s; the lab runs semi-synchronous replication (`semisync yes`, `semisync_timeout 2s`). A class that calls for no writer (the only candidate lacks acknowledged writes) survives when nobody is promoted.\n\n{table}",
+            "# Fault matrix\n\nWritten by `cargo xtask faults` on {} (commit {}): each class on a fresh lab (3 MariaDB servers, agents with XDP, one monitor, mutual TLS) under continuous writes through the writer VIP by {clients} concurrent clients, never paused; `@@read_only` sampled on every server every 50 ms; afterwards every acknowledged write is looked up on every server that could catch up with the writer, and every row on any server is looked up on the writer (errant rows). Time to writes is the longest gap between acknowledged writes from the fault on (0: under 300 ms, never interrupted). writer_lease is the default 2 s; the lab runs semi-synchronous replication (`semisync yes`, `semisync_timeout 2s`). A class that calls for no writer (the only candidate lacks acknowledged writes) survives when nobody is promoted.\n\n{table}",
             sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
             sh("git", &["rev-parse", "--short", "HEAD"]),
+            clients = mmm_tests::faults::CLIENTS,
         );
         std::fs::write(mmm_tests::workspace_root().join("FAULTS.md"), doc)?;
     }

@@ -205,7 +205,11 @@ impl Server {
                 "--innodb-log-file-size=8M",
                 "--performance-schema=0",
             ])
-            .args(["--max-connections=60", "--slave-net-timeout=5"]);
+            .args(["--max-connections=60", "--slave-net-timeout=5"])
+            // Parallel apply (MariaDB's optimistic mode, its default): a replica keeps up with
+            // several concurrent writers, so a promotion finds little left to apply — what a
+            // DBA running semi-synchronous replication under load configures.
+            .arg("--slave-parallel-threads=4");
         if let Some((inc, off)) = o.auto_increment {
             cmd.arg(format!("--auto-increment-increment={inc}"))
                 .arg(format!("--auto-increment-offset={off}"));

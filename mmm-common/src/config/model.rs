@@ -9,6 +9,13 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
 /// (its renewals when no peer answers) and ten of the agents' 200 ms peer pings.
 pub const DEFAULT_WRITER_LEASE: Duration = Duration::from_secs(2);
 
+/// The most hosts one cluster may define (`<host>` sections), enforced by the config check.
+/// Every agent probes every other host (ICMP every 200 ms, a MySQL login every 500 ms), so a
+/// cluster's probe traffic grows with the square of its hosts: at 64 each server takes about
+/// 126 peer logins a second. MMM clusters are two masters and a few slaves; larger fleets are
+/// several clusters.
+pub const MAX_HOSTS: usize = 64;
+
 /// The default `max_lag_on_failover`: 5 s.
 pub const DEFAULT_MAX_LAG_ON_FAILOVER: Duration = Duration::from_secs(5);
 

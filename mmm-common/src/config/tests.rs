@@ -311,6 +311,34 @@ fn config_files_readable_or_writable_by_others_are_refused() {
 }
 
 #[test]
+fn more_hosts_than_a_cluster_may_have_are_refused() {
+    let slaves = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "<host s{i}>\n ip 198.18.1.{}\n mode slave\n</host>\n",
+                    i + 1
+                )
+            })
+            .collect()
+    };
+    let at_most = MIN.to_string() + &slaves(MAX_HOSTS - 2);
+    let d = dir_with(&[("x.conf", &at_most)]);
+    assert_eq!(
+        Config::load(&d.path().join("x.conf")).unwrap().hosts.len(),
+        MAX_HOSTS
+    );
+    let e = err(&(MIN.to_string() + &slaves(MAX_HOSTS - 1)));
+    assert!(
+        e.contains(&format!(
+            "{} hosts are defined; a cluster has at most {MAX_HOSTS}",
+            MAX_HOSTS + 1
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn more_than_two_master_candidates_are_refused_for_the_monitor() {
     let text = MIN.replace("hosts db1, db2", "hosts db1, db2, db3")
         + "<host db3>\n ip 198.18.0.13\n mode master\n peer db1\n</host>\n<monitor>\n</monitor>\n";

@@ -27,6 +27,12 @@ impl Config {
                 ));
             }
         }
+        if self.hosts.len() > MAX_HOSTS {
+            return inv(format!(
+                "{} hosts are defined; a cluster has at most {MAX_HOSTS} (every agent probes every other host): split the fleet into several clusters",
+                self.hosts.len()
+            ));
+        }
         if !self.writer_lease.is_zero() && self.writer_lease < MIN_WRITER_LEASE {
             return inv(format!(
                 "writer_lease {:?} is shorter than {:?}: the writer would fence itself after two lost pings; use 0 to turn the lease off",

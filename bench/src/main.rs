@@ -1,5 +1,5 @@
 //! `mmm-bench` (run through `cargo xtask bench [NAME…]`): failover, vip-move, arp, overhead,
-//! keepalived, zero-loss.
+//! keepalived, zero-loss, flaky-net.
 //! Each prints a table and `BENCHMARKS.md` gets them all with the machine, date and commit.
 //! Performance targets are judged here, never by timed assertions in tests.
 
@@ -7,6 +7,7 @@ mod arp;
 mod cpu;
 mod dataplane;
 mod failover;
+mod flaky;
 mod keepalived;
 mod progcost;
 mod stats;
@@ -24,6 +25,7 @@ const ALL: &[&str] = &[
     "overhead",
     "keepalived",
     "zero-loss",
+    "flaky-net",
 ];
 
 #[derive(Parser)]
@@ -109,6 +111,10 @@ fn main() -> Result<()> {
             cli.trials
         );
         tables.push(zeroloss::run(cli.trials, &cli.variants).context("zero-loss")?);
+    }
+    if names.contains(&"flaky-net") {
+        eprintln!("flaky-net: {} trials per profile…", cli.trials);
+        tables.push(flaky::run(cli.trials).context("flaky-net")?);
     }
     for t in &tables {
         let r = t.render();

@@ -6,7 +6,7 @@
 //! writer took that the new one never saw.
 mod classes;
 
-pub use classes::{run, run_with, CLASSES};
+pub use classes::{run, run_soak, run_with, CLASSES, FLAKY_SOAK};
 
 use crate::{lab::Lab, load::Writers, netns::Net, walkthrough::roles_of};
 use anyhow::{Context, Result};
@@ -59,6 +59,9 @@ pub struct Row {
     pub two_writable: Duration,
     /// Writer moves the class did not call for.
     pub false_failovers: usize,
+    /// Hosts that left ONLINE before the fault although every server was up (the flaky
+    /// network classes).
+    pub left_online: usize,
     /// From the fault to the first acknowledged write after it (zero: never interrupted).
     pub time_to_writes: Option<Duration>,
     /// Writes acknowledged to the client during the trial.
@@ -206,6 +209,16 @@ fn writer_moves(lab: &Lab) -> usize {
     moves
 }
 
+/// The monitor's host state changes away from ONLINE so far, from its log ("State of host
+/// 'X' changed from ONLINE to …").
+pub fn left_online(lab: &Lab) -> Vec<String> {
+    lab.monitor_log()
+        .lines()
+        .filter(|l| l.contains("State of host '") && l.contains("changed from ONLINE to"))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 /// The host holding the writer role, per `show`.
 pub fn writer_of(lab: &Lab) -> Option<String> {
     let show = lab.ctl(&["show"]).ok()?.0;
@@ -254,6 +267,9 @@ pub struct Trial {
     moves_before: usize,
     /// When the fault began (Unix seconds), set by [`Trial::fault`].
     fault_unix: f64,
+    /// Host state changes away from ONLINE a class saw before its fault although every
+    /// server was up (the monitor's log lines), counted in the row by [`Trial::finish`].
+    pub before_fault: Vec<String>,
 }
 
 impl Trial {
@@ -284,6 +300,7 @@ impl Trial {
             sampler: Some(sampler),
             moves_before,
             fault_unix: 0.0,
+            before_fault: Vec::new(),
         })
     }
 
@@ -412,6 +429,10 @@ impl Trial {
         }
         if !resumed {
             row.why += "writes did not resume; ";
+        }
+        row.left_online = self.before_fault.len();
+        for l in &self.before_fault {
+            row.why += &format!("before the fault, every server up: {l}; ");
         }
         row.safe =
             resumed && row.two_writable.is_zero() && row.diverged == 0 && row.false_failovers == 0;

@@ -11,6 +11,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "ethtool",
+    // The flaky-network fault classes: random loss by `numgen random` (no netem here).
+    "nftables",
     "procps",
     "mariadb-server",
     "mariadb-client",

@@ -24,7 +24,13 @@ pub const CLASSES: &[&str] = &[
     "masters-cut-then-writer-dies",
     "writer-host-down",
     "writer-isolated",
+    "flaky-net",
+    "flaky-writer-link",
 ];
+
+/// How long the flaky-network classes run on the lossy network before the writer is killed,
+/// in the matrix and the tests (`cargo xtask bench flaky-net` soaks longer: [`run_soak`]).
+pub const FLAKY_SOAK: Duration = Duration::from_secs(20);
 
 /// Runs `class` on a fresh lab named `prefix`.
 pub fn run(class: &str, prefix: &str) -> Result<Row> {
@@ -35,6 +41,11 @@ pub fn run(class: &str, prefix: &str) -> Result<Row> {
 /// both; the matrix runs the lab's default, on). Besides [`CLASSES`], `switchover`: a planned
 /// `move_role writer db2` under the same writes.
 pub fn run_with(class: &str, prefix: &str, semisync: bool) -> Result<Row> {
+    run_soak(class, prefix, semisync, FLAKY_SOAK)
+}
+
+/// [`run_with`], the flaky-network classes soaking for `soak` before the writer is killed.
+pub fn run_soak(class: &str, prefix: &str, semisync: bool, soak: Duration) -> Result<Row> {
     let mut t = Trial::start(prefix, semisync)?;
     let iface = t
         .lab
@@ -168,6 +179,21 @@ pub fn run_with(class: &str, prefix: &str, semisync: bool) -> Result<Row> {
             sleep(Duration::from_secs(3));
             Expect::Failover
         }
+        // #18 item 2: random loss on every link (5 % of the packets each namespace
+        // receives), then on the writer's own link only (30 % each way); neither may fail
+        // anything over while every server is up, and a writer killed afterwards still moves.
+        "flaky-net" => {
+            for h in ["db1", "db2", "db3", "monitor", "client"] {
+                lossy(&t, h, 50, false)?;
+            }
+            fault = soak_then_kill(&mut t, soak)?;
+            Expect::Failover
+        }
+        "flaky-writer-link" => {
+            lossy(&t, "db1", 300, true)?;
+            fault = soak_then_kill(&mut t, soak)?;
+            Expect::Failover
+        }
         other => bail!(
             "unknown fault class '{other}' (known: {})",
             CLASSES.join(", ")
@@ -195,4 +221,44 @@ fn cut_masters(t: &Trial, op: &str) -> Result<()> {
     };
     t.ip("db1", &["route", op, "blackhole", &ip("db2")?])?;
     t.ip("db2", &["route", op, "blackhole", &ip("db1")?])
+}
+
+/// Drops `per_mille` ‰ of the packets `host`'s namespace receives (and sends, with `both`),
+/// at random: nftables' `numgen random` in the input (and output) hook. Random loss only:
+/// the lab's kernel has neither `netem` nor `fq` (`CONFIG_NET_SCH_NETEM`, `CONFIG_NET_SCH_FQ`),
+/// so no delay or jitter can be added.
+fn lossy(t: &Trial, host: &str, per_mille: u32, both: bool) -> Result<()> {
+    let ns = t.lab.ns(host);
+    let nft = |args: &[&str]| t.lab.net.exec(&ns, "nft", args).map(drop);
+    nft(&["add", "table", "inet", "mmmflaky"])?;
+    let rule = format!("numgen random mod 1000 < {per_mille} drop");
+    let hooks: &[&str] = if both {
+        &["input", "output"]
+    } else {
+        &["input"]
+    };
+    for hook in hooks {
+        nft(&[
+            "add",
+            "chain",
+            "inet",
+            "mmmflaky",
+            hook,
+            &format!("{{ type filter hook {hook} priority raw ; }}"),
+        ])?;
+        nft(&["add", "rule", "inet", "mmmflaky", hook, &rule])?;
+    }
+    Ok(())
+}
+
+/// Lets a flaky class run for `soak` under writes, notes every host that left ONLINE (none
+/// may: every server is up), then kills the writer's mysqld; returns the kill's instant.
+fn soak_then_kill(t: &mut Trial, soak: Duration) -> Result<std::time::Instant> {
+    let before = super::left_online(&t.lab).len();
+    std::thread::sleep(soak);
+    let changed = super::left_online(&t.lab);
+    t.before_fault.extend(changed.into_iter().skip(before));
+    let fault = t.fault();
+    server(t, "db1")?.kill();
+    Ok(fault)
 }

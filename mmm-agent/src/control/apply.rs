@@ -146,10 +146,21 @@ impl Applier {
         };
         self.known_dialect = dialect.or(self.known_dialect);
         let wanted = plan::wants_read_only(&self.state, t, &self.cfg, &self.me);
-        let read_only = match dialect {
-            Some(_) if wanted => self.db.read_only().await.ok(),
-            _ => None,
-        };
+        // Both asked at once: each is a login, and a demotion waits for them.
+        let (read_only, semisync) = tokio::join!(
+            async {
+                match dialect {
+                    Some(_) if wanted => self.db.read_only().await.ok(),
+                    _ => None,
+                }
+            },
+            async {
+                match dialect {
+                    Some(d) if self.cfg.semisync => super::semisync::read(&self.db, d).await,
+                    _ => None,
+                }
+            }
+        );
         let local: BTreeSet<Ipv4Addr> = self.dp.locals().unwrap_or_default().into_iter().collect();
         let mut unconfigured = BTreeSet::new();
         for ip in &local {
@@ -157,10 +168,6 @@ impl Applier {
                 unconfigured.insert(*ip);
             }
         }
-        let semisync = match dialect {
-            Some(d) if self.cfg.semisync => super::semisync::read(&self.db, d).await,
-            _ => None,
-        };
         Facts {
             dialect,
             read_only,
@@ -218,9 +225,24 @@ impl Applier {
         // A failed fencing step does not stop the others (the data plane, the kills, the
         // addresses still go), but the table is then not applied.
         let mut fence_failed = None;
+        let mut reconnect = None;
         for op in ops {
+            // A demoted writer's replication reconnect (`set_semisync`) overlaps its kills and
+            // address removals only; it ends before anything else touches the server.
+            if !matches!(op, Op::KillClients | Op::RemoveAddress(_)) {
+                if let Some(r) = reconnect.take() {
+                    self.reconnected(r, &mut steps).await;
+                }
+            }
+            if let Op::SemiSync { want, restart_io } = op {
+                reconnect = self.set_semisync(d, want, restart_io, &mut steps).await?;
+                continue;
+            }
             self.run(op, d, &baselines, &mut steps, &mut fence_failed)
                 .await?;
+        }
+        if let Some(r) = reconnect {
+            self.reconnected(r, &mut steps).await;
         }
         Ok(steps.done)
     }
@@ -268,7 +290,9 @@ impl Applier {
                 }
             }
             Op::SemiSync { want, restart_io } => {
-                self.set_semisync(d, want, restart_io, steps).await?
+                if let Some(r) = self.set_semisync(d, want, restart_io, steps).await? {
+                    self.reconnected(r, steps).await;
+                }
             }
             Op::Promote { catch_up } => {
                 promote::promote(&self.db, d, &self.cfg, catch_up.as_deref(), steps).await?

@@ -167,9 +167,14 @@ impl Applier {
                 }
             };
             let ids = kill_plan(&procs, &self.db.user, last);
-            for id in &ids {
-                if self.db.exec(&format!("KILL {id}")).await.is_ok() {
-                    killed += 1;
+            if !ids.is_empty() {
+                let kills: Vec<String> = ids.iter().map(|id| format!("KILL {id}")).collect();
+                match self.db.exec_each(&kills).await {
+                    Ok(n) => killed += n,
+                    Err(e) => {
+                        steps.record("kill", t0, false, e.to_string());
+                        return;
+                    }
                 }
             }
             let left = kill_plan(&procs, &self.db.user, true).len() - ids.len();

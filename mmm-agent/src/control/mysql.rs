@@ -98,11 +98,13 @@ impl Db {
 
     /// Runs `sql` (no result).
     pub async fn exec(&self, sql: &str) -> Result<(), DbError> {
+        self.exec_all(&[sql]).await
+    }
+
+    /// Runs `sql` on `c` (no result), bounded by the timeout.
+    async fn exec_on(&self, c: &mut mysql_async::Conn, sql: &str) -> Result<(), DbError> {
         self.timed(sql, async {
-            let mut c = self.conn().await?;
-            let r = c.query_drop(sql).await;
-            let _ = c.disconnect().await;
-            r.map_err(|e| DbError::Query {
+            c.query_drop(sql).await.map_err(|e| DbError::Query {
                 sql: redact(sql, sql),
                 err: redact(sql, &e.to_string()),
             })
@@ -110,13 +112,45 @@ impl Db {
         .await
     }
 
-    /// Runs `sqls` in order (each bounded), stopping at the first that fails: a dialect's
-    /// fencing or unfencing statements.
+    /// Closes `c`, waiting at most the timeout (a hung server never holds a step).
+    async fn close(&self, c: mysql_async::Conn) {
+        let _ = tokio::time::timeout(self.timeout, c.disconnect()).await;
+    }
+
+    /// Runs `sqls` in order on one connection (each bounded), stopping at the first that
+    /// fails: a dialect's fencing or unfencing statements. One connection, not one per
+    /// statement: a login costs milliseconds, and these run while the writer is unavailable.
     pub async fn exec_all(&self, sqls: &[&str]) -> Result<(), DbError> {
+        let mut c = self.conn().await?;
+        let mut r = Ok(());
         for sql in sqls {
-            self.exec(sql).await?;
+            r = self.exec_on(&mut c, sql).await;
+            if r.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.close(c).await;
+        r
+    }
+
+    /// Runs each of `sqls` on one connection whatever the others gave (a `KILL` of a session
+    /// that already ended fails alone); stops only when the connection is lost or times out.
+    /// Returns how many succeeded.
+    pub async fn exec_each(&self, sqls: &[String]) -> Result<usize, DbError> {
+        let mut c = self.conn().await?;
+        let mut ok = 0;
+        for sql in sqls {
+            match self.exec_on(&mut c, sql).await {
+                Ok(()) => ok += 1,
+                Err(DbError::Query { .. }) => {}
+                Err(e) => {
+                    self.close(c).await;
+                    return Err(e);
+                }
+            }
+        }
+        self.close(c).await;
+        Ok(ok)
     }
 
     /// Runs `sql` with a longer bound (waits for catch-up): `limit` instead of the default.

@@ -46,17 +46,28 @@ pub async fn source_reading(db: &Db, d: Dialect) -> Option<(bool, u64, u64)> {
     Some((on, clients, no_tx))
 }
 
+/// An IO-thread reconnect under way in the background, started by
+/// [`Applier::set_semisync`] and awaited by [`Applier::reconnected`].
+pub(super) struct Reconnect {
+    t0: Instant,
+    said: String,
+    task: tokio::task::JoinHandle<Result<(), super::mysql::DbError>>,
+}
+
 impl Applier {
     /// Sets the switches to `want` (installing MySQL's plugins first when missing); with
     /// `restart_io`, the IO thread reconnects so that the replica side counts (a host that
-    /// replicates from nobody has no IO thread: that failure is recorded, not fatal).
+    /// replicates from nobody has no IO thread: that failure is recorded, not fatal). The
+    /// reconnect runs in the background, returned to be awaited with [`Applier::reconnected`]
+    /// before the table counts as applied: a demoted writer kills its clients and drops its
+    /// addresses meanwhile, so the new writer is not kept waiting for a replication restart.
     pub(super) async fn set_semisync(
         &self,
         d: Dialect,
         want: SemiSync,
         restart_io: bool,
         steps: &mut Steps,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Option<Reconnect>, ApplyError> {
         let t0 = Instant::now();
         let mut sqls: Vec<String> = Vec::new();
         for (name, install) in semisync::plugins(d) {
@@ -78,24 +89,28 @@ impl Applier {
             if want.source { "on" } else { "off" },
             if want.replica { "on" } else { "off" }
         );
+        steps.record("semisync", t0, true, said.clone());
         if !restart_io {
-            steps.record("semisync", t0, true, said);
-            return Ok(());
+            return Ok(None);
         }
-        match self.db.exec_all(&semisync::restart_io_thread(d)).await {
-            Ok(()) => steps.record(
-                "semisync",
-                t0,
-                true,
-                format!("{said}; IO thread reconnected"),
-            ),
-            Err(e) => steps.record(
-                "semisync",
-                t0,
-                false,
-                format!("{said}; IO thread not reconnected: {e}"),
-            ),
-        }
-        Ok(())
+        let db = self.db.clone();
+        Ok(Some(Reconnect {
+            t0: Instant::now(),
+            said,
+            task: tokio::spawn(async move {
+                let sqls = semisync::restart_io_thread(d);
+                db.exec_all(&sqls).await
+            }),
+        }))
+    }
+
+    /// Waits for the reconnect `r` and records it.
+    pub(super) async fn reconnected(&self, r: Reconnect, steps: &mut Steps) {
+        let (ok, detail) = match r.task.await {
+            Ok(Ok(())) => (true, format!("{}; IO thread reconnected", r.said)),
+            Ok(Err(e)) => (false, format!("{}; IO thread not reconnected: {e}", r.said)),
+            Err(e) => (false, format!("{}; IO thread not reconnected: {e}", r.said)),
+        };
+        steps.record("semisync", r.t0, ok, detail);
     }
 }

@@ -66,6 +66,9 @@ pub struct Applier {
     /// The local server's dialect, once it answered (used while it does not: a hung server
     /// is not asked, each question would cost a timeout).
     pub known_dialect: Option<Dialect>,
+    /// An IO-thread reconnect still under way (`set_semisync`): the next operation on the
+    /// server's replication or state waits for it first.
+    pub(super) reconnect: Option<super::semisync::Reconnect>,
 }
 
 /// The steps recorded so far.
@@ -225,24 +228,22 @@ impl Applier {
         // A failed fencing step does not stop the others (the data plane, the kills, the
         // addresses still go), but the table is then not applied.
         let mut fence_failed = None;
-        let mut reconnect = None;
         for op in ops {
-            // A demoted writer's replication reconnect (`set_semisync`) overlaps its kills and
-            // address removals only; it ends before anything else touches the server.
-            if !matches!(op, Op::KillClients | Op::RemoveAddress(_)) {
-                if let Some(r) = reconnect.take() {
+            // A demoted writer's replication reconnect (`set_semisync`) overlaps its kills,
+            // its address removals and its acknowledgement only (it is not part of giving the
+            // role up); anything else that touches the server waits for it, in this apply or
+            // the next.
+            if !matches!(op, Op::KillClients | Op::RemoveAddress(_) | Op::Persist(_)) {
+                if let Some(r) = self.reconnect.take() {
                     self.reconnected(r, &mut steps).await;
                 }
             }
             if let Op::SemiSync { want, restart_io } = op {
-                reconnect = self.set_semisync(d, want, restart_io, &mut steps).await?;
+                self.reconnect = self.set_semisync(d, want, restart_io, &mut steps).await?;
                 continue;
             }
             self.run(op, d, &baselines, &mut steps, &mut fence_failed)
                 .await?;
-        }
-        if let Some(r) = reconnect {
-            self.reconnected(r, &mut steps).await;
         }
         Ok(steps.done)
     }

@@ -153,6 +153,7 @@ pub async fn serve(
         state: st,
         state_path,
         known_dialect: None,
+        reconnect: None,
     };
     let queue = queue::ApplyQueue::default();
     tokio::spawn(queue.clone().run(applier, applied.clone(), health.clone()));

@@ -59,8 +59,10 @@ impl Applier {
     /// `restart_io`, the IO thread reconnects so that the replica side counts (a host that
     /// replicates from nobody has no IO thread: that failure is recorded, not fatal). The
     /// reconnect runs in the background, returned to be awaited with [`Applier::reconnected`]
-    /// before the table counts as applied: a demoted writer kills its clients and drops its
-    /// addresses meanwhile, so the new writer is not kept waiting for a replication restart.
+    /// before the next operation on the server: a demoted writer kills its clients, drops its
+    /// addresses and acknowledges the table meanwhile, so the new writer is not kept waiting
+    /// for a replication restart (its first commits wait for this host's acknowledgement
+    /// instead, which comes once the IO thread is back: milliseconds).
     pub(super) async fn set_semisync(
         &self,
         d: Dialect,
@@ -99,7 +101,14 @@ impl Applier {
             said,
             task: tokio::spawn(async move {
                 let sqls = semisync::restart_io_thread(d);
-                db.exec_all(&sqls).await
+                let r = db.exec_all(&sqls).await;
+                // Said here too: nobody may wait for it before the agent stops.
+                if let Err(e) = &r {
+                    tracing::warn!(
+                        "the IO thread did not reconnect after the semisync switch: {e}"
+                    );
+                }
+                r
             }),
         }))
     }

@@ -126,6 +126,11 @@ impl Status {
         self.last_raw == Some(Outcome::Error)
     }
 
+    /// Whether the last raw result was a success.
+    pub fn answering(&self) -> bool {
+        self.last_raw == Some(Outcome::Ok)
+    }
+
     /// Applies a raw result at `now`. `confirmed` names another observer that already reports
     /// the failure (the host's agent, a peer's agent), so the trap period is skipped. Returns
     /// log lines.

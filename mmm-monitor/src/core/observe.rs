@@ -255,10 +255,11 @@ impl Cluster {
         };
         let trap = self.trap(check);
         // Two observers agree: our own check fails and the agent saw mysqld die, or another
-        // host's agent cannot reach this host either.
+        // host's agent cannot reach this host either — unless our other reachability check
+        // still reaches it (then the failure keeps its trap period).
         let confirmed = if check == CheckKind::Mysql && self.hosts[i].agent.mysqld_down {
             Some("the host's agent".to_string())
-        } else if matches!(check, CheckKind::Ping | CheckKind::Mysql) {
+        } else if other_reach_check(check).is_some_and(|o| !self.answers(i, o)) {
             self.peer_reporter(i).map(|r| format!("the agent on '{r}'"))
         } else {
             None
@@ -275,6 +276,17 @@ impl Cluster {
         for l in logs {
             self.log(l);
         }
+    }
+
+    /// Whether our own `check` of host `i` succeeded last. While one of our ping and mysql
+    /// checks reaches the host, a failure of the other that a peer's lost pings seem to
+    /// confirm (both at once: a lossy network, #18) is no evidence that it is down: it keeps
+    /// its trap period (MMM's rule, docs/mmm-2.2.1.md §4).
+    fn answers(&self, i: usize, check: CheckKind) -> bool {
+        self.hosts[i]
+            .checks
+            .get(&check)
+            .is_some_and(|c| c.answering())
     }
 
     /// A reachable agent on another host that reports host `i` unreachable, if any.
@@ -305,6 +317,9 @@ impl Cluster {
         let mut logs = vec![];
         let mut pending = false;
         for check in [CheckKind::Ping, CheckKind::Mysql] {
+            if other_reach_check(check).is_some_and(|o| self.answers(t, o)) {
+                continue;
+            }
             let trap = self.trap(check);
             if let Some(st) = self.hosts[t].checks.get_mut(&check) {
                 pending |= st.failing();
@@ -323,5 +338,15 @@ impl Cluster {
                 });
             }
         }
+    }
+}
+
+/// The other of the two checks that tell whether a host is reachable at all (ping, mysql);
+/// `None` for the replication checks, which peers never confirm.
+fn other_reach_check(check: CheckKind) -> Option<CheckKind> {
+    match check {
+        CheckKind::Ping => Some(CheckKind::Mysql),
+        CheckKind::Mysql => Some(CheckKind::Ping),
+        _ => None,
     }
 }

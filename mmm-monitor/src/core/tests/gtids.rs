@@ -26,18 +26,6 @@ fn report(s: &mut Sim, host: &str, writable: bool, state: &str, received: &str) 
     );
 }
 
-fn kill_db1(s: &mut Sim) {
-    s.mysqld("db1", false, true);
-    s.peers_lose_mysqld("db1");
-    s.now += SEC;
-    s.check(
-        "db1",
-        CheckKind::Mysql,
-        Report::error("ERROR: Connect error"),
-    );
-    assert_eq!(s.state("db1"), HostState::HardOffline);
-}
-
 fn refused(s: &Sim, host: &str) -> Option<String> {
     s.events.iter().find_map(|e| match e {
         Event::PromotionRefused {

@@ -182,3 +182,72 @@ fn a_planned_switchover_waits_until_the_old_writer_is_read_only() {
     assert_eq!(t.active_master.as_deref(), Some("db2"));
     assert_eq!(t.catch_up.as_deref(), Some("0-1-4711"));
 }
+
+#[test]
+fn a_lost_ping_a_peer_also_lost_is_no_evidence_while_mysql_answers() {
+    // A lossy network (#18): our ping of db3 fails once and db2's agent misses two pings of
+    // it too, but our mysql check of db3 succeeds. No shortcut: the ping's trap period runs.
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += SEC;
+    s.check("db3", CheckKind::Mysql, Report::ok("OK"));
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    s.peer_says("db2", &["db3"], &[]);
+    assert_eq!(s.state("db3"), HostState::Online);
+    s.now += SEC;
+    s.check("db3", CheckKind::Ping, Report::ok("OK"));
+    s.peer_says("db2", &[], &[]);
+    s.advance(10 * SEC);
+    assert_eq!(s.state("db3"), HostState::Online);
+    // A ping that keeps failing for its whole trap period still counts (MMM), mysql or not.
+    s.keep(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+        30,
+    );
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+}
+
+#[test]
+fn a_peer_confirms_a_lost_ping_at_once_when_mysql_does_not_answer_either() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += SEC;
+    s.check(
+        "db3",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    s.check(
+        "db3",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    s.peer_says("db2", &["db3"], &["db3"]);
+    assert_eq!(s.state("db3"), HostState::HardOffline);
+}
+
+#[test]
+fn a_failed_mysql_check_a_peer_seems_to_confirm_waits_while_ping_answers() {
+    // Our mysql check of db3 times out once (a lost SYN) while our ping answers, and db2's
+    // agent misses two pings of db3 at the same moment: a lossy network, not a dead host.
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += SEC;
+    s.check("db3", CheckKind::Ping, Report::ok("OK"));
+    s.check(
+        "db3",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    s.peer_says("db2", &["db3"], &[]);
+    assert_eq!(s.state("db3"), HostState::Online);
+    s.now += SEC;
+    s.all_ok("db3");
+    assert_eq!(s.state("db3"), HostState::Online);
+}

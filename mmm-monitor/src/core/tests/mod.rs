@@ -214,3 +214,31 @@ impl Sim {
         }
     }
 }
+
+/// db1's mysqld is killed (hard evidence), every peer loses it, and our check agrees.
+fn kill_db1(s: &mut Sim) {
+    s.mysqld("db1", false, true);
+    s.peers_lose_mysqld("db1");
+    s.now += SEC;
+    s.check(
+        "db1",
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+    assert_eq!(s.state("db1"), HostState::HardOffline);
+}
+
+/// Our own ping and mysql checks of `host` fail: the host is gone from the monitor's view
+/// (a lost ping alone is no evidence while mysql answers).
+fn host_gone(s: &mut Sim, host: &str) {
+    s.check(
+        host,
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    s.check(
+        host,
+        CheckKind::Mysql,
+        Report::error("ERROR: Connect error"),
+    );
+}

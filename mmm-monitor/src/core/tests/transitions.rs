@@ -52,17 +52,13 @@ fn fast_path_needs_two_observers() {
 #[test]
 fn a_host_down_is_confirmed_by_a_peer_agent() {
     let peer_says = |s: &mut Sim, reporter: &str, down: &[&str]| s.peer_says(reporter, down, &[]);
-    // Our own ping fails first (pending its trap period), then db3's agent cannot reach db1
-    // either (two observers: the failure counts at once), but db2's still does: holistic
-    // detection keeps the writer (unreachable from the monitor, not dead).
+    // Our own ping and mysql checks fail first (pending their trap periods), then db3's
+    // agent cannot reach db1 either (two observers: the failure counts at once), but db2's
+    // still does: holistic detection keeps the writer (unreachable from the monitor, not dead).
     let mut s = Sim::new("");
     s.online_all();
     s.now += SEC;
-    s.check(
-        "db1",
-        CheckKind::Ping,
-        Report::error("ERROR: Could not ping"),
-    );
+    host_gone(&mut s, "db1");
     assert_eq!(s.state("db1"), HostState::Online);
     peer_says(&mut s, "db3", &["db1"]);
     assert_eq!(s.state("db1"), HostState::Online);
@@ -74,14 +70,20 @@ fn a_host_down_is_confirmed_by_a_peer_agent() {
     assert!(!s.roles("db2").contains("writer"), "{}", s.roles("db2"));
     s.advance(s.c.writer_lease + LEASE_MARGIN);
     assert!(s.roles("db2").contains("writer"), "{}", s.roles("db2"));
-    // The peer's report first: a confirming check is asked for, and our first failing result
-    // counts at once.
+    // The peer's report first: confirming checks are asked for, and once both of ours fail
+    // (the ping first: a vanished host fails it sooner) the failure counts at once.
     let mut s = Sim::new("");
     s.online_all();
     peer_says(&mut s, "db3", &["db2"]);
     assert_eq!(s.confirms, ["db2/ping", "db2/mysql"]);
     assert_eq!(s.state("db2"), HostState::Online);
     s.now += Duration::from_millis(200);
+    s.check(
+        "db2",
+        CheckKind::Ping,
+        Report::error("ERROR: Could not ping"),
+    );
+    assert_eq!(s.state("db2"), HostState::Online);
     s.check(
         "db2",
         CheckKind::Mysql,

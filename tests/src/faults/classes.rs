@@ -223,7 +223,7 @@ fn cut_masters(t: &Trial, op: &str) -> Result<()> {
     t.ip("db2", &["route", op, "blackhole", &ip("db1")?])
 }
 
-/// Drops `per_mille` ‰ of the packets `host`'s namespace receives (and sends, with `both`),
+/// Drops `per_mille` ‰ of the packets `host`'s link receives (and sends, with `both`),
 /// at random: nftables' `numgen random` in the input (and output) hook. Random loss only:
 /// the lab's kernel has neither `netem` nor `fq` (`CONFIG_NET_SCH_NETEM`, `CONFIG_NET_SCH_FQ`),
 /// so no delay or jitter can be added.
@@ -231,13 +231,19 @@ fn lossy(t: &Trial, host: &str, per_mille: u32, both: bool) -> Result<()> {
     let ns = t.lab.ns(host);
     let nft = |args: &[&str]| t.lab.net.exec(&ns, "nft", args).map(drop);
     nft(&["add", "table", "inet", "mmmflaky"])?;
-    let rule = format!("numgen random mod 1000 < {per_mille} drop");
     let hooks: &[&str] = if both {
         &["input", "output"]
     } else {
         &["input"]
     };
     for hook in hooks {
+        // The link only: a host's own loopback (an agent and its mysqld) never loses.
+        let dev = if *hook == "input" {
+            "iifname"
+        } else {
+            "oifname"
+        };
+        let rule = format!("{dev} != \"lo\" numgen random mod 1000 < {per_mille} drop");
         nft(&[
             "add",
             "chain",

@@ -49,7 +49,8 @@ pub struct FenceWait {
     /// every write the old writer acknowledged, with `semisync`).
     pub target: Option<String>,
     /// The old writer's applied GTID set when it acknowledged a table without the role: its
-    /// final position, which the target applies before it becomes writable.
+    /// final position, which the new writer (the target, or a failover's candidate) applies
+    /// before it becomes writable.
     pub final_gtid: Option<String>,
 }
 
@@ -226,7 +227,11 @@ impl Cluster {
                 w.host
             )));
             self.fence = None;
-            self.catch_up = w.final_gtid.filter(|_| w.target.is_some());
+            // Whenever the old writer acknowledged with its final position — a switchover,
+            // or a failover of a writer that is alive (hung, cut off from the monitor, a
+            // false alarm) — its successor applies exactly that first: what it acknowledged
+            // after a semisync fallback, or after its last status report, is not lost.
+            self.catch_up = w.final_gtid;
             self.switchover_to = w.target;
             return false;
         }

@@ -117,10 +117,15 @@ fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
         host: "db1".into(),
         ok: true,
         epoch,
-        gtid: None,
+        gtid: Some("0-1-99".into()),
     });
     assert_eq!(writer_on(&s).as_deref(), Some("db2"));
     assert!(s.logged("Old writer 'db1' is fenced (its agent confirmed it gave the role up): the writer role may move"));
+    // It is alive: the new writer applies its final position first (what it acknowledged
+    // after its last report, or after a semisync fallback, is not lost).
+    let t = s.pushes.last().unwrap();
+    assert_eq!(t.active_master.as_deref(), Some("db2"));
+    assert_eq!(t.catch_up.as_deref(), Some("0-1-99"));
 }
 
 #[test]

@@ -238,10 +238,6 @@ impl Applier {
                     self.reconnected(r, &mut steps).await;
                 }
             }
-            if let Op::SemiSync { want, restart_io } = op {
-                self.reconnect = self.set_semisync(d, want, restart_io, &mut steps).await?;
-                continue;
-            }
             self.run(op, d, &baselines, &mut steps, &mut fence_failed)
                 .await?;
         }
@@ -291,9 +287,7 @@ impl Applier {
                 }
             }
             Op::SemiSync { want, restart_io } => {
-                if let Some(r) = self.set_semisync(d, want, restart_io, steps).await? {
-                    self.reconnected(r, steps).await;
-                }
+                self.reconnect = self.set_semisync(d, want, restart_io, steps).await?;
             }
             Op::Promote { catch_up } => {
                 promote::promote(&self.db, d, &self.cfg, catch_up.as_deref(), steps).await?

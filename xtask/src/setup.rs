@@ -17,6 +17,12 @@ pub const APT_PACKAGES: &[&str] = &[
     "mariadb-server",
     "mariadb-client",
     "prometheus",
+    // Monitor high availability: the lab's three-member etcd cluster (`lab up --monitors 3`).
+    "etcd-server",
+    // etcd-client's build script compiles etcd's .proto files with the system `protoc`
+    // (and its well-known types).
+    "protobuf-compiler",
+    "libprotobuf-dev",
     "curl",
     // `deb_packages`: systemd-analyze verify on the units, man on the pages.
     "systemd",

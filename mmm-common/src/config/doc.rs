@@ -4,7 +4,7 @@
 /// One directive's documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DirectiveDoc {
-    /// `global`, `host`, `role`, `check`, `monitor`, `socket` or `copy_method`.
+    /// `global`, `host`, `role`, `check`, `monitor`, `socket`, `etcd` or `copy_method`.
     pub scope: &'static str,
     /// The key (`ssh_*` stands for every key with that prefix).
     pub key: &'static str,
@@ -105,6 +105,13 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("socket", "ca_file", "", false, "The cluster CA (PEM)."),
     d("socket", "control_cert_file", "cert_file", true, "The certificate mmm_control presents (operator identity)."),
     d("socket", "control_key_file", "key_file", true, "Its key."),
+    d("etcd", "endpoints", "", true, "Monitor high availability: etcd's client addresses (host:port, comma-separated). With <etcd>, every monitor of the cluster campaigns, the leader alone acts, and the state lives in etcd instead of the status file."),
+    d("etcd", "prefix", "/mmm", true, "The key prefix of this cluster (several clusters may share one etcd)."),
+    d("etcd", "lease_ttl", "2s", true, "The leader lease's TTL, whole seconds (2-60): a leader that cannot renew it stops acting before another monitor may lead."),
+    d("etcd", "name", "<monitor> ip", true, "This monitor's name in the election and in show (unique per cluster)."),
+    d("etcd", "ca_file", "", true, "TLS to etcd: the CA that signed etcd's certificate (with cert_file and key_file)."),
+    d("etcd", "cert_file", "", true, "TLS to etcd: this monitor's client certificate."),
+    d("etcd", "key_file", "", true, "TLS to etcd: its key."),
     d("copy_method", "backup_command", "", false, "mmm_tools; accepted, not used."),
     d("copy_method", "restore_command", "", false, "mmm_tools; accepted, not used."),
     d("copy_method", "incremental_command", "", false, "mmm_tools; accepted, not used."),

@@ -5,13 +5,15 @@
 //! section. Validation across sections is `validate.rs`'s.
 
 use super::{
+    etcd,
     model::*,
-    raw::{Directive, Origin, Raw},
-    scalar::{list, parse_bool, parse_duration, DURATION_SYNTAX},
+    raw::{Directive, Raw},
+    scalar::{list, parse_duration},
+    scope::{allows, Scope},
     ConfigError,
 };
 use crate::roles::Mode;
-use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 /// Keys per scope (for unknown-directive errors and the missing-space hint).
 const GLOBAL_KEYS: &[&str] = &[
@@ -86,7 +88,7 @@ const UNUSED: &[&str] = &[
 /// Every key the parser accepts, by scope (`global`, `host`, …): checked against the
 /// documentation (`doc.rs`).
 pub fn accepted_keys() -> Vec<(&'static str, &'static str)> {
-    let scopes: [(&str, &[&str]); 7] = [
+    let scopes: [(&str, &[&str]); 8] = [
         ("global", GLOBAL_KEYS),
         ("host", HOST_KEYS),
         ("role", ROLE_KEYS),
@@ -94,19 +96,12 @@ pub fn accepted_keys() -> Vec<(&'static str, &'static str)> {
         ("monitor", MONITOR_KEYS),
         ("socket", SOCKET_KEYS),
         ("copy_method", COPY_METHOD_KEYS),
+        ("etcd", etcd::KEYS),
     ];
     scopes
         .iter()
         .flat_map(|(scope, keys)| keys.iter().map(move |k| (*scope, *k)))
         .collect()
-}
-
-/// Whether `key` is among `allowed` (an entry `prefix_*` allows every key with that prefix).
-fn allows(allowed: &[&str], key: &str) -> bool {
-    allowed.iter().any(|a| match a.strip_suffix('*') {
-        Some(prefix) => key.starts_with(prefix),
-        None => *a == key,
-    })
 }
 
 /// The notes of `config check` about directives that are accepted and not used.
@@ -174,126 +169,6 @@ const SOCKET_KEYS: &[&str] = &[
     "control_key_file",
 ];
 
-/// (a later directive overrides an earlier one).
-struct Scope<'a> {
-    what: String,
-    opened: Option<&'a Origin>,
-    items: BTreeMap<&'a str, &'a Directive>,
-}
-
-impl<'a> Scope<'a> {
-    fn new(
-        what: String,
-        opened: Option<&'a Origin>,
-        allowed: &[&str],
-        layers: &[&'a [Directive]],
-    ) -> Result<Self, ConfigError> {
-        let mut items = BTreeMap::new();
-        for layer in layers {
-            for d in layer.iter() {
-                if d.key == "role" && what == "the global scope" {
-                    return Err(ConfigError::syntax(
-                        &d.at,
-                        "'role' should be a section (<role NAME> ... </role>) instead of a variable".into(),
-                    ));
-                }
-                if !allows(allowed, &d.key) {
-                    return Err(unknown(d, allowed, &what));
-                }
-                items.insert(d.key.as_str(), d);
-            }
-        }
-        Ok(Scope {
-            what,
-            opened,
-            items,
-        })
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Directive> {
-        self.items.get(key).copied()
-    }
-
-    fn str(&self, key: &str) -> Option<String> {
-        self.get(key).map(|d| d.value.clone())
-    }
-
-    fn required(&self, key: &str) -> Result<&'a Directive, ConfigError> {
-        self.get(key).ok_or_else(|| {
-            let msg = format!("{} has no '{key}'", self.what);
-            match self.opened {
-                Some(o) => ConfigError::syntax(o, msg),
-                None => ConfigError::Invalid(msg),
-            }
-        })
-    }
-
-    fn parse<T>(
-        &self,
-        key: &str,
-        default: T,
-        want: &str,
-        f: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(d) => f(&d.value).ok_or_else(|| {
-                ConfigError::syntax(&d.at, format!("{key} '{}' is not {want}", d.value))
-            }),
-        }
-    }
-
-    fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
-        self.parse(key, default, DURATION_SYNTAX, parse_duration)
-    }
-
-    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        self.parse(
-            key,
-            default,
-            "a boolean (yes/no, on/off, true/false, 1/0)",
-            parse_bool,
-        )
-    }
-
-    fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
-        self.parse(key, default, "a whole number in range", |v| v.parse().ok())
-    }
-
-    fn ip(&self, d: &Directive, v: &str) -> Result<Ipv4Addr, ConfigError> {
-        v.trim().parse().map_err(|_| {
-            ConfigError::syntax(
-                &d.at,
-                format!("{} '{}' is not an IPv4 address", d.key, v.trim()),
-            )
-        })
-    }
-
-    fn ips(&self, key: &str) -> Result<Vec<Ipv4Addr>, ConfigError> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(d) => list(&d.value).iter().map(|v| self.ip(d, v)).collect(),
-        }
-    }
-
-    fn path(&self, key: &str) -> Option<PathBuf> {
-        self.str(key).filter(|s| !s.is_empty()).map(PathBuf::from)
-    }
-}
-
-fn unknown(d: &Directive, allowed: &[&str], scope: &str) -> ConfigError {
-    let hint = allowed
-        .iter()
-        .filter(|k| !k.ends_with('*'))
-        .find(|k| d.key.len() > k.len() && d.key.starts_with(*k))
-        .map(|k| format!(" (a space missing between '{k}' and its value?)"))
-        .unwrap_or_default();
-    ConfigError::syntax(
-        &d.at,
-        format!("unknown directive '{}' in {scope}{hint}", d.key),
-    )
-}
-
 impl Config {
     /// Builds and validates the model.
     pub fn from_raw(raw: &Raw) -> Result<Config, ConfigError> {
@@ -307,7 +182,7 @@ impl Config {
         for (kind, name) in raw.sections.keys() {
             let known = matches!(
                 kind.as_str(),
-                "" | "host" | "role" | "check" | "monitor" | "socket" | "copy_method"
+                "" | "host" | "role" | "check" | "monitor" | "socket" | "copy_method" | "etcd"
             );
             if !known {
                 let at = raw.opened.get(&(kind.clone(), name.clone()));
@@ -367,6 +242,7 @@ impl Config {
             roles: Vec::new(),
             checks: BTreeMap::new(),
             socket: SocketConfig::default(),
+            etcd: None,
         };
 
         let host_default = section("host", "default");
@@ -467,6 +343,7 @@ impl Config {
                 )?;
             }
         }
+        cfg.etcd = etcd::lower(raw, &cfg.monitor)?;
         cfg.notes = unused_notes(raw);
         cfg.validate()?;
         Ok(cfg)

@@ -14,12 +14,15 @@
 //! Defaults are faster than MMM's where MMM's slowness was the weakness (see [`CheckConfig`]).
 
 pub mod doc;
+mod etcd;
 mod lower;
 mod model;
 mod raw;
 mod scalar;
+mod scope;
 mod validate;
 
+pub use etcd::EtcdConfig;
 pub use lower::accepted_keys;
 pub use model::*;
 pub use raw::{Directive, Origin, Raw};

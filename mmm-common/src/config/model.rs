@@ -252,4 +252,7 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     pub checks: BTreeMap<CheckKind, CheckConfig>,
     pub socket: SocketConfig,
+    /// Ours: monitor high availability on etcd (`<etcd>`, monitor configs); `None`: one
+    /// monitor with its status file, as MMM.
+    pub etcd: Option<super::EtcdConfig>,
 }

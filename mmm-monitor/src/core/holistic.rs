@@ -146,8 +146,8 @@ impl Cluster {
         if self.writer_lease.is_zero() || (h.agent.reachable && h.agent.mysqld_down) {
             return;
         }
-        let renewable_at = h
-            .last_contact
+        let renewable_at = self
+            .monitor_contact(i)
             .max(h.majority_reach_at)
             .unwrap_or_default()
             .min(now);
@@ -167,11 +167,10 @@ impl Cluster {
     pub(super) fn begin_switchover(&mut self, from: usize, to: usize, now: Time) {
         let role = self.active_master_role.clone();
         self.hosts[from].roles.retain(|r| r.role != role);
-        let h = &self.hosts[from];
         self.fence = Some(FenceWait {
-            host: h.name.clone(),
+            host: self.hosts[from].name.clone(),
             epoch: None,
-            renewable_at: h.last_contact.unwrap_or_default().max(now),
+            renewable_at: self.monitor_contact(from).unwrap_or_default().max(now),
             target: Some(self.hosts[to].name.clone()),
             final_gtid: None,
         });
@@ -205,7 +204,9 @@ impl Cluster {
         };
         let h = &self.hosts[i];
         let confirmed = w.epoch.is_some_and(|e| h.agent.applied_epoch >= e);
-        let mut renewable_at = w.renewable_at.max(h.last_contact.unwrap_or_default());
+        let mut renewable_at = w
+            .renewable_at
+            .max(self.monitor_contact(i).unwrap_or_default());
         if self.majority_may_reach(i) {
             renewable_at = now;
         }

@@ -20,6 +20,7 @@ mod modes;
 mod observe;
 mod promotion;
 mod roles;
+pub mod shared;
 mod startup;
 mod states;
 pub mod status_file;
@@ -310,6 +311,10 @@ pub struct Cluster {
     startup_until: Option<Time>,
     careful_startup: bool,
     last_table: Option<RoleTable>,
+    /// Whether this core decides: false on an etcd follower (`shared.rs`).
+    acting: bool,
+    /// When this monitor took office as the etcd leader (`shared.rs`).
+    office_since: Option<Time>,
     out: Vec<Action>,
 }
 
@@ -385,6 +390,8 @@ impl Cluster {
             startup_until: Some(cfg.monitor.agent_timeout * 2),
             careful_startup: cfg.monitor.careful_startup,
             last_table: None,
+            acting: true,
+            office_since: None,
             out: Vec::new(),
         }
     }
@@ -531,6 +538,9 @@ impl Cluster {
             return;
         }
         self.note_reachability(now);
+        if !self.acting {
+            return;
+        }
         self.check_states(now);
         if let Some(until) = self.startup_until {
             if now < until && !self.hosts.iter().all(|h| h.agent_seen) {

@@ -12,6 +12,7 @@ mod promotion;
 mod properties;
 mod rules;
 mod seed;
+mod shared;
 mod startup;
 mod transitions;
 

@@ -57,9 +57,13 @@ impl PidFile {
         let shown = path.display().to_string();
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(pid) = text.trim().parse::<i32>() {
+                // A zombie (state Z: exited, not yet reaped by its parent) runs no more.
                 let alive = pid > 0
                     && pid != std::process::id() as i32
-                    && Path::new(&format!("/proc/{pid}")).exists();
+                    && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                        st.rsplit_once(") ")
+                            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+                    });
                 if alive {
                     return Err(PidFileError::Running { path: shown, pid });
                 }

@@ -33,6 +33,21 @@ pub async fn standard_router(
     service: &'static str,
     tls: Option<&TlsFiles>,
 ) -> Result<tonic::transport::server::Router, RouterError> {
+    Ok(standard_router_reporting(service, tls).await?.0)
+}
+
+/// [`standard_router`], and the health reporter through which the daemon may later say
+/// `service` is NOT_SERVING (a monitor that lost etcd).
+pub async fn standard_router_reporting(
+    service: &'static str,
+    tls: Option<&TlsFiles>,
+) -> Result<
+    (
+        tonic::transport::server::Router,
+        tonic_health::server::HealthReporter,
+    ),
+    RouterError,
+> {
     const LISTED: [&str; 3] = [
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
@@ -67,10 +82,13 @@ pub async fn standard_router(
     if let Some(t) = tls {
         builder = builder.tls_config(t.server()).map_err(RouterError::Tls)?;
     }
-    Ok(builder
-        .add_service(health)
-        .add_service(v1)
-        .add_service(v1alpha))
+    Ok((
+        builder
+            .add_service(health)
+            .add_service(v1)
+            .add_service(v1alpha),
+        reporter,
+    ))
 }
 
 /// Why [`standard_router`] failed.

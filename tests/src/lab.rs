@@ -24,6 +24,7 @@ use std::{
     time::Duration,
 };
 
+pub mod ha;
 mod procs;
 mod teardown;
 
@@ -62,6 +63,10 @@ pub struct Lab {
     pub bins: Bins,
     agents: BTreeMap<String, u32>,
     monitor: Option<u32>,
+    /// How many monitors run (3 with etcd: `ha.rs`).
+    pub monitors: usize,
+    /// Monitors 2 and 3 by name (`monitor2`…).
+    extra: BTreeMap<String, u32>,
 }
 
 /// The run directory of lab `prefix`.
@@ -135,12 +140,9 @@ pub fn lab_server(prefix: &str, host: &str) -> Result<Server> {
 }
 
 /// `mmm_control args…` against the monitor of a running lab.
+/// With several monitors (etcd), the first one running: any monitor answers.
 pub fn ctl_command(prefix: &str, bins: &Bins, args: &[String]) -> Result<Command> {
-    let mut c = command_in(&format!("{prefix}-monitor"), &bins.control)?;
-    c.arg("--config")
-        .arg(run_dir(prefix).join("monitor/mmm_mon.conf"))
-        .args(args);
-    Ok(c)
+    ha::ctl_command_n(prefix, bins, ha::live_monitor(prefix), args)
 }
 
 /// Reads and checks a config directory (mmm_common.conf + mmm_mon.conf) before anything is made.
@@ -208,6 +210,24 @@ impl Lab {
         bins: Bins,
         transport: Transport,
     ) -> Result<Lab> {
+        Lab::up_full(prefix, config_dir, bins, transport, 1)
+    }
+
+    /// Builds the lab with `monitors` monitors: 1 as MMM, or 3 on a three-member etcd
+    /// cluster (`ha.rs`).
+    pub fn up_full(
+        prefix: &str,
+        config_dir: &Path,
+        bins: Bins,
+        transport: Transport,
+        monitors: usize,
+    ) -> Result<Lab> {
+        if !matches!(monitors, 1 | ha::MAX_MONITORS) {
+            bail!(
+                "a lab runs 1 or {} monitors, not {monitors}",
+                ha::MAX_MONITORS
+            );
+        }
         let cfg = check_config(config_dir)?;
         for b in [&bins.agent, &bins.monitor, &bins.control] {
             if !b.is_file() {
@@ -241,8 +261,10 @@ impl Lab {
             bins,
             agents: BTreeMap::new(),
             monitor: None,
+            monitors: 1,
+            extra: BTreeMap::new(),
         };
-        match lab.build(config_dir, transport) {
+        match lab.build(config_dir, transport, monitors) {
             Ok(()) => Ok(lab),
             Err(e) => {
                 drop(lab);
@@ -288,9 +310,14 @@ impl Lab {
         Ok(())
     }
 
-    fn build(&mut self, config_dir: &Path, transport: Transport) -> Result<()> {
+    fn build(&mut self, config_dir: &Path, transport: Transport, monitors: usize) -> Result<()> {
         // Configs, with every path under the run directory.
-        let common = std::fs::read_to_string(config_dir.join("mmm_common.conf"))?;
+        let mut common = std::fs::read_to_string(config_dir.join("mmm_common.conf"))?;
+        if monitors > 1 {
+            let first = self.cfg.monitor.ip;
+            let ips: Vec<Ipv4Addr> = (1..=monitors).map(|n| ha::monitor_ip(first, n)).collect();
+            common = ha::common_for(&common, &ips);
+        }
         let mon = std::fs::read_to_string(config_dir.join("mmm_mon.conf"))?;
         let mondir = self.run.join("monitor");
         std::fs::create_dir_all(&mondir)?;
@@ -328,8 +355,15 @@ impl Lab {
                 ),
             )?;
         }
+        if monitors > 1 {
+            self.cfg = Config::load(&mondir.join("mmm_mon.conf"))
+                .context("the lab's configuration for several monitors")?;
+        }
         if transport == Transport::Tls && !self.cfg.socket.ssl {
             self.use_tls()?;
+        }
+        if monitors > 1 {
+            self.build_ha(monitors)?;
         }
         self.net
             .add_host("monitor", "eth0", self.cfg.monitor.ip, 0x05)?;
@@ -409,6 +443,9 @@ impl Lab {
             self.start_agent(&h.name)?;
         }
         self.start_monitor()?;
+        for n in 2..=monitors {
+            self.start_monitor_n(n)?;
+        }
         Ok(())
     }
 
@@ -485,7 +522,25 @@ impl Lab {
 
     /// [`Lab::up_online_with`] over `transport`.
     pub fn up_online_as(prefix: &str, config_dir: &Path, transport: Transport) -> Result<Lab> {
-        let lab = Lab::up_with(prefix, config_dir, Bins::workspace(), transport)?;
+        Lab::up_with(prefix, config_dir, Bins::workspace(), transport)?.online()
+    }
+
+    /// [`Lab::up_online`] with three monitors on a three-member etcd cluster (`ha.rs`).
+    pub fn up_online_ha(prefix: &str) -> Result<Lab> {
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
+        Lab::up_full(
+            prefix,
+            &cfg,
+            Bins::workspace(),
+            Transport::Tls,
+            ha::MAX_MONITORS,
+        )?
+        .online()
+    }
+
+    /// Every host set ONLINE and the roles placed (writer on db1, readers on db2 and db3).
+    fn online(self) -> Result<Lab> {
+        let lab = self;
         let names: Vec<String> = lab.cfg.hosts.iter().map(|h| h.name.clone()).collect();
         let bound = Duration::from_secs(30);
         lab.wait_show(bound, |s| {

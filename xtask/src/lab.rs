@@ -6,7 +6,7 @@ use crate::setup;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use mmm_tests::{
-    lab::{self, Bins, Lab},
+    lab::{self, ha, Bins, Lab},
     netns::command_in,
 };
 use std::{path::PathBuf, process::Command};
@@ -17,6 +17,9 @@ pub enum LabCmd {
     Up {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// 3: three monitors on a three-member etcd cluster (monitor high availability).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+        monitors: u8,
     },
     /// Remove every namespace, pin, process and directory of the lab (also after a crash).
     Down,
@@ -37,6 +40,26 @@ pub enum LabCmd {
     Mysql { host: String, action: MysqlAction },
     /// Run SQL on a host's server as root and print the result.
     Sql { host: String, sql: String },
+    /// Kill (SIGKILL), start, cut off (link down) or heal monitor N (labs with --monitors 3).
+    Monitor {
+        #[arg(value_parser = clap::value_parser!(u8).range(1..=3))]
+        n: u8,
+        action: NodeAction,
+    },
+    /// Kill (SIGKILL) or start etcd member N (labs with --monitors 3).
+    Etcd {
+        #[arg(value_parser = clap::value_parser!(u8).range(1..=3))]
+        n: u8,
+        action: NodeAction,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodeAction {
+    Kill,
+    Start,
+    Cut,
+    Heal,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -63,12 +86,18 @@ pub fn run(prefix: &str, cmd: LabCmd) -> Result<()> {
         bail!("lab prefix '{prefix}' must be 1-12 letters or digits");
     }
     match cmd {
-        LabCmd::Up { config } => {
+        LabCmd::Up { config, monitors } => {
             let dir = config.unwrap_or_else(|| crate::root().join("examples/lab"));
             // A malformed config is refused before anything is built or created.
             lab::check_config(&dir)?;
             build_all()?;
-            let l = Lab::up(prefix, &dir, Bins::workspace())?;
+            let l = Lab::up_full(
+                prefix,
+                &dir,
+                Bins::workspace(),
+                lab::Transport::Tls,
+                monitors.into(),
+            )?;
             println!("lab '{prefix}' is up (run directory {})", l.run.display());
             for h in &l.cfg.hosts {
                 println!(
@@ -83,6 +112,19 @@ pub fn run(prefix: &str, cmd: LabCmd) -> Result<()> {
                 "  monitor  {:<15} namespace {prefix}-monitor",
                 l.cfg.monitor.ip.to_string()
             );
+            for n in 2..=l.monitors {
+                println!(
+                    "  mon{n}     {:<15} namespace {prefix}-{}",
+                    ha::monitor_ip(l.cfg.monitor.ip, n).to_string(),
+                    ha::monitor_name(n)
+                );
+            }
+            for n in (1..=l.monitors).filter(|_| l.monitors > 1) {
+                println!(
+                    "  etcd{n}    {:<15} namespace {prefix}-etcd{n}",
+                    ha::etcd_ip(n).to_string()
+                );
+            }
             println!(
                 "  client   {:<15} namespace {prefix}-client",
                 lab::CLIENT_IP.to_string()
@@ -154,6 +196,54 @@ pub fn run(prefix: &str, cmd: LabCmd) -> Result<()> {
             print!("{}", s.sql_shown(&sql)?);
             s.leak();
         }
+        LabCmd::Monitor { n, action } => node(prefix, "monitor", n.into(), action)?,
+        LabCmd::Etcd { n, action } => node(prefix, "etcd", n.into(), action)?,
     }
+    Ok(())
+}
+
+/// `lab monitor|etcd N ACTION` on a running lab with three monitors.
+fn node(prefix: &str, what: &str, n: usize, action: NodeAction) -> Result<()> {
+    if ha::monitors_of(prefix) < 2 {
+        bail!("lab '{prefix}' runs one monitor and no etcd: start it with `cargo xtask lab up --monitors 3`");
+    }
+    let done = match (what, action) {
+        ("monitor", NodeAction::Kill) => {
+            if !ha::kill_monitor(prefix, n) {
+                bail!("monitor {n} is not running");
+            }
+            "killed"
+        }
+        ("monitor", NodeAction::Start) => {
+            if ha::monitor_alive(prefix, n) {
+                bail!("monitor {n} is already running");
+            }
+            ha::start_monitor(prefix, &Bins::workspace(), n)?;
+            "started"
+        }
+        ("monitor", NodeAction::Cut) => {
+            ha::set_monitor_link(prefix, n, false)?;
+            "cut off (link down)"
+        }
+        ("monitor", NodeAction::Heal) => {
+            ha::set_monitor_link(prefix, n, true)?;
+            "healed (link up)"
+        }
+        ("etcd", NodeAction::Kill) => {
+            if !ha::kill_etcd(prefix, n) {
+                bail!("etcd member {n} is not running");
+            }
+            "killed"
+        }
+        ("etcd", NodeAction::Start) => {
+            ha::start_etcd(prefix, n)?;
+            "started"
+        }
+        (_, a) => bail!(
+            "{what} {n}: only kill and start apply to an etcd member, not {}",
+            if a == NodeAction::Cut { "cut" } else { "heal" }
+        ),
+    };
+    println!("{what} {n}: {done}");
     Ok(())
 }

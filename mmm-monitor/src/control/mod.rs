@@ -207,6 +207,22 @@ pub fn command() -> clap::Command {
 /// `show`, as MMM prints it.
 pub fn render_show(r: &pb::ShowReply) -> String {
     let mut out = String::new();
+    // Ours: monitor high availability (`<etcd>`).
+    if r.ha {
+        match r.leader.as_str() {
+            "" => out += "# Warning: no monitor leads at the moment\n",
+            l => {
+                let _ = writeln!(out, "# Monitor leader: {l}");
+            }
+        }
+        if !r.etcd_error.is_empty() {
+            let _ = writeln!(
+                out,
+                "# Warning: etcd does not answer this monitor ({}): it can neither lead nor follow; what it shows may be stale",
+                r.etcd_error
+            );
+        }
+    }
     if r.mode == pb::Mode::Passive as i32 {
         out += "# --- Monitor is in PASSIVE MODE ---\n";
         if !r.passive_cause.is_empty() {
@@ -320,6 +336,8 @@ fn show_json(r: &pb::ShowReply) -> serde_json::Value {
         "mode": mode_name(r.mode),
         "passive_cause": r.passive_cause,
         "epoch": r.epoch,
+        "leader": (r.ha && !r.leader.is_empty()).then_some(&r.leader),
+        "etcd_error": (!r.etcd_error.is_empty()).then_some(&r.etcd_error),
         "hosts": r.hosts.iter().map(|h| serde_json::json!({
             "name": h.name, "ip": h.ip, "mode": h.mode, "state": state_name(h.state),
             "agent_reachable": h.agent_reachable,

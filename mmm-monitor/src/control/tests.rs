@@ -172,6 +172,19 @@ fn show_like_mmm() {
     let mut unreachable = r.clone();
     unreachable.hosts[0].analysis = "UNREACHABLE_WRITER: the monitor cannot reach it, but the agent(s) on db2 still reach its mysqld; no failover".into();
     insta::assert_snapshot!(render_show(&unreachable));
+    // Monitor high availability: who leads, and a monitor that lost etcd.
+    let mut ha = r.clone();
+    ha.ha = true;
+    ha.leader = "mon2 (198.18.0.6)".into();
+    assert!(
+        render_show(&ha)
+            .starts_with("# Monitor leader: mon2 (198.18.0.6)\n# Warning: agent on host db1"),
+        "{}",
+        render_show(&ha)
+    );
+    ha.leader.clear();
+    ha.etcd_error = "etcd did not answer within 1s".into();
+    assert!(render_show(&ha).starts_with("# Warning: no monitor leads at the moment\n# Warning: etcd does not answer this monitor (etcd did not answer within 1s): it can neither lead nor follow; what it shows may be stale\n"), "{}", render_show(&ha));
 }
 
 #[test]

@@ -227,6 +227,11 @@ pub enum Event {
         from: Mode,
         to: Mode,
     },
+    /// Monitor high availability: `leader` leads now (`None`: no monitor leads). Published by
+    /// the driver, never by the core.
+    LeaderChanged {
+        leader: Option<String>,
+    },
     /// After the writer failed, `host` was not promoted to `role`: it would lose acknowledged
     /// writes, for `reason` (`promotion.rs`).
     PromotionRefused {

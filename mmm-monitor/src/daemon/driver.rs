@@ -6,9 +6,17 @@
 //! snapshot for `show` and `checks`. It runs until every sender is gone.
 
 use super::{
-    agents, external::run_bounded, history::History, inputs, journal::Journal,
-    metrics::MonitorMetrics, snapshot,
+    agents,
+    etcd::{HaEvent, Member, Office},
+    external::run_bounded,
+    history::History,
+    inputs,
+    journal::Journal,
+    leadership::SharedLease,
+    metrics::MonitorMetrics,
+    snapshot,
 };
+use crate::core::shared::Shared;
 use crate::{
     checks::Pinger,
     core::{Action, Cluster, Command, CommandError, Event, Input, Level},
@@ -16,6 +24,9 @@ use crate::{
 use mmm_common::config::Config;
 use std::{path::PathBuf, sync::Arc, time::Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+#[path = "driver_ha.rs"]
+mod ha;
 
 /// How long `kill_host_bin` may run before it is stopped.
 pub const KILL_HOST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -73,6 +84,29 @@ pub enum Msg {
         stale: Option<u64>,
         report: super::history::AgentApply,
     },
+    /// Monitor high availability: what the etcd task saw.
+    Ha(HaEvent),
+}
+
+/// The driver's link to the etcd task (`<etcd>`).
+pub struct HaParts {
+    /// This monitor in the election.
+    pub me: Member,
+    /// The leader lease, renewed by the etcd task.
+    pub lease: Arc<SharedLease>,
+    /// Asks the etcd task to give the office up and start a new session.
+    pub resign: mpsc::Sender<()>,
+}
+
+/// The driver's view of the election.
+struct Ha {
+    parts: HaParts,
+    /// Set while this monitor leads.
+    office: Option<Office>,
+    leader: Option<Member>,
+    /// The state last stored (leader) or seen (follower).
+    stored: Option<Shared>,
+    etcd_error: Option<String>,
 }
 
 /// What the driver publishes to and reads from, besides the core and its channel.
@@ -87,6 +121,8 @@ pub struct Parts {
     pub tls: Option<mmm_proto::TlsFiles>,
     pub history: History,
     pub metrics: Arc<MonitorMetrics>,
+    /// With `<etcd>`: the election (the status file is then not used).
+    pub ha: Option<HaParts>,
 }
 
 /// The driver's state.
@@ -107,6 +143,7 @@ pub struct Driver {
     /// History, failover metrics, notify_bin.
     journal: Journal,
     metrics: Arc<MonitorMetrics>,
+    ha: Option<Ha>,
 }
 
 impl Driver {
@@ -125,7 +162,13 @@ impl Driver {
             tls,
             history,
             metrics,
+            ha,
         } = parts;
+        let mut cluster = cluster;
+        if ha.is_some() {
+            // A monitor on etcd follows until it wins the election.
+            cluster.stand_by();
+        }
         let pinger = Arc::new(Pinger::new());
         inputs::spawn_all(&cfg, &pinger, &tx, &metrics);
         let pushers = agents::spawn_all(&cfg, tls.as_ref(), &tx, &metrics);
@@ -149,6 +192,13 @@ impl Driver {
             status_path,
             journal,
             metrics,
+            ha: ha.map(|parts| Ha {
+                parts,
+                office: None,
+                leader: None,
+                stored: None,
+                etcd_error: None,
+            }),
         }
     }
 
@@ -169,7 +219,7 @@ impl Driver {
                     let gtid = Some(report.gtid_executed.clone()).filter(|g| !g.is_empty());
                     self.journal.acked(epoch, report);
                     if let Some(applied) = stale {
-                        self.step(Input::StaleEpoch { applied }, None);
+                        self.step(Input::StaleEpoch { applied }, None).await;
                     }
                     (
                         Input::Pushed {
@@ -181,16 +231,25 @@ impl Driver {
                         None,
                     )
                 }
+                Msg::Ha(e) => {
+                    self.on_ha(e).await;
+                    self.publish_snapshot();
+                    continue;
+                }
             };
             if matches!(input, Input::Tick) {
                 self.journal.tick();
             }
-            self.step(input, reply);
+            self.step(input, reply).await;
             self.publish_snapshot();
         }
     }
 
-    fn step(&mut self, input: Input, reply: Option<oneshot::Sender<Result<String, CommandError>>>) {
+    async fn step(
+        &mut self,
+        input: Input,
+        reply: Option<oneshot::Sender<Result<String, CommandError>>>,
+    ) {
         let admin = match &input {
             Input::Command(c) if !matches!(c, Command::Ping) => Some(c.to_string()),
             _ => None,
@@ -221,15 +280,26 @@ impl Driver {
         let detection = writer_before.and_then(|w| self.cluster.failing_for(&w, now));
         self.journal
             .decided(&events, admin, pushed, self.cluster.epoch, detection);
-        self.execute(actions, reply);
+        let acting = self.store_shared().await;
+        self.execute(actions, reply, acting);
     }
 
     fn execute(
         &mut self,
         actions: Vec<Action>,
         mut reply: Option<oneshot::Sender<Result<String, CommandError>>>,
+        acting: bool,
     ) {
         for a in actions {
+            // Without the office (etcd), nothing reaches the agents or the hosts.
+            if !acting
+                && matches!(
+                    a,
+                    Action::Push(_) | Action::Repair { .. } | Action::KillHost { .. }
+                )
+            {
+                continue;
+            }
             match a {
                 Action::Log(l) => match l.level {
                     Level::Fatal => tracing::error!("FATAL {}", l.message),
@@ -244,6 +314,7 @@ impl Driver {
                         event,
                     });
                 }
+                Action::Persist(_) if self.ha.is_some() => {}
                 Action::Persist(text) => {
                     if let Err(e) =
                         mmm_common::fsutil::write_atomic(&self.status_path, text.as_bytes())
@@ -294,7 +365,13 @@ impl Driver {
     }
 
     fn publish_snapshot(&self) {
-        let s = snapshot::of(&self.cluster, self.start_wall_ms);
+        let mut s = snapshot::of(&self.cluster, self.start_wall_ms);
+        s.ha = self.ha.as_ref().map(|h| snapshot::HaSnap {
+            me: h.parts.me.name.clone(),
+            leading: h.office.is_some() && h.parts.lease.acting(),
+            leader: h.leader.as_ref().map(|m| (m.describe(), m.addr.clone())),
+            etcd_error: h.etcd_error.clone(),
+        });
         self.metrics.observe(&s, self.cluster.network_up);
         self.snap.send_replace(s);
     }

@@ -25,6 +25,8 @@ pub struct MonitorService {
     pub events: broadcast::Sender<Published>,
     /// The failover history (the driver appends).
     pub history: super::history::Recent,
+    /// `<socket> type ssl` files, for a follower's calls to the leader.
+    pub tls: Option<mmm_proto::TlsFiles>,
 }
 
 /// A history entry as the wire carries it.
@@ -83,6 +85,10 @@ fn shutting_down() -> Status {
 
 impl MonitorService {
     async fn command(&self, c: Command) -> Result<Response<pb::CommandReply>, Status> {
+        let ha = self.snap.borrow().ha.clone();
+        if let Some(ha) = ha.filter(|h| !h.leading && !matches!(c, Command::Ping)) {
+            return super::forward::command(&ha, self.tls.as_ref(), c).await;
+        }
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Command(c, tx))
@@ -124,6 +130,17 @@ pub fn show_reply(s: &Snapshot) -> pb::ShowReply {
             })
             .collect(),
         epoch: s.epoch,
+        leader: s
+            .ha
+            .as_ref()
+            .and_then(|h| h.leader.as_ref().map(|l| l.0.clone()))
+            .unwrap_or_default(),
+        etcd_error: s
+            .ha
+            .as_ref()
+            .and_then(|h| h.etcd_error.clone())
+            .unwrap_or_default(),
+        ha: s.ha.is_some(),
     }
 }
 
@@ -153,6 +170,9 @@ fn event_to_pb(p: Published) -> pb::ClusterEvent {
         Event::PromotionRefused { host, role, reason } => {
             E::PromotionRefused(pb::PromotionRefused { host, role, reason })
         }
+        Event::LeaderChanged { leader } => E::LeaderChange(pb::LeaderChange {
+            leader: leader.unwrap_or_default(),
+        }),
     };
     pb::ClusterEvent {
         at_unix_ms: p.at_unix_ms,

@@ -99,6 +99,8 @@ pub fn describe(e: &Event) -> String {
         Event::PromotionRefused { host, role, reason } => {
             format!("{role} not given to {host}: {reason}")
         }
+        Event::LeaderChanged { leader: Some(l) } => format!("monitor {l} leads"),
+        Event::LeaderChanged { leader: None } => "no monitor leads".into(),
     }
 }
 

@@ -161,7 +161,8 @@ impl Journal {
 }
 
 /// `notify_bin`'s arguments and stdin for `e`: `state HOST FROM TO`, `role ROLE(IP) FROM TO`
-/// (`-` for no host), `mode FROM TO` or `refused HOST ROLE` (a promotion refused: the JSON's
+/// (`-` for no host), `mode FROM TO`, `leader NAME` (monitor high availability; `-`: none) or
+/// `refused HOST ROLE` (a promotion refused: the JSON's
 /// `reason` says why); the JSON carries the same and the epoch.
 pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
     let (args, mut json) = match e {
@@ -194,6 +195,13 @@ pub fn notify_args(e: &Event, epoch: u64) -> (Vec<String>, String) {
             vec!["refused".into(), host.clone(), role.clone()],
             serde_json::json!({"event": "refused", "host": host, "role": role, "reason": reason}),
         ),
+        Event::LeaderChanged { leader } => {
+            let l = leader.clone().unwrap_or_else(|| "-".into());
+            (
+                vec!["leader".into(), l],
+                serde_json::json!({"event": "leader", "leader": leader}),
+            )
+        }
     };
     json["epoch"] = epoch.into();
     json["at_unix_ms"] = unix_ms().into();

@@ -7,15 +7,19 @@
 //! - `snapshot.rs`: what `show`/`checks`/`Watch` read;
 //! - `history.rs`, `journal.rs`: the failover history, failover metrics, notify_bin;
 //! - `metrics.rs`: the Prometheus metrics (served by `mmm_proto::metrics`);
-//! - `grpc.rs`: the Monitor service adapter.
+//! - `grpc.rs`: the Monitor service adapter; `forward.rs`: a follower's commands to the leader;
+//! - `etcd.rs`, `leadership.rs`, `driver_ha.rs`: monitor high availability on etcd.
 
 pub mod agents;
 pub mod driver;
+pub mod etcd;
 pub mod external;
+mod forward;
 pub mod grpc;
 pub mod history;
 pub mod inputs;
 pub mod journal;
+pub mod leadership;
 pub mod metrics;
 pub mod snapshot;
 
@@ -71,7 +75,29 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let cfg = Arc::new(cfg);
     let status_path = cfg.monitor.status_path.clone();
     let mut cluster = Cluster::new(&cfg, 0);
-    if let Some(saved) = load_status(&status_path) {
+    let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
+    let (tx, rx) = mpsc::channel(1024);
+    let ha = cfg.etcd.clone().map(|etcd| {
+        let me = etcd::Member {
+            name: etcd.name.clone(),
+            addr: SocketAddr::from((cfg.monitor.ip, addr.port())).to_string(),
+        };
+        let lease = Arc::new(leadership::SharedLease::default());
+        let (resign, resign_rx) = mpsc::channel(1);
+        tracing::info!(
+            "monitor high availability on etcd ({}), prefix {}, as '{}': following until elected; the status file is not used",
+            etcd.endpoints.join(", "),
+            etcd.prefix,
+            me.name
+        );
+        tokio::spawn(etcd::run(etcd, me.clone(), tx.clone(), lease.clone(), resign_rx));
+        driver::HaParts { me, lease, resign }
+    });
+    let saved = match ha {
+        None => load_status(&status_path),
+        Some(_) => None,
+    };
+    if let Some(saved) = saved {
         tracing::info!(
             epoch = saved.epoch,
             "restored host states and roles from {}",
@@ -79,7 +105,6 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
         );
         cluster.restore(&saved);
     }
-    let (tx, rx) = mpsc::channel(1024);
     let (snap_tx, snap_rx) = watch::channel(snapshot::Snapshot::default());
     let (events, _) = broadcast::channel(1024);
     let history = history::History::open(Some(status_path.with_extension("history")));
@@ -106,6 +131,7 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
             tls: tls.clone(),
             history,
             metrics,
+            ha,
         },
     );
     let driver = tokio::spawn(d.run(rx));
@@ -113,11 +139,11 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
 
     let svc = grpc::MonitorService {
         tx,
-        snap: snap_rx,
+        snap: snap_rx.clone(),
         events,
         history: recent,
+        tls: tls.clone(),
     };
-    let addr = listen.unwrap_or(SocketAddr::from((cfg.monitor.ip, cfg.monitor.port)));
     tracing::info!(%addr, "monitor serving");
     let policy = match tls {
         Some(_) => Policy::Tls(vec![Kind::Operator, Kind::Monitor]),
@@ -130,19 +156,50 @@ pub async fn serve(config: &Path, listen: Option<SocketAddr>) -> Result<()> {
     };
     let monitor = mmm_proto::v1::monitor_server::MonitorServer::new(svc)
         .max_decoding_message_size(mmm_proto::MAX_MESSAGE_BYTES);
-    let router = mmm_proto::standard_router("mmm.v1.Monitor", tls.as_ref())
+    let (router, health) = mmm_proto::standard_router_reporting("mmm.v1.Monitor", tls.as_ref())
         .await
-        .context("starting the gRPC server")?
-        .add_service(InterceptedService::new(
-            monitor,
-            Authorizer::new("mmm.v1.Monitor", policy),
-        ));
+        .context("starting the gRPC server")?;
+    if cfg.etcd.is_some() {
+        tokio::spawn(report_health(health, snap_rx));
+    }
+    let router = router.add_service(InterceptedService::new(
+        monitor,
+        Authorizer::new("mmm.v1.Monitor", policy),
+    ));
     let server = mmm_proto::serve(router, addr);
     // A monitor whose core task died must not go on answering from a frozen snapshot: the
     // process exits non-zero (systemd restarts it) with the reason logged.
     tokio::select! {
         r = server => r.map_err(Into::into),
         r = driver => Err(driver_stopped(r)),
+    }
+}
+
+/// With `<etcd>`: `grpc.health.v1` says SERVING while etcd answers (leader or follower) and
+/// NOT_SERVING while it does not (this monitor can then neither lead nor follow).
+async fn report_health(
+    reporter: tonic_health::server::HealthReporter,
+    mut snap: watch::Receiver<snapshot::Snapshot>,
+) {
+    let mut was = None;
+    loop {
+        let up = snap
+            .borrow_and_update()
+            .ha
+            .as_ref()
+            .is_none_or(|h| h.etcd_error.is_none());
+        if was != Some(up) {
+            let status = if up {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            reporter.set_service_status("mmm.v1.Monitor", status).await;
+            was = Some(up);
+        }
+        if snap.changed().await.is_err() {
+            return;
+        }
     }
 }
 

@@ -44,6 +44,21 @@ pub struct Snapshot {
     pub epoch: u64,
     /// (role, preferred host, current host)
     pub preferences: Vec<(String, String, Option<String>)>,
+    /// Monitor high availability (`<etcd>`); `None` without it.
+    pub ha: Option<HaSnap>,
+}
+
+/// A monitor's place in the etcd election.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HaSnap {
+    /// This monitor's name.
+    pub me: String,
+    /// Whether this monitor leads (and its lease is current).
+    pub leading: bool,
+    /// The leader, as `show` writes it (`mon2 (198.18.0.6)`), and its gRPC address.
+    pub leader: Option<(String, String)>,
+    /// Why etcd does not answer, while it does not.
+    pub etcd_error: Option<String>,
 }
 
 /// A published event with its time and epoch.
@@ -124,5 +139,6 @@ pub fn of(c: &Cluster, start_wall_ms: i64) -> Snapshot {
         passive_cause: c.passive_cause.clone(),
         epoch: c.epoch,
         preferences,
+        ha: None,
     }
 }

@@ -53,7 +53,7 @@ impl Lab {
     /// Spawns a daemon at log level info, its stdout and stderr appended to `log`, and
     /// records its pid as `what` (for `Lab::down`). Its systemd notifications go to
     /// `notify.sock` next to the log (`$NOTIFY_SOCKET`; nobody listens unless a test binds it).
-    fn spawn_logged(&mut self, mut cmd: Command, what: &str, log: &Path) -> Result<u32> {
+    pub(super) fn spawn_logged(&mut self, mut cmd: Command, what: &str, log: &Path) -> Result<u32> {
         if let Some(dir) = log.parent() {
             cmd.env("NOTIFY_SOCKET", dir.join("notify.sock"));
         }
@@ -69,7 +69,7 @@ impl Lab {
         Ok(pid)
     }
 
-    /// SIGKILLs the monitor.
+    /// SIGKILLs the monitor (monitor 1 with etcd).
     pub fn kill_monitor(&mut self) {
         if let Some(pid) = self.monitor.take() {
             self.net.kill(pid);
@@ -84,13 +84,13 @@ impl Lab {
 
 /// Waits (15 s at most) until daemon `who` listens on `ip:port` in `ns`; else an error
 /// pointing at its log.
-fn wait_started(ns: &str, ip: Ipv4Addr, port: u16, who: &str, log: &Path) -> Result<()> {
+pub(super) fn wait_started(ns: &str, ip: Ipv4Addr, port: u16, who: &str, log: &Path) -> Result<()> {
     wait_port(ns, ip, port, Duration::from_secs(15))
         .with_context(|| format!("{who} did not start; see {}", log.display()))
 }
 
 /// Waits until `ip:port` accepts TCP connections from inside `ns`.
-fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()> {
+pub(super) fn wait_port(ns: &str, ip: Ipv4Addr, port: u16, timeout: Duration) -> Result<()> {
     let ns = ns.to_string();
     let ok = crate::netns::in_ns_blocking(&ns, move || {
         let end = std::time::Instant::now() + timeout;

@@ -72,6 +72,9 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.kill_monitor();
+        for (_, pid) in std::mem::take(&mut self.extra) {
+            self.net.kill(pid);
+        }
         let hosts: Vec<String> = self.agents.keys().cloned().collect();
         for h in hosts {
             self.kill_agent(&h);

@@ -1,0 +1,119 @@
+//! End to end, monitor high availability on etcd (issue 14): three monitors on a three-member
+//! etcd cluster; one leads. The leader killed → another leads, the roles stay where they are
+//! and no epoch goes backwards; the writer's mysqld killed while the leader is being replaced
+//! → the writer moves once, to the right host; a majority of etcd down → nobody changes
+//! anything (the agents keep their roles), and the monitors resume when etcd is back.
+
+use mmm_tests::{
+    lab::{ha, Lab},
+    netns::Net,
+    walkthrough::roles_of,
+};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// The leader, asked of any live monitor.
+fn leader(lab: &Lab, live: &[usize]) -> Option<usize> {
+    live.iter().find_map(|n| lab.leader_via(*n).ok().flatten())
+}
+
+/// The epoch each agent applied (from its state file).
+fn applied_epochs(lab: &Lab) -> Vec<(String, u64)> {
+    lab.cfg
+        .hosts
+        .iter()
+        .map(|h| {
+            let text = std::fs::read_to_string(
+                lab.run
+                    .join(&h.name)
+                    .join(format!("state/mmm_agent-{}.state", h.name)),
+            )
+            .unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            (h.name.clone(), v["epoch"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+#[test]
+fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_moves_once() {
+    let mut lab = Lab::up_online_ha(&format!("mmmha{}", std::process::id())).expect("lab up");
+    let first = leader(&lab, &[1, 2, 3]).expect("a leader");
+    let (before, _) = lab.ctl(&["show"]).unwrap();
+    let epochs = applied_epochs(&lab);
+
+    lab.kill_monitor_n(first);
+    let live: Vec<usize> = (1..=3).filter(|n| *n != first).collect();
+    assert!(
+        Net::wait_for(T, || leader(&lab, &live).is_some_and(|l| l != first)),
+        "no new leader after mon{first} was killed:\n{}",
+        live.iter()
+            .map(|n| lab.monitor_log_n(*n))
+            .collect::<String>()
+    );
+    let second = leader(&lab, &live).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (after, _) = lab.ctl(&["show"]).unwrap();
+    for h in ["db1", "db2", "db3"] {
+        assert_eq!(
+            roles_of(&after, h),
+            roles_of(&before, h),
+            "roles moved:\n{before}\n{after}"
+        );
+    }
+    for ((h, was), (_, now)) in epochs.iter().zip(applied_epochs(&lab)) {
+        assert!(now >= *was, "{h}'s epoch went back from {was} to {now}");
+    }
+
+    // The writer's mysqld dies while the new leader is replaced again.
+    let other = *live.iter().find(|n| **n != second).unwrap();
+    lab.kill_monitor_n(second);
+    lab.servers.get_mut("db1").unwrap().kill();
+    assert!(
+        Net::wait_for(T, || roles_of(&lab.ctl(&["show"]).unwrap().0, "db2")
+            .contains("writer")),
+        "the writer did not move to db2:\n{}",
+        lab.monitor_log_n(other)
+    );
+    let log = lab.monitor_log_n(other);
+    assert!(log.contains("leads now"), "mon{other} never led:\n{log}");
+    let (show, _) = lab.ctl(&["show"]).unwrap();
+    assert!(
+        show.contains(&format!("# Monitor leader: mon{other} ")),
+        "{show}"
+    );
+}
+
+#[test]
+fn without_an_etcd_majority_nobody_changes_anything_until_etcd_is_back() {
+    let mut lab = Lab::up_online_ha(&format!("mmmhaq{}", std::process::id())).expect("lab up");
+    let epochs = applied_epochs(&lab);
+    lab.kill_etcd(1);
+    lab.kill_etcd(2);
+    // The leader stops acting within its lease; db1's mysqld dies meanwhile: nobody may move
+    // the writer (no monitor leads), the agents keep their roles, XDP keeps answering.
+    std::thread::sleep(Duration::from_secs(3));
+    lab.servers.get_mut("db1").unwrap().kill();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        applied_epochs(&lab),
+        epochs,
+        "a table was applied without an etcd majority"
+    );
+    let out = ha::ctl_output(&lab.prefix, &lab.bins, 1, &["show".into()]).unwrap();
+    assert!(
+        out.contains("# Warning: etcd does not answer this monitor"),
+        "{out}"
+    );
+
+    // etcd back: a monitor leads again and moves the writer.
+    lab.start_etcd(1).unwrap();
+    lab.start_etcd(2).unwrap();
+    assert!(
+        Net::wait_for(T, || roles_of(&lab.ctl(&["show"]).unwrap().0, "db2")
+            .contains("writer")),
+        "no failover once etcd was back:\n{}",
+        lab.monitor_log_n(1)
+    );
+}

@@ -88,6 +88,12 @@ fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_mov
 #[test]
 fn without_an_etcd_majority_nobody_changes_anything_until_etcd_is_back() {
     let mut lab = Lab::up_online_ha(&format!("mmmhaq{}", std::process::id())).expect("lab up");
+    // Every agent has applied the last table.
+    let settled = || {
+        let e = applied_epochs(&lab);
+        e.iter().all(|(_, x)| *x == e[0].1)
+    };
+    assert!(Net::wait_for(T, settled), "{:?}", applied_epochs(&lab));
     let epochs = applied_epochs(&lab);
     lab.kill_etcd(1);
     lab.kill_etcd(2);
@@ -115,5 +121,38 @@ fn without_an_etcd_majority_nobody_changes_anything_until_etcd_is_back() {
             .contains("writer")),
         "no failover once etcd was back:\n{}",
         lab.monitor_log_n(1)
+    );
+}
+
+#[test]
+fn a_leader_cut_off_stops_acting_a_follower_leads_and_when_healed_it_follows() {
+    let lab = Lab::up_online_ha(&format!("mmmhac{}", std::process::id())).expect("lab up");
+    let first = leader(&lab, &[1, 2, 3]).expect("a leader");
+    let (before, _) = lab.ctl(&["show"]).unwrap();
+    ha::set_monitor_link(&lab.prefix, first, false).unwrap();
+    let live: Vec<usize> = (1..=3).filter(|n| *n != first).collect();
+    assert!(
+        Net::wait_for(T, || leader(&lab, &live).is_some_and(|l| l != first)),
+        "no new leader after mon{first} was cut off"
+    );
+    let log = lab.monitor_log_n(first);
+    assert!(
+        log.contains("no longer leads"),
+        "mon{first} did not step down:\n{log}"
+    );
+    let (after, _) = lab.ctl(&["show"]).unwrap();
+    for h in ["db1", "db2", "db3"] {
+        assert_eq!(
+            roles_of(&after, h),
+            roles_of(&before, h),
+            "roles moved:\n{before}\n{after}"
+        );
+    }
+    ha::set_monitor_link(&lab.prefix, first, true).unwrap();
+    let second = leader(&lab, &live).unwrap();
+    assert!(
+        Net::wait_for(T, || lab.leader_via(first).ok().flatten() == Some(second)),
+        "healed mon{first} does not follow mon{second}:\n{}",
+        lab.monitor_log_n(first)
     );
 }

@@ -54,10 +54,13 @@ impl Cluster {
         };
     }
 
-    /// The writer failed at `now`: candidates are judged against this moment until a new
-    /// writer is chosen.
+    /// The writer was failed over at `now`: candidates are judged against the moment it
+    /// failed — when its ping or mysql check began to fail (the decision may come much later:
+    /// after the trap period, or when a new monitor takes office after an etcd outage), else
+    /// `now` — until a new writer is chosen.
     pub(super) fn writer_lost(&mut self, i: usize, now: Time) {
-        self.writer_lost_at = Some(now);
+        let since = self.failing_for(&self.hosts[i].name, now);
+        self.writer_lost_at = Some(since.map_or(now, |d| now.saturating_sub(d)));
         // Only a recent word counts: an agent silent for longer says nothing about now.
         let h = &self.hosts[i];
         let fresh = h.last_contact.is_some_and(|t| t + FELL_BACK_FRESH >= now);

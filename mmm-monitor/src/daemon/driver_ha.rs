@@ -22,7 +22,7 @@ impl Driver {
                     }
                 }
                 self.cluster.take_office(now, stored.is_some());
-                ha.office = Some(office);
+                ha.office = Some(*office);
                 ha.stored = stored;
                 ha.leader = Some(ha.parts.me.clone());
                 ha.etcd_error = None;

@@ -69,7 +69,7 @@ impl std::fmt::Debug for Office {
 pub enum HaEvent {
     /// This monitor leads from now on; `stored`: the state etcd held when it won.
     Elected {
-        office: Office,
+        office: Box<Office>,
         stored: Option<Shared>,
     },
     /// It no longer leads (or never did in this session): `why`.
@@ -278,6 +278,7 @@ async fn session(
                     state_key: state_key.clone(),
                 };
                 leading = Some(key);
+                let office = Box::new(office);
                 if tx.send(Msg::Ha(HaEvent::Elected { office, stored })).await.is_err() {
                     return Ok(());
                 }

@@ -11,7 +11,7 @@
 
 use crate::{
     mariadb::{Opts, Server},
-    netns::{command_in, in_lab_range, Host, Net},
+    netns::{command_in, Host, Net},
 };
 use anyhow::{bail, Context, Result};
 use mmm_common::config::{Config, HostMode};
@@ -24,10 +24,12 @@ use std::{
     time::Duration,
 };
 
+mod check;
 pub mod ha;
 mod procs;
 mod teardown;
 
+pub use check::check_config;
 pub use teardown::{existing_namespaces, sweep_dead};
 
 /// Address of the client namespace.
@@ -143,46 +145,6 @@ pub fn lab_server(prefix: &str, host: &str) -> Result<Server> {
 /// With several monitors (etcd), the first one running: any monitor answers.
 pub fn ctl_command(prefix: &str, bins: &Bins, args: &[String]) -> Result<Command> {
     ha::ctl_command_n(prefix, bins, ha::live_monitor(prefix), args)
-}
-
-/// Reads and checks a config directory (mmm_common.conf + mmm_mon.conf) before anything is made.
-pub fn check_config(dir: &Path) -> Result<Config> {
-    // One directory per call: tests in one process check configs concurrently.
-    let guard = tempdir()?;
-    let tmp = guard.path().to_path_buf();
-    let r = (|| {
-        for f in ["mmm_common.conf", "mmm_mon.conf"] {
-            let text = std::fs::read_to_string(dir.join(f))
-                .with_context(|| format!("reading {}", dir.join(f).display()))?;
-            write_private(&tmp.join(f), &text)?;
-        }
-        let cfg = Config::load(&tmp.join("mmm_mon.conf")).map_err(|e| {
-            anyhow::anyhow!(
-                "{}",
-                e.to_string()
-                    .replace(&tmp.display().to_string(), &dir.display().to_string())
-            )
-        })?;
-        cfg.validate_for_monitor()?;
-        let mut addrs: Vec<(String, Ipv4Addr)> = cfg
-            .hosts
-            .iter()
-            .map(|h| (format!("host {}", h.name), h.ip))
-            .collect();
-        addrs.push(("monitor ip".into(), cfg.monitor.ip));
-        addrs.extend(cfg.monitor.ping_ips.iter().map(|i| ("ping_ips".into(), *i)));
-        for r in &cfg.roles {
-            addrs.extend(r.ips.iter().map(|i| (format!("role {}", r.name), *i)));
-        }
-        for (what, ip) in addrs {
-            if !in_lab_range(ip) {
-                bail!("{what} has address {ip}, outside 198.18.0.0/15: the lab uses no other addresses");
-            }
-        }
-        Ok(cfg)
-    })();
-    drop(guard);
-    r
 }
 
 /// How a lab's control plane runs.

@@ -57,10 +57,8 @@ impl Driver {
                 }
             }
             HaEvent::Reach(why) => {
-                if why.is_some() && ha.etcd_error.is_none() {
-                    if let Some(w) = &why {
-                        tracing::error!("etcd does not answer: {w}");
-                    }
+                if let (Some(w), None) = (&why, &ha.etcd_error) {
+                    tracing::error!("etcd does not answer: {w}");
                 }
                 ha.etcd_error = why;
             }

@@ -189,26 +189,25 @@ pub async fn run(
     loop {
         let r = session(&cfg, &me, &tx, &lease, &mut resign).await;
         lease.lose();
-        let why = match r {
+        let why = match &r {
             Ok(()) => "resigned".to_string(),
             Err(e) => e.to_string(),
         };
-        if tx
-            .send(Msg::Ha(HaEvent::Deposed { why: why.clone() }))
-            .await
-            .is_err()
-        {
+        if tx.send(Msg::Ha(HaEvent::Deposed { why })).await.is_err() {
             return;
         }
-        if !matches!(why.as_str(), "resigned") {
-            if !was_down {
-                tracing::warn!("etcd session ended: {why}; starting a new one");
+        match r {
+            // Resigned (a failed store): campaign again at once.
+            Ok(()) => was_down = false,
+            Err(e) => {
+                let why = e.to_string();
+                if !was_down {
+                    tracing::warn!("etcd session ended: {why}; starting a new one");
+                }
+                was_down = true;
+                let _ = tx.send(Msg::Ha(HaEvent::Reach(Some(why)))).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            was_down = true;
-            let _ = tx.send(Msg::Ha(HaEvent::Reach(Some(why)))).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        } else {
-            was_down = false;
         }
     }
 }

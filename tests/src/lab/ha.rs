@@ -154,47 +154,47 @@ fn monitor_pidfile(prefix: &str, n: usize) -> PathBuf {
     monitor_dir(prefix, n).join("mmm_mond.pid")
 }
 
-/// SIGKILLs the process in `file` if it is still the one the lab started.
-fn kill_recorded(file: &Path, comm: &str, needle: &str) -> bool {
-    match live_pid(file, comm, needle) {
-        Some(pid) => {
-            // SAFETY: a process the lab started, checked by name and command line.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            true
-        }
-        None => false,
-    }
-}
-
-/// Whether monitor `n` of lab `prefix` runs.
-pub fn monitor_alive(prefix: &str, n: usize) -> bool {
+/// The pid of monitor `n` of lab `prefix`, while it runs.
+fn monitor_pid(prefix: &str, n: usize) -> Option<i32> {
     let conf = monitor_dir(prefix, n).join("mmm_mon.conf");
     live_pid(
         &monitor_pidfile(prefix, n),
         "mmm-monitor",
         &conf.display().to_string(),
     )
-    .is_some()
 }
 
-/// Kills monitor `n` of a running lab (SIGKILL).
-pub fn kill_monitor(prefix: &str, n: usize) -> bool {
-    let conf = monitor_dir(prefix, n).join("mmm_mon.conf");
-    kill_recorded(
-        &monitor_pidfile(prefix, n),
-        "mmm-monitor",
-        &conf.display().to_string(),
-    )
-}
-
-/// Kills etcd member `n` of a running lab (SIGKILL).
-pub fn kill_etcd(prefix: &str, n: usize) -> bool {
+/// The pid of etcd member `n` of lab `prefix`, while it runs.
+fn etcd_pid(prefix: &str, n: usize) -> Option<i32> {
     let data = run_dir(prefix).join(format!("etcd{n}/data"));
-    kill_recorded(
+    live_pid(
         &etcd_pidfile(prefix, n),
         "etcd",
         &data.display().to_string(),
     )
+}
+
+/// SIGKILLs `pid` (a process the lab started, found by [`live_pid`]); false: none.
+fn sigkill(pid: Option<i32>) -> bool {
+    let Some(pid) = pid else { return false };
+    // SAFETY: a process the lab started, checked by name and command line.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    true
+}
+
+/// Whether monitor `n` of lab `prefix` runs.
+pub fn monitor_alive(prefix: &str, n: usize) -> bool {
+    monitor_pid(prefix, n).is_some()
+}
+
+/// Kills monitor `n` of a running lab (SIGKILL).
+pub fn kill_monitor(prefix: &str, n: usize) -> bool {
+    sigkill(monitor_pid(prefix, n))
+}
+
+/// Kills etcd member `n` of a running lab (SIGKILL).
+pub fn kill_etcd(prefix: &str, n: usize) -> bool {
+    sigkill(etcd_pid(prefix, n))
 }
 
 /// Spawns `cmd` for a lab another process owns: its output appended to `log`, its pid

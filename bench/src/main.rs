@@ -9,6 +9,7 @@ mod dataplane;
 mod failover;
 mod flaky;
 mod keepalived;
+mod monitor_ha;
 mod progcost;
 mod stats;
 mod veth;
@@ -26,6 +27,7 @@ const ALL: &[&str] = &[
     "keepalived",
     "zero-loss",
     "flaky-net",
+    "monitor-ha",
 ];
 
 #[derive(Parser)]
@@ -115,6 +117,10 @@ fn main() -> Result<()> {
     if names.contains(&"flaky-net") {
         eprintln!("flaky-net: {} trials per profile…", cli.trials);
         tables.push(flaky::run(cli.trials).context("flaky-net")?);
+    }
+    if names.contains(&"monitor-ha") {
+        eprintln!("monitor-ha: {} trials…", cli.trials);
+        tables.push(monitor_ha::run(cli.trials).context("monitor-ha")?);
     }
     for t in &tables {
         let r = t.render();

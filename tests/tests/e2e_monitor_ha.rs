@@ -5,6 +5,7 @@
 //! anything (the agents keep their roles), and the monitors resume when etcd is back.
 
 use mmm_tests::{
+    grpc::Party,
     lab::{ha, Lab},
     netns::Net,
     walkthrough::roles_of,
@@ -48,12 +49,103 @@ fn applied_epochs(lab: &Lab) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// grpcurl from the client namespace, as the operator, against monitor `n`: (stdout+stderr,
+/// success).
+fn grpcurl(lab: &Lab, n: usize, data: Option<&str>, method: &str) -> (String, bool) {
+    let addr = format!(
+        "{}:{}",
+        ha::monitor_ip(lab.cfg.monitor.ip, n),
+        lab.cfg.monitor.port
+    );
+    let out = lab
+        .grpcurl("client", Party::Control, &addr, data, &[method])
+        .expect("grpcurl runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (text, out.status.success())
+}
+
+/// Monitor `n`'s health as grpc.health.v1 reports it (`SERVING`, `NOT_SERVING`).
+fn health(lab: &Lab, n: usize) -> String {
+    grpcurl(
+        lab,
+        n,
+        Some(r#"{"service":"mmm.v1.Monitor"}"#),
+        "grpc.health.v1.Health/Check",
+    )
+    .0
+}
+
+/// Every (host, epoch) an agent applied, by the monitor whose log reports it: no epoch may
+/// have been pushed by two monitors (each new leader publishes above the stored epoch).
+fn epochs_by_monitor(lab: &Lab) -> std::collections::BTreeMap<(String, u64), usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for n in 1..=lab.monitors {
+        for l in lab.monitor_log_n(n).lines() {
+            let Some(rest) = l.split("agent applied epoch ").nth(1) else {
+                continue;
+            };
+            let epoch: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            // `… host=db1` at the end, the `=` and name maybe wrapped in colour codes.
+            let host = l.rsplit('=').next().unwrap_or_default();
+            let host = host.rsplit("\u{1b}[0m").next().unwrap_or_default().trim();
+            assert!(lab.cfg.host(host).is_some(), "no host in: {l}");
+            if let Some(other) = seen.insert((host.to_string(), epoch), n) {
+                assert_eq!(
+                    other, n,
+                    "epoch {epoch} reached {host} from mon{other} and mon{n}"
+                );
+            }
+        }
+    }
+    seen
+}
+
 #[test]
 fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_moves_once() {
     let mut lab = Lab::up_online_ha(&format!("mmmha{}", std::process::id())).expect("lab up");
     let first = leader(&lab, &[1, 2, 3]).expect("a leader");
     let (before, _) = lab.ctl(&["show"]).unwrap();
     let epochs = applied_epochs(&lab);
+
+    // A follower passes a command to the leader and reports who leads (grpcurl, as the README
+    // promises for any monitor).
+    let follower = (1..=3).find(|n| *n != first).unwrap();
+    let (out, ok) = grpcurl(
+        &lab,
+        follower,
+        Some(r#"{"mode":"MODE_MANUAL"}"#),
+        "mmm.v1.Monitor/SetMode",
+    );
+    assert!(
+        ok && out.contains("OK: Switched into manual mode."),
+        "{out}"
+    );
+    assert!(
+        Net::wait_for(T, || lab.ctl(&["mode"]).unwrap().0.contains("MANUAL")),
+        "the follower's command did not reach the leader"
+    );
+    let (out, ok) = grpcurl(
+        &lab,
+        follower,
+        Some(r#"{"mode":"MODE_ACTIVE"}"#),
+        "mmm.v1.Monitor/SetMode",
+    );
+    assert!(
+        ok && out.contains("OK: Switched into active mode."),
+        "{out}"
+    );
+    let (out, _) = grpcurl(&lab, follower, None, "mmm.v1.Monitor/Show");
+    assert!(
+        out.contains(&format!("\"leader\": \"mon{first} (")),
+        "{out}"
+    );
+    assert!(health(&lab, follower).contains("\"SERVING\""));
+    assert!(Net::wait_for(T, || lab
+        .ctl(&["mode"])
+        .unwrap()
+        .0
+        .contains("ACTIVE")));
 
     lab.kill_monitor_n(first);
     let live: Vec<usize> = (1..=3).filter(|n| *n != first).collect();
@@ -88,6 +180,10 @@ fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_mov
         show.contains(&format!("# Monitor leader: mon{other} ")),
         "{show}"
     );
+    // Three leaders in turn, and no epoch was pushed by two of them.
+    let seen = epochs_by_monitor(&lab);
+    let leaders: std::collections::BTreeSet<usize> = seen.values().copied().collect();
+    assert_eq!(leaders.len(), 3, "{seen:?}");
 }
 
 #[test]
@@ -127,6 +223,7 @@ fn without_an_etcd_majority_nobody_changes_anything_until_etcd_is_back() {
         "no failover once etcd was back:\n{}",
         lab.monitor_log_n(1)
     );
+    assert!(Net::wait_for(T, || health(&lab, 1).contains("\"SERVING\"")));
 }
 
 #[test]

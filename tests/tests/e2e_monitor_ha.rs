@@ -147,7 +147,17 @@ fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_mov
         .0
         .contains("ACTIVE")));
 
-    lab.kill_monitor_n(first);
+    // The follower's Watch stream reports the change of leader (grpcurl streams for 5 s).
+    let watched = std::thread::scope(|sc| {
+        let w = sc.spawn(|| grpcurl(&lab, follower, None, "mmm.v1.Monitor/Watch").0);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            ha::kill_monitor(&lab.prefix, first),
+            "mon{first} was not running"
+        );
+        w.join().unwrap()
+    });
+    assert!(watched.contains("leaderChange"), "{watched}");
     let live: Vec<usize> = (1..=3).filter(|n| *n != first).collect();
     assert!(
         Net::wait_for(T, || leader(&lab, &live).is_some_and(|l| l != first)),

@@ -25,6 +25,7 @@ use std::{
 };
 
 mod check;
+pub mod etcd_tls;
 pub mod ha;
 mod procs;
 mod teardown;

@@ -2,11 +2,12 @@
 //! etcd cluster; one leads. The leader killed → another leads, the roles stay where they are
 //! and no epoch goes backwards; the writer's mysqld killed while the leader is being replaced
 //! → the writer moves once, to the right host; a majority of etcd down → nobody changes
-//! anything (the agents keep their roles), and the monitors resume when etcd is back.
+//! anything (the agents keep their roles), and the monitors resume when etcd is back. etcd
+//! speaks mutual TLS to its members and to the monitors, each with its own client certificate.
 
 use mmm_tests::{
     grpc::Party,
-    lab::{ha, Lab},
+    lab::{etcd_tls, ha, Lab},
     netns::Net,
     walkthrough::roles_of,
 };
@@ -196,9 +197,40 @@ fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_mov
     assert_eq!(leaders.len(), 3, "{seen:?}");
 }
 
+/// `curl` from monitor 2's namespace to etcd member 1's `/health` with `args` (TLS files):
+/// whether etcd answered that it is healthy.
+fn etcd_health(lab: &Lab, scheme: &str, args: &[&std::path::Path]) -> bool {
+    let mut c = mmm_tests::netns::command_in(&format!("{}-monitor2", lab.prefix), "curl").unwrap();
+    c.args(["-sS", "--max-time", "5"]);
+    for (flag, file) in ["--cacert", "--cert", "--key"].iter().zip(args) {
+        c.arg(flag).arg(file);
+    }
+    c.arg(format!(
+        "{scheme}://{}:{}/health",
+        ha::etcd_ip(1),
+        ha::ETCD_CLIENT_PORT
+    ));
+    let out = c.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(r#""health":"true""#)
+}
+
 #[test]
 fn without_an_etcd_majority_nobody_changes_anything_until_etcd_is_back() {
     let mut lab = Lab::up_online_ha(&format!("mmmhaq{}", std::process::id())).expect("lab up");
+    // The monitors lead over mutual TLS: etcd answers a monitor's own client certificate and
+    // nothing else — not plaintext, not TLS without a certificate, not an agent's certificate
+    // (signed by the mmm cluster's CA, not etcd's).
+    let ca = etcd_tls::ca_file(&lab.prefix);
+    let (cert, key) = etcd_tls::client_files(&ha::monitor_dir(&lab.prefix, 2));
+    assert!(etcd_health(&lab, "https", &[&ca, &cert, &key]));
+    assert!(!etcd_health(&lab, "http", &[]));
+    assert!(!etcd_health(&lab, "https", &[&ca]));
+    let pki = lab.run.join("pki");
+    assert!(!etcd_health(
+        &lab,
+        "https",
+        &[&ca, &pki.join("db1.crt"), &pki.join("db1.key")]
+    ));
     // Every agent has applied the last table.
     let settled = || {
         let e = applied_epochs(&lab);

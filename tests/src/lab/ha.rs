@@ -6,7 +6,7 @@
 //! monitors can be killed, started again, and monitors cut off (their link down) and healed;
 //! the free functions work on a lab another process left running (`cargo xtask lab`).
 
-use super::{run_dir, write_private, Bins, Lab};
+use super::{etcd_tls, run_dir, write_private, Bins, Lab};
 use crate::netns::command_in;
 use anyhow::{bail, Context, Result};
 use std::{
@@ -70,13 +70,14 @@ pub(super) fn common_for(common: &str, ips: &[Ipv4Addr]) -> String {
     out.join("\n") + "\n"
 }
 
-/// The `<etcd>` section of monitor 1 (the others get theirs by [`monitor_conf`]).
-pub(super) fn etcd_section(prefix: &str, members: usize) -> String {
+/// The `<etcd>` section of monitor 1 (the others get theirs by [`monitor_conf`]); `tls`:
+/// the lines of [`etcd_tls::section_lines`].
+pub(super) fn etcd_section(prefix: &str, members: usize, tls: &str) -> String {
     let eps: Vec<String> = (1..=members)
         .map(|n| format!("{}:{ETCD_CLIENT_PORT}", etcd_ip(n)))
         .collect();
     format!(
-        "\n<etcd>\n    endpoints {}\n    prefix /mmm/{prefix}\n    name mon1\n</etcd>\n",
+        "\n<etcd>\n    endpoints {}\n    prefix /mmm/{prefix}\n    name mon1\n{tls}</etcd>\n",
         eps.join(", ")
     )
 }
@@ -99,23 +100,41 @@ fn etcd_command(prefix: &str, n: usize, members: usize) -> Result<(Command, Path
     let dir = run_dir(prefix).join(format!("etcd{n}"));
     std::fs::create_dir_all(&dir)?;
     let ip = etcd_ip(n);
+    let tls = etcd_tls::enabled(prefix);
+    let scheme = if tls { "https" } else { "http" };
     let cluster: Vec<String> = (1..=members)
-        .map(|m| format!("etcd{m}=http://{}:2380", etcd_ip(m)))
+        .map(|m| format!("etcd{m}={scheme}://{}:2380", etcd_ip(m)))
         .collect();
     let mut c = command_in(&format!("{prefix}-etcd{n}"), "etcd")?;
+    if tls {
+        // Mutual TLS on both ports: clients and peers must present a certificate of etcd's CA.
+        let ca = etcd_tls::ca_file(prefix);
+        let (cert, key) = etcd_tls::member_files(&etcd_tls::pki_dir(prefix), n);
+        for (flag, file) in [
+            ("--cert-file", &cert),
+            ("--key-file", &key),
+            ("--trusted-ca-file", &ca),
+            ("--peer-cert-file", &cert),
+            ("--peer-key-file", &key),
+            ("--peer-trusted-ca-file", &ca),
+        ] {
+            c.arg(flag).arg(file);
+        }
+        c.args(["--client-cert-auth", "--peer-client-cert-auth"]);
+    }
     c.args([
         "--name",
         &format!("etcd{n}"),
         "--data-dir",
         &dir.join("data").display().to_string(),
         "--listen-client-urls",
-        &format!("http://{ip}:{ETCD_CLIENT_PORT}"),
+        &format!("{scheme}://{ip}:{ETCD_CLIENT_PORT}"),
         "--advertise-client-urls",
-        &format!("http://{ip}:{ETCD_CLIENT_PORT}"),
+        &format!("{scheme}://{ip}:{ETCD_CLIENT_PORT}"),
         "--listen-peer-urls",
-        &format!("http://{ip}:2380"),
+        &format!("{scheme}://{ip}:2380"),
         "--initial-advertise-peer-urls",
-        &format!("http://{ip}:2380"),
+        &format!("{scheme}://{ip}:2380"),
         "--initial-cluster",
         &cluster.join(","),
         "--initial-cluster-state",
@@ -263,18 +282,31 @@ impl Lab {
     /// (monitor 1's config is in place, TLS included).
     pub(super) fn build_ha(&mut self, monitors: usize) -> Result<()> {
         let dir1 = self.run.join("monitor");
+        let dirs: Vec<PathBuf> = (1..=monitors)
+            .map(|n| self.run.join(monitor_name(n)))
+            .collect();
+        for d in &dirs {
+            std::fs::create_dir_all(d)?;
+        }
+        // etcd over mutual TLS when the control plane is (the lab's default).
+        let tls = if self.cfg.socket.ssl {
+            let ips: Vec<Ipv4Addr> = (1..=monitors).map(etcd_ip).collect();
+            etcd_tls::make(&etcd_tls::pki_dir(&self.prefix), &ips, &dirs)?;
+            etcd_tls::section_lines(&self.prefix, &dir1)
+        } else {
+            String::new()
+        };
         let mon1 = std::fs::read_to_string(dir1.join("mmm_mon.conf"))?
-            + &etcd_section(&self.prefix, monitors);
+            + &etcd_section(&self.prefix, monitors, &tls);
         write_private(&dir1.join("mmm_mon.conf"), &mon1)?;
         let common = std::fs::read_to_string(dir1.join("mmm_common.conf"))?;
-        for n in 2..=monitors {
-            let dir = self.run.join(monitor_name(n));
-            std::fs::create_dir_all(&dir)?;
+        for (n, dir) in dirs.iter().enumerate().skip(1) {
+            let n = n + 1;
             write_private(&dir.join("mmm_common.conf"), &common)?;
             let ip = monitor_ip(self.cfg.monitor.ip, n);
             write_private(
                 &dir.join("mmm_mon.conf"),
-                &monitor_conf(&mon1, &dir1, &dir, ip, n),
+                &monitor_conf(&mon1, &dir1, dir, ip, n),
             )?;
             self.net
                 .add_host(&monitor_name(n), "eth0", ip, 0x05 + n as u8)?;
@@ -390,7 +422,7 @@ mod tests {
             ],
         );
         assert_eq!(c, "a 1\nmonitor_ips 198.18.0.5, 198.18.0.7\n");
-        let s = etcd_section("t1", 3);
+        let s = etcd_section("t1", 3, "");
         assert!(
             s.contains("endpoints 198.18.0.21:2379, 198.18.0.22:2379, 198.18.0.23:2379"),
             "{s}"
@@ -405,6 +437,19 @@ mod tests {
         assert!(
             m.contains("    ip 198.18.0.6\n    status_path /r/monitor2/s\n")
                 && m.contains("name mon2"),
+            "{m}"
+        );
+        // Each monitor presents its own etcd client certificate.
+        let tls = etcd_section("t1", 1, "    cert_file /r/monitor/etcd-client.crt\n");
+        let m = monitor_conf(
+            &tls,
+            Path::new("/r/monitor"),
+            Path::new("/r/monitor3"),
+            Ipv4Addr::new(198, 18, 0, 7),
+            3,
+        );
+        assert!(
+            m.contains("    cert_file /r/monitor3/etcd-client.crt\n</etcd>"),
             "{m}"
         );
         assert_eq!(

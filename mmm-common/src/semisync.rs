@@ -37,6 +37,18 @@ pub fn state_query(d: Dialect) -> String {
     format!("SELECT @@{s}_enabled AS source, @@{r}_enabled AS replica")
 }
 
+/// `SHOW GLOBAL STATUS LIKE '…_status'` of the replica side: `ON` while this server's IO
+/// thread acknowledges as a semi-sync replica. The IO thread negotiates that when it connects
+/// and keeps it after `…_enabled` is switched off (MariaDB KB "Semisynchronous Replication":
+/// `Rpl_semi_sync_slave_status`; MySQL manual: `Rpl_semi_sync_replica_status` from 8.0.26).
+/// One row of `Variable_name`, `Value` (none without the plugin).
+pub fn replica_status_query(d: Dialect) -> String {
+    let (_, r) = names(d);
+    let mut name = r.to_string();
+    name[..1].make_ascii_uppercase();
+    format!("SHOW GLOBAL STATUS LIKE '{name}_status'")
+}
+
 /// The plugins MySQL needs, as `(PLUGIN_NAME, INSTALL PLUGIN statement)`; none for MariaDB.
 pub fn plugins(d: Dialect) -> Vec<(&'static str, &'static str)> {
     match d {
@@ -172,6 +184,22 @@ mod tests {
         assert_eq!(
             status_query(d),
             "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_no_tx')"
+        );
+    }
+
+    #[test]
+    fn the_replica_side_status_follows_the_server_words() {
+        assert_eq!(
+            replica_status_query(Dialect::MariaDb),
+            "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_slave_status'"
+        );
+        assert_eq!(
+            replica_status_query(MYSQL_8_4),
+            "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_replica_status'"
+        );
+        assert_eq!(
+            replica_status_query(MYSQL_8_0_20),
+            "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_slave_status'"
         );
     }
 

@@ -12,6 +12,17 @@ fn var(lab: &Lab, host: &str, q: &str) -> String {
     lab.sql(host, q).unwrap().trim().to_string()
 }
 
+/// Status variable `name` (upper case) of `host`'s server.
+fn status(lab: &Lab, host: &str, name: &str) -> String {
+    var(
+        lab,
+        host,
+        &format!(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '{name}'"
+        ),
+    )
+}
+
 #[test]
 fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
     let mut lab = Lab::up_online(&format!("mmmss{}", std::process::id())).expect("lab up");
@@ -43,6 +54,17 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         }),
         "db2 is not a semi-synchronous replica of db1"
     );
+    // …and db1, the standby while the lab came up, no longer acknowledges db2 as one: its
+    // IO thread reconnected when it took the writer role. Otherwise db2, promoted, would
+    // count db1's dead connection as a client and hold its first commit for the whole
+    // semisync_timeout, then fall back.
+    assert!(
+        Net::wait_for(Duration::from_secs(10), || {
+            status(&lab, "db1", "RPL_SEMI_SYNC_SLAVE_STATUS") == "OFF"
+                && status(&lab, "db2", "RPL_SEMI_SYNC_MASTER_CLIENTS") == "0"
+        }),
+        "the writer db1 still acknowledges db2 as a semi-synchronous replica"
+    );
     lab.client_sql(
         vip,
         "CREATE TABLE w (seq BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
@@ -64,6 +86,8 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         var(&lab, "db2", "SELECT @@rpl_semi_sync_master_enabled"),
         "1"
     );
+    // No commit of db2 waited out semisync_timeout for a dead acknowledger.
+    assert_eq!(status(&lab, "db2", "RPL_SEMI_SYNC_MASTER_NO_TIMES"), "0");
     if let Err(e) = lab.servers["db3"].sync_with(&lab.servers["db2"], Duration::from_secs(30)) {
         panic!(
             "{e}\n{}\n{}",

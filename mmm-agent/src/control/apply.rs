@@ -150,7 +150,12 @@ impl Applier {
         self.known_dialect = dialect.or(self.known_dialect);
         let wanted = plan::wants_read_only(&self.state, t, &self.cfg, &self.me);
         // Both asked at once: each is a login, and a demotion waits for them.
-        let (read_only, semisync) = tokio::join!(
+        let writer = t.host(&self.me).is_some_and(|l| {
+            l.roles
+                .iter()
+                .any(|r| r.role == self.cfg.active_master_role)
+        });
+        let (read_only, semisync, acknowledging) = tokio::join!(
             async {
                 match dialect {
                     Some(_) if wanted => self.db.read_only().await.ok(),
@@ -161,6 +166,14 @@ impl Applier {
                 match dialect {
                     Some(d) if self.cfg.semisync => super::semisync::read(&self.db, d).await,
                     _ => None,
+                }
+            },
+            async {
+                match dialect {
+                    Some(d) if self.cfg.semisync && writer => {
+                        super::semisync::acknowledging(&self.db, d).await
+                    }
+                    _ => false,
                 }
             }
         );
@@ -178,6 +191,7 @@ impl Applier {
             unconfigured,
             macs: Default::default(),
             semisync,
+            acknowledging,
         }
     }
 
@@ -288,6 +302,9 @@ impl Applier {
             }
             Op::SemiSync { want, restart_io } => {
                 self.reconnect = self.set_semisync(d, want, restart_io, steps).await?;
+            }
+            Op::StopAcknowledging => {
+                self.reconnect = self.stop_acknowledging(d, steps).await;
             }
             Op::Promote { catch_up } => {
                 promote::promote(&self.db, d, &self.cfg, catch_up.as_deref(), steps).await?

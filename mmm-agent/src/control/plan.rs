@@ -16,6 +16,8 @@
 //! 5. hand-overs come after this host's own acquisitions (two hosts swapping VIPs would each
 //!    wait for the other's announcement); then a demoted writer's clients are killed, then the
 //!    `/32`s of lost VIPs go (last, so that the killed clients' FIN/RST still leave from them);
+//!    the writer's IO thread, still acknowledging as a semi-sync replica (negotiated while it
+//!    was the standby), reconnects as a plain one in the background;
 //! 6. a slave is pointed at the active master (with `semisync`, at the standby master while it
 //!    is ONLINE: `Config::slave_source`) — after every VIP is settled, so a slow or
 //!    broken replica never leaves a VIP unowned (a failed repoint is retried by the next push);
@@ -51,6 +53,9 @@ pub struct Facts {
     /// Semi-synchronous replication's switches now; read only with `semisync` on and a
     /// server that answers.
     pub semisync: Option<SemiSync>,
+    /// The server's IO thread acknowledges as a semi-sync replica
+    /// (`Rpl_semi_sync_slave_status`); read only with `semisync` on for the writer.
+    pub acknowledging: bool,
 }
 
 /// Where a released VIP's traffic goes.
@@ -85,6 +90,10 @@ pub enum Op {
     /// Semi-synchronous replication's switches to `want`; `restart_io`: the replica side
     /// changed, the IO thread reconnects for it to count.
     SemiSync { want: SemiSync, restart_io: bool },
+    /// The writer's IO thread stops acknowledging as a semi-sync replica: it reconnects (in
+    /// the background, once its relay log is applied), so that its source counts no
+    /// acknowledging client that would vanish with this host.
+    StopAcknowledging,
     /// Bounded catch-up of the relay log (and, after a planned switchover, of the old
     /// writer's final GTID set `catch_up`), then writable.
     Promote { catch_up: Option<String> },
@@ -317,6 +326,15 @@ pub fn plan(
             .chain(&stray.iter().collect::<Vec<_>>())
             .map(|r| Op::RemoveAddress(r.ip)),
     );
+    // 5b. The writer acknowledges as nobody's semi-sync replica (an IO thread negotiated
+    //     while it was the standby keeps acknowledging after 3b switched the side off).
+    if has_writer
+        && facts.acknowledging
+        && facts.semisync.is_some()
+        && !wanted_semisync(cfg, me, has_writer).replica
+    {
+        ops.push(Op::StopAcknowledging);
+    }
     // 6. Replication follows the active master — after every VIP is settled: a slow or
     //    broken replica never holds a VIP (repointing waits for its SQL thread, and may fail).
     if let (Some(source), Some(_)) = (cfg.slave_source(table), facts.dialect) {

@@ -67,6 +67,46 @@ fn semisync_follows_the_writer_role_before_it_becomes_writable() {
 }
 
 #[test]
+fn the_writer_stops_acknowledging_as_a_replica_after_it_took_the_role() {
+    // db2 promoted while its IO thread acknowledges db1 as a semi-sync replica: the side is
+    // switched off before it becomes writable, and its IO thread reconnects after every
+    // VIP is settled (a dead db1's acknowledging client would hold db2's first commit).
+    let a = applied(4, vec![reader(R1)], Online, "db1");
+    let t = db1_failed_over();
+    let mut c = cfg();
+    c.semisync = true;
+    let f = Facts {
+        semisync: Some(STANDBY),
+        acknowledging: true,
+        ..facts(true, &[R1])
+    };
+    let got = plan(&a, &t, &c, "db2", &f).unwrap();
+    let ss = got.iter().position(|o| matches!(o, Op::SemiSync { .. }));
+    let acquire = got.iter().rposition(|o| matches!(o, Op::Acquire { .. }));
+    let stop = got.iter().position(|o| *o == Op::StopAcknowledging);
+    assert!(ss < acquire && acquire < stop, "{got:?}");
+    // Later tables: once it no longer acknowledges, nothing more.
+    let a = applied(5, vec![writer(), reader(R1)], Online, "db2");
+    let f = Facts {
+        semisync: Some(SOURCE),
+        ..facts(false, &[W, R1])
+    };
+    assert!(!plan(&a, &t, &c, "db2", &f)
+        .unwrap()
+        .contains(&Op::StopAcknowledging));
+    // The standby and slaves acknowledge, or not, as their side says: never planned there.
+    let f = Facts {
+        semisync: Some(STANDBY),
+        acknowledging: true,
+        ..facts(true, &[R2])
+    };
+    let a = applied(5, vec![reader(R2)], Online, "db2");
+    assert!(!plan(&a, &t, &c, "db3", &f)
+        .unwrap()
+        .contains(&Op::StopAcknowledging));
+}
+
+#[test]
 fn semisync_leaves_slaves_and_settled_hosts_alone() {
     let t = db1_failed_over();
     // db3 may never be the writer: neither side; already so, nothing to do.

@@ -84,6 +84,7 @@ pub(super) fn facts(read_only: bool, local: &[Ipv4Addr]) -> Facts {
         unconfigured: Default::default(),
         macs: Default::default(),
         semisync: None,
+        acknowledging: false,
     }
 }
 
@@ -198,6 +199,7 @@ fn a_slave_follows_the_new_active_master() {
         unconfigured: Default::default(),
         macs: Default::default(),
         semisync: None,
+        acknowledging: false,
     };
     let got = ops(&a, &t, "db3", &down);
     assert_eq!(got, [Op::DenyWrites]);

@@ -26,6 +26,17 @@ pub async fn read(db: &Db, d: Dialect) -> Option<SemiSync> {
     })
 }
 
+/// Whether this server's IO thread acknowledges as a semi-sync replica now (`false` when not
+/// known).
+pub async fn acknowledging(db: &Db, d: Dialect) -> bool {
+    let Ok(rows) = db.rows(&semisync::replica_status_query(d)).await else {
+        return false;
+    };
+    rows.first()
+        .and_then(|r| r.get("Value").cloned().flatten())
+        .is_some_and(|v| v.eq_ignore_ascii_case("ON"))
+}
+
 /// The source side's reading for [`semisync::Unprotected::observe`]: (`…_status` on,
 /// `…_clients`, `…_no_tx`); `None` when not known.
 pub async fn source_reading(db: &Db, d: Dialect) -> Option<(bool, u64, u64)> {
@@ -92,11 +103,46 @@ impl Applier {
             if want.replica { "on" } else { "off" }
         );
         steps.record("semisync", t0, true, said.clone());
-        if !restart_io {
-            return Ok(None);
+        Ok(restart_io.then(|| self.reconnect_io(d, said)))
+    }
+
+    /// The writer's IO thread still acknowledges as a semi-sync replica (negotiated while this
+    /// host was the standby; switching the replica side off does not end it): its source
+    /// counts it as an acknowledging client, and were this host to die, that source —
+    /// promoted — would hold its first commit for `semisync_timeout` waiting for it. The IO
+    /// thread reconnects in the background, as a plain replica — but only once everything it
+    /// received is applied (a restarted IO thread drops the relay log in GTID mode).
+    pub(super) async fn stop_acknowledging(
+        &self,
+        d: Dialect,
+        steps: &mut Steps,
+    ) -> Option<Reconnect> {
+        let t0 = Instant::now();
+        match self.db.replica_status(d).await {
+            Ok(Some(s)) if s.read.is_some() && !s.relay_log_applied() => {
+                steps.record(
+                    "semisync",
+                    t0,
+                    false,
+                    "the IO thread still acknowledges as a semi-sync replica; not reconnected: its relay log is not applied yet".into(),
+                );
+                None
+            }
+            Err(e) => {
+                steps.record("semisync", t0, false, format!("replica status: {e}"));
+                None
+            }
+            Ok(_) => Some(self.reconnect_io(
+                d,
+                "the IO thread stops acknowledging as a semi-sync replica".into(),
+            )),
         }
+    }
+
+    /// Reconnects the IO thread in the background (recorded by [`Applier::reconnected`]).
+    fn reconnect_io(&self, d: Dialect, said: String) -> Reconnect {
         let db = self.db.clone();
-        Ok(Some(Reconnect {
+        Reconnect {
             t0: Instant::now(),
             said,
             task: tokio::spawn(async move {
@@ -110,7 +156,7 @@ impl Applier {
                 }
                 r
             }),
-        }))
+        }
     }
 
     /// Waits for the reconnect `r` and records it.

@@ -14,6 +14,16 @@ pub enum Dialect {
     MySql(Version),
 }
 
+/// The largest packet the agent's and the monitor's connections accept, bytes (16 MiB, the
+/// servers' default `max_allowed_packet`; their statements and results are small). Given to
+/// the client library so that a login costs no `SELECT @@max_allowed_packet` round trip.
+pub const CLIENT_MAX_PACKET: usize = 16 * 1024 * 1024;
+
+/// The idle timeout the client library assumes, seconds (the servers' default `wait_timeout`):
+/// like [`CLIENT_MAX_PACKET`], saves a round trip per login; each connection lives for one
+/// operation.
+pub const CLIENT_WAIT_TIMEOUT_S: usize = 28_800;
+
 /// `SHOW REPLICA STATUS`, `START/STOP REPLICA` (MySQL 8.0.22).
 const REPLICA_WORDS: Version = Version(8, 0, 22);
 /// `CHANGE REPLICATION SOURCE TO` (MySQL 8.0.23).

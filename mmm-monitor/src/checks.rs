@@ -105,6 +105,8 @@ fn opts(t: &Target) -> mysql_async::Opts {
         .user(Some(t.user.clone()))
         .pass(Some(t.password.clone()))
         .prefer_socket(Some(false))
+        .max_allowed_packet(Some(mmm_common::sql::CLIENT_MAX_PACKET))
+        .wait_timeout(Some(mmm_common::sql::CLIENT_WAIT_TIMEOUT_S))
         .into()
 }
 

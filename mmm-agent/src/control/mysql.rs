@@ -80,6 +80,8 @@ impl Db {
             .user(Some(self.user.clone()))
             .pass(Some(self.password.clone()))
             .prefer_socket(Some(false))
+            .max_allowed_packet(Some(mmm_common::sql::CLIENT_MAX_PACKET))
+            .wait_timeout(Some(mmm_common::sql::CLIENT_WAIT_TIMEOUT_S))
             .into();
         let addr = format!("{}:{}", self.ip, self.port);
         self.timed("connecting", async {
@@ -112,9 +114,14 @@ impl Db {
         .await
     }
 
-    /// Closes `c`, waiting at most the timeout (a hung server never holds a step).
+    /// Closes `c` in the background, for at most the timeout: the `COM_QUIT` round trip is no
+    /// part of any step (a demotion or promotion does not wait for it), and a hung server
+    /// never holds one.
     async fn close(&self, c: mysql_async::Conn) {
-        let _ = tokio::time::timeout(self.timeout, c.disconnect()).await;
+        let limit = self.timeout;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(limit, c.disconnect()).await;
+        });
     }
 
     /// Runs `sqls` in order on one connection (each bounded), stopping at the first that

@@ -1,6 +1,6 @@
 //! The writer lease (ARCHITECTURE.md "The writer lease"): the writer's agent keeps write
-//! permission only while it has heard from the monitor, or reached a majority of the cluster's
-//! hosts (itself counted), within `writer_lease`. When neither happened for that long it fences
+//! permission only while it has heard from the monitor, or reached a majority of its peers
+//! (the hosts it probes, `Config::peers_of`; itself counted), within `writer_lease`. When neither happened for that long it fences
 //! itself — XDP FENCE on the writer VIP, `read_only`, client sessions killed, the `/32` removed
 //! — and drops the writer role from its applied state, so that it stays fenced (also across an
 //! agent restart) until a current role table gives it the role again.

@@ -122,10 +122,11 @@ pub async fn serve(
         Err(e) => return Err(e).context("reading the agent state"),
     };
     tracing::info!(epoch = st.epoch, path = %state_path.display(), "agent state loaded");
-    let peers = cfg
-        .hosts
-        .iter()
-        .filter(|h| h.name != me.name)
+    // The hosts this agent probes: bounded (`peer_neighbours`), and the writer lease's
+    // population (the monitor counts the same hosts' reports, `Config::peers_of`).
+    let peers: Vec<health::Peer> = cfg
+        .peers_of(&me.name)
+        .into_iter()
         .map(|h| health::Peer {
             name: h.name.clone(),
             ip: h.ip,
@@ -138,6 +139,7 @@ pub async fn serve(
             },
         })
         .collect();
+    let probed = peers.len();
     let health = health::spawn(db.clone(), peers);
     tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
@@ -160,7 +162,7 @@ pub async fn serve(
     let (heard, heard_rx) = tokio::sync::watch::channel(None);
     tokio::spawn(lease::run(
         cfg.writer_lease,
-        cfg.hosts.len().saturating_sub(1),
+        probed,
         cfg.active_master_role.clone(),
         health.clone(),
         applied.subscribe(),

@@ -172,10 +172,7 @@ pub fn wanted_semisync(cfg: &Config, me: &str, has_writer: bool) -> SemiSync {
     if !cfg.semisync {
         return SemiSync::default();
     }
-    let may_write = cfg
-        .roles
-        .iter()
-        .any(|r| r.name == cfg.active_master_role && r.hosts.iter().any(|h| h == me));
+    let may_write = cfg.may_write(me);
     SemiSync {
         source: has_writer,
         replica: !has_writer && may_write,

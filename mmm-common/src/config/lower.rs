@@ -29,6 +29,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "semisync",
     "semisync_timeout",
     "garp_rounds",
+    "peer_neighbours",
     "monitor_ips",
     // mmm_tools (MMM's cloning tools; accepted, not used):
     "default_copy_method",
@@ -232,6 +233,7 @@ impl Config {
                 },
             )?,
             garp_rounds: global.num("garp_rounds", 3)?,
+            peer_neighbours: global.num("peer_neighbours", DEFAULT_PEER_NEIGHBOURS)?,
             monitor_ips: global.ips("monitor_ips")?,
             notes: Vec::new(),
             has_monitor: raw

@@ -10,11 +10,18 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf, time::Duration};
 pub const DEFAULT_WRITER_LEASE: Duration = Duration::from_secs(2);
 
 /// The most hosts one cluster may define (`<host>` sections), enforced by the config check.
-/// Every agent probes every other host (ICMP every 200 ms, a MySQL login every 500 ms), so a
-/// cluster's probe traffic grows with the square of its hosts: at 64 each server takes about
-/// 126 peer logins a second. MMM clusters are two masters and a few slaves; larger fleets are
-/// several clusters.
+/// The agents' probing is bounded (`peers.rs`), but the monitor checks every host every check
+/// period and no benchmark has measured it beyond 64 hosts yet (issue 18's scale benchmark).
+/// MMM clusters are two masters and a few slaves; larger fleets are several clusters.
 pub const MAX_HOSTS: usize = 64;
+
+/// The default `peer_neighbours`: 4 — clusters of up to 9 hosts probe every host, as MMM's
+/// small clusters always did.
+pub const DEFAULT_PEER_NEIGHBOURS: usize = 4;
+
+/// The largest `peer_neighbours` accepted (each agent probes at most twice as many hosts,
+/// plus the other writer candidates).
+pub const MAX_PEER_NEIGHBOURS: usize = 32;
 
 /// The default `max_lag_on_failover`: 5 s.
 pub const DEFAULT_MAX_LAG_ON_FAILOVER: Duration = Duration::from_secs(5);
@@ -223,8 +230,8 @@ pub struct Config {
     /// Ours: how long a demoted writer lets running writes finish before killing them.
     pub kill_timeout: Duration,
     /// Ours: the writer lease (ARCHITECTURE.md "The writer lease"). The writer's agent keeps
-    /// write permission only while it heard from the monitor, or reached a majority of the
-    /// cluster's hosts (counting itself), within this long; the monitor promotes no new
+    /// write permission only while it heard from the monitor, or reached a majority of its
+    /// peers (`peers.rs`, counting itself), within this long; the monitor promotes no new
     /// writer while the old one could still hold it. Zero turns the lease off.
     pub writer_lease: Duration,
     /// Ours: semi-synchronous replication managed by the agents (`AFTER_SYNC`): the writer
@@ -237,6 +244,9 @@ pub struct Config {
     pub semisync_timeout: Option<Duration>,
     /// Ours: gratuitous ARP rounds after acquiring a VIP.
     pub garp_rounds: u32,
+    /// Ours: how many hosts on each side of it, in the order of the `<host>` sections, an
+    /// agent probes (`peers.rs`; writer candidates also probe each other).
+    pub peer_neighbours: usize,
     /// Ours: the addresses monitors call agents from. In plaintext mode an agent accepts
     /// control calls from these only (default: the `<monitor>` ip, when the agent's files
     /// have a `<monitor>` section). Unused with `<socket> type ssl`, where identities decide.

@@ -29,8 +29,14 @@ impl Config {
         }
         if self.hosts.len() > MAX_HOSTS {
             return inv(format!(
-                "{} hosts are defined; a cluster has at most {MAX_HOSTS} (every agent probes every other host): split the fleet into several clusters",
+                "{} hosts are defined; a cluster has at most {MAX_HOSTS} (the monitor checks every host every period): split the fleet into several clusters",
                 self.hosts.len()
+            ));
+        }
+        if self.peer_neighbours > MAX_PEER_NEIGHBOURS {
+            return inv(format!(
+                "peer_neighbours {} is more than {MAX_PEER_NEIGHBOURS}: each agent probes that many hosts on each side",
+                self.peer_neighbours
             ));
         }
         if !self.writer_lease.is_zero() && self.writer_lease < MIN_WRITER_LEASE {

@@ -6,7 +6,7 @@
 //! When it is failed over and its agent cannot confirm the demotion, no other host gets the
 //! writer role until the old writer's lease must have run out: [`FenceWait`].
 
-use super::{Cluster, Log, Time};
+use super::{Cluster, Host, Log, Time};
 use std::time::Duration;
 
 /// Why the writer is failing, as named values (orchestrator's analysis codes are the model).
@@ -60,34 +60,35 @@ pub struct FenceWait {
 pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
 impl Cluster {
-    /// The other hosts whose agents answer the monitor and still reach host `i`: its machine
-    /// answers their pings and its mysqld their logins.
+    /// The hosts probing host `i` (`Host::probed_by`), with their agents' views.
+    fn probers(&self, i: usize) -> impl Iterator<Item = &Host> {
+        self.hosts[i].probed_by.iter().map(|j| &self.hosts[*j])
+    }
+
+    /// The hosts probing host `i` whose agents answer the monitor and still reach it: its
+    /// machine answers their pings and its mysqld their logins.
     fn reaching(&self, i: usize) -> Vec<String> {
         let name = &self.hosts[i].name;
-        self.hosts
-            .iter()
-            .enumerate()
-            .filter(|(j, h)| {
-                *j != i
-                    && h.agent.reachable
+        self.probers(i)
+            .filter(|h| {
+                h.agent.reachable
                     && !h.agent.peers_down.contains(name)
                     && !h.agent.peers_mysqld_down.contains(name)
             })
-            .map(|(_, h)| h.name.clone())
+            .map(|h| h.name.clone())
             .collect()
     }
 
-    /// Whether a majority of the hosts (host `i` counted) may still reach host `i` by ping —
-    /// its lease's other source. A host whose agent the monitor cannot hear may.
-    fn majority_may_reach(&self, i: usize) -> bool {
+    /// Whether a majority of the hosts probing host `i` (host `i` counted) may still reach it
+    /// by ping — its lease's other source: its agent counts the answers of the same hosts. A
+    /// host whose agent the monitor cannot hear may.
+    pub(super) fn majority_may_reach(&self, i: usize) -> bool {
         let name = &self.hosts[i].name;
         let may = self
-            .hosts
-            .iter()
-            .enumerate()
-            .filter(|(j, h)| *j != i && !(h.agent.reachable && h.agent.peers_down.contains(name)))
+            .probers(i)
+            .filter(|h| !(h.agent.reachable && h.agent.peers_down.contains(name)))
             .count();
-        mmm_common::roles::majority(may, self.hosts.len().saturating_sub(1))
+        mmm_common::roles::majority(may, self.hosts[i].probed_by.len())
     }
 
     /// Records, for every host a majority may still reach, that it may at `now`.

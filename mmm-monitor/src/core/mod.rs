@@ -131,6 +131,9 @@ pub struct Host {
     /// Since when its agent has been unable to ping the active master:
     /// cut off from the writer, it may lack what the writer acknowledged (`promotion.rs`).
     pub cut_from_writer_since: Option<Time>,
+    /// The hosts whose agents probe it — the same it probes (`Config::peers_of`, symmetric):
+    /// only their reports say anything about it, and they are its writer lease's population.
+    pub probed_by: Vec<usize>,
 }
 
 impl Host {
@@ -246,6 +249,11 @@ impl Cluster {
                     majority_reach_at: None,
                     io_seen_at: None,
                     cut_from_writer_since: None,
+                    probed_by: cfg
+                        .peers_of(&h.name)
+                        .iter()
+                        .filter_map(|p| cfg.hosts.iter().position(|x| x.name == p.name))
+                        .collect(),
                 })
                 .collect(),
             roles: cfg

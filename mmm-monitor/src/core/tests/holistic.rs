@@ -256,3 +256,46 @@ fn a_failed_mysql_check_a_peer_seems_to_confirm_waits_while_ping_answers() {
     s.all_ok("db3");
     assert_eq!(s.state("db3"), HostState::Online);
 }
+
+#[test]
+fn only_the_hosts_probing_the_writer_judge_its_lease() {
+    // Two masters and eight slaves, one neighbour each side (`Config::peers_of`): db1 is
+    // probed by db2 (its neighbour and the other candidate) and db10 (the ring wraps) only.
+    let mut text = "peer_neighbours 1\n".to_string();
+    for i in 1..=10 {
+        let mode = match i {
+            1 => "master\n peer db2",
+            2 => "master\n peer db1",
+            _ => "slave",
+        };
+        text += &format!(
+            "<host db{i}>\n ip 198.18.0.{}\n mode {mode}\n</host>\n",
+            10 + i
+        );
+    }
+    text += "<role writer>\n hosts db1, db2\n ips 198.18.0.100\n mode exclusive\n</role>\n";
+    let cfg = Config::parse_str(Path::new("ten.conf"), &text).unwrap();
+    let mut c = Cluster::new(&cfg, 0);
+    let i = c.idx("db1").unwrap();
+    let names: Vec<&str> = c.hosts[i]
+        .probed_by
+        .iter()
+        .map(|j| c.hosts[*j].name.as_str())
+        .collect();
+    assert_eq!(names, ["db2", "db10"]);
+    let says = |c: &mut Cluster, host: &str, down: &[&str]| {
+        let j = c.idx(host).unwrap();
+        c.hosts[j].agent.reachable = true;
+        c.hosts[j].agent.peers_down = down.iter().map(|d| d.to_string()).collect();
+    };
+    // Slaves that do not probe db1 say nothing about it, however many they are.
+    for h in ["db4", "db5", "db6", "db7"] {
+        says(&mut c, h, &[]);
+    }
+    says(&mut c, "db2", &["db1"]);
+    says(&mut c, "db10", &["db1"]);
+    assert!(!c.majority_may_reach(i), "db1's probers all lost it");
+    // One of its two probers still reaches it: with itself, a majority of three.
+    says(&mut c, "db10", &[]);
+    assert!(c.majority_may_reach(i));
+}

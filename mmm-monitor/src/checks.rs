@@ -46,6 +46,9 @@ pub async fn run(kind: CheckKind, t: &Target, cfg: &CheckConfig, pinger: &Pinger
     }
 }
 
+/// How many echo requests one ping check may send.
+pub const ECHOES: u16 = 3;
+
 /// ICMP echo with one shared raw socket.
 pub struct Pinger {
     client: Option<surge_ping::Client>,
@@ -67,19 +70,31 @@ impl Pinger {
         }
     }
 
-    /// One echo request to `ip`.
+    /// Up to [`ECHOES`] echo requests to `ip`, a third of the limit apart, all answered within
+    /// `timeout` (held to 50–500 ms): OK at the first reply, an error when none came. A lossy
+    /// link loses pings, not hosts: one lost packet is no failed check (at 5 % loss a single
+    /// echo fails one check in twenty, three fail one in eight thousand), while a host that
+    /// is down still fails within the limit. Later echoes go only while none was answered.
     pub async fn ping(&self, ip: Ipv4Addr, timeout: Duration) -> Report {
         let Some(client) = &self.client else {
             return Report::unknown(&format!("UNKNOWN: No ICMP socket: {}", self.error));
         };
-        let id = surge_ping::PingIdentifier(rand_id());
-        let mut p = client.pinger(ip.into(), id).await;
-        p.timeout(
-            timeout
-                .min(Duration::from_millis(500))
-                .max(Duration::from_millis(50)),
-        );
-        match p.ping(surge_ping::PingSequence(0), &[0u8; 16]).await {
+        let limit = timeout.clamp(Duration::from_millis(50), Duration::from_millis(500));
+        let spacing = limit / ECHOES as u32;
+        let echo = |n: u16| {
+            Box::pin(async move {
+                let start = spacing * u32::from(n);
+                tokio::time::sleep(start).await;
+                let mut p = client
+                    .pinger(ip.into(), surge_ping::PingIdentifier(rand_id()))
+                    .await;
+                p.timeout(limit.saturating_sub(start));
+                p.ping(surge_ping::PingSequence(n), &[0u8; 16])
+                    .await
+                    .map(|_| ())
+            })
+        };
+        match futures::future::select_ok((0..ECHOES).map(echo)).await {
             Ok(_) => Report::ok("OK"),
             Err(_) => Report::error(&format!("ERROR: Could not ping {ip}")),
         }

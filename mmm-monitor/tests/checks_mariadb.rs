@@ -246,3 +246,50 @@ fn replication_checks() {
     );
     assert_report(&r, Outcome::Error, "ERROR: The monitor user 'weak' lacks the REPLICATION CLIENT privilege (SLAVE MONITOR on MariaDB 10.5 and later)!");
 }
+
+#[test]
+fn a_ping_check_survives_lost_echoes() {
+    let l = lab("chkloss");
+    // db2 drops every other echo request it receives (nftables, its namespace only): with one
+    // echo per check, every other check would fail; the check sends up to three.
+    let ns = l.net.host("db2").ns.clone();
+    let nft = |args: &[&str]| l.net.exec(&ns, "nft", args).map(drop);
+    nft(&["add", "table", "inet", "mmmloss"]).unwrap();
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "mmmloss",
+        "input",
+        "{ type filter hook input priority raw ; }",
+    ])
+    .unwrap();
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "mmmloss",
+        "input",
+        "icmp type echo-request numgen inc mod 2 == 0 drop",
+    ])
+    .unwrap();
+    for _ in 0..6 {
+        assert_report(&l.mon(CheckKind::Ping, DB2), Outcome::Ok, "OK");
+    }
+    // Every echo lost: the check fails within its limit.
+    nft(&["flush", "chain", "inet", "mmmloss", "input"]).unwrap();
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "mmmloss",
+        "input",
+        "icmp type echo-request drop",
+    ])
+    .unwrap();
+    assert_report(
+        &l.mon(CheckKind::Ping, DB2),
+        Outcome::Error,
+        "ERROR: Could not ping 198.18.0.12",
+    );
+}

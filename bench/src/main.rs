@@ -1,5 +1,5 @@
 //! `mmm-bench` (run through `cargo xtask bench [NAME…]`): failover, vip-move, arp, overhead,
-//! keepalived, zero-loss, flaky-net.
+//! keepalived, zero-loss, flaky-net, monitor-ha, scale.
 //! Each prints a table and `BENCHMARKS.md` gets them all with the machine, date and commit.
 //! Performance targets are judged here, never by timed assertions in tests.
 
@@ -11,6 +11,8 @@ mod flaky;
 mod keepalived;
 mod monitor_ha;
 mod progcost;
+mod scale;
+mod scale_agent;
 mod stats;
 mod veth;
 mod zeroloss;
@@ -28,6 +30,7 @@ const ALL: &[&str] = &[
     "zero-loss",
     "flaky-net",
     "monitor-ha",
+    "scale",
 ];
 
 #[derive(Parser)]
@@ -40,11 +43,14 @@ struct Cli {
     /// `--variants switchover` or `--variants kill-writer,switchover`.
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
+    /// scale only: the cluster sizes (default 16, 64, 256; at most 256).
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<usize>,
     /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
     /// Benchmarks to run (default: all): failover, vip-move, arp, overhead, keepalived,
-    /// zero-loss.
+    /// zero-loss, flaky-net, monitor-ha, scale.
     names: Vec<String>,
 }
 
@@ -121,6 +127,18 @@ fn main() -> Result<()> {
     if names.contains(&"monitor-ha") {
         eprintln!("monitor-ha: {} trials…", cli.trials);
         tables.push(monitor_ha::run(cli.trials).context("monitor-ha")?);
+    }
+    if names.contains(&"scale") {
+        let sizes = if cli.hosts.is_empty() {
+            scale::SIZES.to_vec()
+        } else {
+            cli.hosts.clone()
+        };
+        eprintln!(
+            "scale: {sizes:?} hosts, {} trials each…",
+            cli.trials.min(scale::MAX_TRIALS)
+        );
+        tables.push(scale::run(&sizes, cli.trials).context("scale")?);
     }
     for t in &tables {
         let r = t.render();

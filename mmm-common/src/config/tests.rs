@@ -316,8 +316,9 @@ fn more_hosts_than_a_cluster_may_have_are_refused() {
         (0..n)
             .map(|i| {
                 format!(
-                    "<host s{i}>\n ip 198.18.1.{}\n mode slave\n</host>\n",
-                    i + 1
+                    "<host s{i}>\n ip 198.18.{}.{}\n mode slave\n</host>\n",
+                    1 + i / 250,
+                    1 + i % 250
                 )
             })
             .collect()

@@ -479,13 +479,26 @@ impl Cluster {
         }
     }
 
+    /// Whether the hosts' assignment differs from the last published table (as
+    /// `RoleTable::same_assignment` judges, without building a table: this runs at every
+    /// input, hundreds a second with many hosts).
+    fn assignment_changed(&self) -> bool {
+        let Some(old) = &self.last_table else {
+            return true;
+        };
+        old.active_master.as_deref() != self.active_master()
+            || old.hosts.len() != self.hosts.len()
+            || old.hosts.iter().zip(&self.hosts).any(|(a, h)| {
+                a.host != h.name
+                    || a.state != h.state
+                    || a.roles.len() != h.roles.len()
+                    || !a.roles.iter().zip(&h.roles).all(|(x, y)| x == y)
+            })
+    }
+
     fn publish_table(&mut self) {
-        let mut t = self.table();
-        let changed = !self
-            .last_table
-            .as_ref()
-            .is_some_and(|old| old.same_assignment(&t));
-        if changed {
+        if self.assignment_changed() {
+            let mut t = self.table();
             // Epochs never wrap: agents bound every step (MAX_EPOCH_STEP), so this only
             // fails after a corrupt status file; then nothing is published.
             let Some(next) = self.epoch.checked_add(1) else {

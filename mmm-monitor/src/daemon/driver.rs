@@ -237,19 +237,27 @@ impl Driver {
                     continue;
                 }
             };
-            if matches!(input, Input::Tick) {
+            let tick = matches!(input, Input::Tick);
+            if tick {
                 self.journal.tick();
             }
-            self.step(input, reply).await;
-            self.publish_snapshot();
+            let command = reply.is_some();
+            // The snapshot (Show, Watch, the metrics) is rebuilt from every host: after a step
+            // that did something, after a command, and at every tick (100 ms) — not after
+            // each of the hundreds of check results a second that change no state, which
+            // would make the monitor's cost grow with the square of its hosts (bench scale).
+            if self.step(input, reply).await || tick || command {
+                self.publish_snapshot();
+            }
         }
     }
 
+    /// Runs one input through the core and executes its actions; whether there were any.
     async fn step(
         &mut self,
         input: Input,
         reply: Option<oneshot::Sender<Result<String, CommandError>>>,
-    ) {
+    ) -> bool {
         let admin = match &input {
             Input::Command(c) if !matches!(c, Command::Ping) => Some(c.to_string()),
             _ => None,
@@ -281,7 +289,9 @@ impl Driver {
         self.journal
             .decided(&events, admin, pushed, self.cluster.epoch, detection);
         let acting = self.store_shared().await;
+        let any = !actions.is_empty();
         self.execute(actions, reply, acting);
+        any
     }
 
     fn execute(

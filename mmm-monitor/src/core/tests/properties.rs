@@ -44,6 +44,12 @@ fn check_invariants(c: &Cluster, last_epoch: &mut u64) -> Result<(), TestCaseErr
             f.host
         );
     }
+    // The allocation-free comparison agrees with the table's own.
+    let same = c
+        .last_table
+        .as_ref()
+        .is_some_and(|t| t.same_assignment(&c.table()));
+    prop_assert_eq!(c.assignment_changed(), !same);
     prop_assert!(c.epoch >= *last_epoch, "epoch went back");
     *last_epoch = c.epoch;
     for role in &c.roles {

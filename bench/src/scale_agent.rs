@@ -50,6 +50,11 @@ impl Stub {
         })
     }
 
+    /// Whether the last table it applied gave it the writer role.
+    pub fn is_writer(&self) -> bool {
+        self.applied.lock().is_ok_and(|a| a.writer)
+    }
+
     /// From now on its health stream says it cannot reach `peers` (ping and login).
     pub fn lose(&self, peers: &[String]) {
         self.health.send_replace(pb::HealthEvent {

@@ -92,7 +92,13 @@ impl Steps {
     }
     /// Records a step that began at `t0` (and logs it).
     pub fn record(&mut self, name: &str, t0: Instant, ok: bool, detail: String) {
-        let micros = t0.elapsed().as_micros() as u64;
+        self.record_took(name, t0.elapsed(), ok, detail);
+    }
+
+    /// Records a step that took `took` (one that ran in the background: the time it ran, not
+    /// the time until it was awaited).
+    pub fn record_took(&mut self, name: &str, took: std::time::Duration, ok: bool, detail: String) {
+        let micros = took.as_micros() as u64;
         if let Some(m) = &self.metrics {
             m.step(name, micros as f64 / 1e6);
         }

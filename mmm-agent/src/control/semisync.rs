@@ -8,7 +8,7 @@ use super::{
     sql::Dialect,
 };
 use mmm_common::semisync::{self, SemiSync};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The switches now (`None`: the server does not answer, or has no semisync).
 pub async fn read(db: &Db, d: Dialect) -> Option<SemiSync> {
@@ -60,9 +60,9 @@ pub async fn source_reading(db: &Db, d: Dialect) -> Option<(bool, u64, u64)> {
 /// An IO-thread reconnect under way in the background, started by
 /// [`Applier::set_semisync`] and awaited by [`Applier::reconnected`].
 pub(super) struct Reconnect {
-    t0: Instant,
     said: String,
-    task: tokio::task::JoinHandle<Result<(), super::mysql::DbError>>,
+    /// The reconnect's outcome and how long it ran.
+    task: tokio::task::JoinHandle<(Result<(), super::mysql::DbError>, Duration)>,
 }
 
 impl Applier {
@@ -143,9 +143,9 @@ impl Applier {
     fn reconnect_io(&self, d: Dialect, said: String) -> Reconnect {
         let db = self.db.clone();
         Reconnect {
-            t0: Instant::now(),
             said,
             task: tokio::spawn(async move {
+                let t0 = Instant::now();
                 let sqls = semisync::restart_io_thread(d);
                 let r = db.exec_all(&sqls).await;
                 // Said here too: nobody may wait for it before the agent stops.
@@ -154,18 +154,26 @@ impl Applier {
                         "the IO thread did not reconnect after the semisync switch: {e}"
                     );
                 }
-                r
+                (r, t0.elapsed())
             }),
         }
     }
 
     /// Waits for the reconnect `r` and records it.
     pub(super) async fn reconnected(&self, r: Reconnect, steps: &mut Steps) {
-        let (ok, detail) = match r.task.await {
-            Ok(Ok(())) => (true, format!("{}; IO thread reconnected", r.said)),
-            Ok(Err(e)) => (false, format!("{}; IO thread not reconnected: {e}", r.said)),
-            Err(e) => (false, format!("{}; IO thread not reconnected: {e}", r.said)),
+        let (ok, took, detail) = match r.task.await {
+            Ok((Ok(()), took)) => (true, took, format!("{}; IO thread reconnected", r.said)),
+            Ok((Err(e), took)) => (
+                false,
+                took,
+                format!("{}; IO thread not reconnected: {e}", r.said),
+            ),
+            Err(e) => (
+                false,
+                Duration::ZERO,
+                format!("{}; IO thread not reconnected: {e}", r.said),
+            ),
         };
-        steps.record("semisync", r.t0, ok, detail);
+        steps.record_took("semisync", took, ok, detail);
     }
 }

@@ -264,29 +264,14 @@ fn a_ping_check_survives_lost_echoes() {
         "{ type filter hook input priority raw ; }",
     ])
     .unwrap();
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "mmmloss",
-        "input",
-        "icmp type echo-request numgen inc mod 2 == 0 drop",
-    ])
-    .unwrap();
+    let rule = |r: &str| nft(&["add", "rule", "inet", "mmmloss", "input", r]).unwrap();
+    rule("icmp type echo-request numgen inc mod 2 == 0 drop");
     for _ in 0..6 {
         assert_report(&l.mon(CheckKind::Ping, DB2), Outcome::Ok, "OK");
     }
     // Every echo lost: the check fails within its limit.
     nft(&["flush", "chain", "inet", "mmmloss", "input"]).unwrap();
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "mmmloss",
-        "input",
-        "icmp type echo-request drop",
-    ])
-    .unwrap();
+    rule("icmp type echo-request drop");
     assert_report(
         &l.mon(CheckKind::Ping, DB2),
         Outcome::Error,

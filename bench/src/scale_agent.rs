@@ -104,7 +104,7 @@ impl Agent for Served {
         let vips: Vec<String> = mine
             .map(|h| h.roles.iter().map(|r| r.ip.clone()).collect())
             .unwrap_or_default();
-        let writer = mine.is_some_and(|h| h.roles.iter().any(|r| r.name == t.active_master_role));
+        let writer = t.active_master == s.host;
         if let Ok(mut a) = s.applied.lock() {
             if writer && !a.writer {
                 if let Ok(mut w) = s.became_writer.lock() {

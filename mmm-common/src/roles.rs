@@ -192,8 +192,7 @@ pub struct Assignment {
 
 /// The writer lease's quorum: whether a host that `reachable` of its `others` peers (the hosts
 /// it probes, `Config::peers_of`) answer is in a majority of them (`others + 1` hosts, itself
-/// counted): 2 of 3, 2 of
-/// 2, 3 of 4, 3 of 5. The agent renews its lease by it; the monitor judges by it whether the
+/// counted): 2 of 3, 2 of 2, 3 of 4, 3 of 5. The agent renews its lease by it; the monitor judges by it whether the
 /// old writer may still renew (ARCHITECTURE.md "No split brain").
 pub fn majority(reachable: usize, others: usize) -> bool {
     2 * (1 + reachable.min(others)) > others + 1
@@ -249,13 +248,38 @@ impl RoleTable {
 
     /// The same assignment, ignoring the epoch and the MACs: whether a new epoch is needed.
     pub fn same_assignment(&self, other: &RoleTable) -> bool {
-        self.active_master == other.active_master
-            && self.hosts.len() == other.hosts.len()
+        self.assigns(
+            other.active_master.as_deref(),
+            other
+                .hosts
+                .iter()
+                .map(|b| (b.host.as_str(), b.state, b.roles.iter())),
+        )
+    }
+
+    /// Whether this table assigns what `active_master` and `hosts` — (name, state, role IPs)
+    /// in table order — say, ignoring the epoch and the MACs ([`RoleTable::same_assignment`]
+    /// without a second table: the monitor asks at every input, without building one).
+    pub fn assigns<'a, R>(
+        &self,
+        active_master: Option<&str>,
+        hosts: impl ExactSizeIterator<Item = (&'a str, HostState, R)>,
+    ) -> bool
+    where
+        R: ExactSizeIterator<Item = &'a RoleIp>,
+    {
+        self.active_master.as_deref() == active_master
+            && self.hosts.len() == hosts.len()
             && self
                 .hosts
                 .iter()
-                .zip(&other.hosts)
-                .all(|(a, b)| a.host == b.host && a.state == b.state && a.roles == b.roles)
+                .zip(hosts)
+                .all(|(a, (host, state, roles))| {
+                    a.host == host
+                        && a.state == state
+                        && a.roles.len() == roles.len()
+                        && a.roles.iter().zip(roles).all(|(x, y)| x == y)
+                })
     }
 }
 

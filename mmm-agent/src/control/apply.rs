@@ -156,11 +156,7 @@ impl Applier {
         self.known_dialect = dialect.or(self.known_dialect);
         let wanted = plan::wants_read_only(&self.state, t, &self.cfg, &self.me);
         // Both asked at once: each is a login, and a demotion waits for them.
-        let writer = t.host(&self.me).is_some_and(|l| {
-            l.roles
-                .iter()
-                .any(|r| r.role == self.cfg.active_master_role)
-        });
+        let writer = t.active_master.as_deref() == Some(self.me.as_str());
         let (read_only, semisync, acknowledging) = tokio::join!(
             async {
                 match dialect {

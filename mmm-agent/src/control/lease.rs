@@ -1,9 +1,10 @@
 //! The writer lease (ARCHITECTURE.md "The writer lease"): the writer's agent keeps write
 //! permission only while it has heard from the monitor, or reached a majority of its peers
-//! (the hosts it probes, `Config::peers_of`; itself counted), within `writer_lease`. When neither happened for that long it fences
-//! itself — XDP FENCE on the writer VIP, `read_only`, client sessions killed, the `/32` removed
-//! — and drops the writer role from its applied state, so that it stays fenced (also across an
-//! agent restart) until a current role table gives it the role again.
+//! (the hosts it probes, `Config::peers_of`; itself counted), within `writer_lease`. When
+//! neither happened for that long it fences itself — XDP FENCE on the writer VIP,
+//! `read_only`, client sessions killed, the `/32` removed — and drops the writer role from its
+//! applied state, so that it stays fenced (also across an agent restart) until a current role
+//! table gives it the role again.
 //!
 //! [`WriterLease::step`] is the pure decision, `(state, input, now) → action`; [`run`] feeds it
 //! the health watcher's peer reachability, the monitor's calls and the applied state, and

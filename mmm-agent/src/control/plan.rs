@@ -325,11 +325,8 @@ pub fn plan(
     );
     // 5b. The writer acknowledges as nobody's semi-sync replica (an IO thread negotiated
     //     while it was the standby keeps acknowledging after 3b switched the side off).
-    if has_writer
-        && facts.acknowledging
-        && facts.semisync.is_some()
-        && !wanted_semisync(cfg, me, has_writer).replica
-    {
+    //     (`wanted_semisync` never wants the writer's replica side on.)
+    if has_writer && facts.acknowledging && facts.semisync.is_some() {
         ops.push(Op::StopAcknowledging);
     }
     // 6. Replication follows the active master — after every VIP is settled: a slow or

@@ -10,7 +10,8 @@
 //!
 //! Our additions (documented in [`DURATION_SYNTAX`] and on each field): durations may be
 //! fractional seconds (`0.5`) or carry a unit (`500ms`, `2s`); global `catchup_timeout`,
-//! `catchup_strict`, `kill_timeout`, `garp_rounds`, `peer_neighbours`; `<monitor>` `agent_timeout`.
+//! `catchup_strict`, `kill_timeout`, `garp_rounds`, `peer_neighbours`; `<monitor>`
+//! `agent_timeout`.
 //! Defaults are faster than MMM's where MMM's slowness was the weakness (see [`CheckConfig`]).
 
 pub mod doc;

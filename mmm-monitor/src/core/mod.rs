@@ -479,21 +479,18 @@ impl Cluster {
         }
     }
 
-    /// Whether the hosts' assignment differs from the last published table (as
-    /// `RoleTable::same_assignment` judges, without building a table: this runs at every
-    /// input, hundreds a second with many hosts).
+    /// Whether the hosts' assignment differs from the last published table
+    /// (`RoleTable::assigns`, without building a table: this runs at every input, hundreds a
+    /// second with many hosts).
     fn assignment_changed(&self) -> bool {
-        let Some(old) = &self.last_table else {
-            return true;
-        };
-        old.active_master.as_deref() != self.active_master()
-            || old.hosts.len() != self.hosts.len()
-            || old.hosts.iter().zip(&self.hosts).any(|(a, h)| {
-                a.host != h.name
-                    || a.state != h.state
-                    || a.roles.len() != h.roles.len()
-                    || !a.roles.iter().zip(&h.roles).all(|(x, y)| x == y)
-            })
+        !self.last_table.as_ref().is_some_and(|old| {
+            old.assigns(
+                self.active_master(),
+                self.hosts
+                    .iter()
+                    .map(|h| (h.name.as_str(), h.state, h.roles.iter())),
+            )
+        })
     }
 
     fn publish_table(&mut self) {

@@ -25,7 +25,7 @@ pub async fn run(kind: CheckKind, t: &Target, cfg: &CheckConfig, pinger: &Pinger
     let work = async {
         match kind {
             CheckKind::Ping => pinger.ping(t.ip, cfg.timeout).await,
-            CheckKind::Mysql => mysql(t).await,
+            CheckKind::Mysql => mysql(t, cfg.timeout).await,
             CheckKind::RepThreads => match replica_status(t).await {
                 Ok(s) => threads_verdict(s.as_ref()),
                 Err(r) => r,
@@ -160,20 +160,60 @@ pub(crate) async fn connect(t: &Target) -> Result<mysql_async::Conn, mysql_async
     mysql_async::Conn::new(opts(t)).await
 }
 
-async fn mysql(t: &Target) -> Report {
-    let mut c = match connect(t).await {
-        Ok(c) => c,
-        Err(e) if server_code(&e) == Some(1040) => {
-            return Report::unknown(&format!("UNKNOWN: Too many connections! {e}"))
+/// How many logins one mysql check may start.
+pub const LOGINS: u32 = 3;
+
+/// The mysql check: a login and `SELECT NOW()`, with up to [`LOGINS`] logins a third of
+/// `limit` apart while none has answered — the first answer, good or bad, is the verdict. A
+/// lost SYN costs a TCP client 1 s before it tries again (RFC 6298's initial RTO), the whole
+/// default timeout: on a lossy link a single login fails checks of a server that is up, and
+/// a failure that lasts the trap period fails the host over. A server that is down still
+/// fails at once (refused) or within the limit. A login that lost the race is not abandoned
+/// mid-handshake (MariaDB counts interrupted handshakes against `max_connect_errors`): it runs
+/// on, bounded by `limit`, and closes properly.
+async fn mysql(t: &Target, limit: Duration) -> Report {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(LOGINS as usize);
+    let spacing = limit / LOGINS;
+    for _ in 0..LOGINS {
+        let (t, tx) = (t.clone(), tx.clone());
+        tokio::spawn(tokio::time::timeout(limit, async move {
+            let Some(mut c) = login(&t, &tx).await else {
+                return;
+            };
+            let r = match c.query_drop("SELECT NOW()").await {
+                Ok(()) => Report::ok("OK"),
+                Err(e) => Report::error(&format!("ERROR: SQL Query Error: {e}")),
+            };
+            let _ = tx.try_send(r);
+            let _ = c.disconnect().await;
+        }));
+        if let Ok(Some(r)) = tokio::time::timeout(spacing, rx.recv()).await {
+            return r;
         }
-        Err(e) => return Report::error(&format!("ERROR: {}", connect_error(t, &e))),
-    };
-    let r = match c.query_drop("SELECT NOW()").await {
-        Ok(()) => Report::ok("OK"),
-        Err(e) => Report::error(&format!("ERROR: SQL Query Error: {e}")),
-    };
-    let _ = c.disconnect().await;
-    r
+    }
+    drop(tx);
+    rx.recv()
+        .await
+        .unwrap_or_else(|| Report::error("ERROR: Timeout"))
+}
+
+/// One login of the mysql check; a failure is sent as the check's verdict.
+async fn login(
+    t: &Target,
+    verdict: &tokio::sync::mpsc::Sender<Report>,
+) -> Option<mysql_async::Conn> {
+    match connect(t).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            let r = if server_code(&e) == Some(1040) {
+                Report::unknown(&format!("UNKNOWN: Too many connections! {e}"))
+            } else {
+                Report::error(&format!("ERROR: {}", connect_error(t, &e)))
+            };
+            let _ = verdict.try_send(r);
+            None
+        }
+    }
 }
 
 /// The statement that lists replica status on a server reporting `version`

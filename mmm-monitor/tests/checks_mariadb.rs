@@ -248,7 +248,7 @@ fn replication_checks() {
 }
 
 #[test]
-fn a_ping_check_survives_lost_echoes() {
+fn ping_and_mysql_checks_survive_lost_packets() {
     let l = lab("chkloss");
     // db2 drops every other echo request it receives (nftables, its namespace only): with one
     // echo per check, every other check would fail; the check sends up to three.
@@ -270,11 +270,28 @@ fn a_ping_check_survives_lost_echoes() {
         assert_report(&l.mon(CheckKind::Ping, DB2), Outcome::Ok, "OK");
     }
     // Every echo lost: the check fails within its limit.
-    nft(&["flush", "chain", "inet", "mmmloss", "input"]).unwrap();
+    let flush = || nft(&["flush", "chain", "inet", "mmmloss", "input"]).unwrap();
+    flush();
     rule("icmp type echo-request drop");
     assert_report(
         &l.mon(CheckKind::Ping, DB2),
         Outcome::Error,
         "ERROR: Could not ping 198.18.0.12",
+    );
+    // Every other login's SYN lost: a single login would wait out TCP's 1 s retransmission
+    // (the whole timeout); the mysql check starts up to three.
+    flush();
+    let syn = "tcp dport 3306 tcp flags & (syn | ack) == syn";
+    rule(&format!("{syn} numgen inc mod 2 == 0 drop"));
+    for _ in 0..6 {
+        assert_report(&l.mon(CheckKind::Mysql, DB2), Outcome::Ok, "OK");
+    }
+    // Every SYN lost: the check fails within its limit.
+    flush();
+    rule(&format!("{syn} drop"));
+    assert_report(
+        &l.mon(CheckKind::Mysql, DB2),
+        Outcome::Error,
+        "ERROR: Timeout",
     );
 }

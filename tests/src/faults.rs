@@ -315,6 +315,29 @@ impl Trial {
         self.lab.net.exec(&self.lab.ns(host), "ip", args).map(drop)
     }
 
+    /// Copies the monitor's and every agent's log of a trial that failed to
+    /// `target/faults-logs/<class>-<unix seconds>/` (the lab's own directory goes with it).
+    fn keep_logs(&self, class: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/faults-logs")
+            .join(format!("{class}-{}", unix_now() as u64));
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        let mut logs = vec![(
+            "monitor.log".to_string(),
+            self.lab.run.join("monitor/monitor.log"),
+        )];
+        for h in &self.lab.cfg.hosts {
+            let from = self.lab.run.join(&h.name).join("agent.log");
+            logs.push((format!("{}-agent.log", h.name), from));
+        }
+        for (name, from) in logs {
+            let _ = std::fs::copy(from, dir.join(name));
+        }
+        eprintln!("{class}: logs kept in {}", dir.display());
+    }
+
     /// Ends the trial at least `settle` after `fault` (when the fault began), once writes
     /// flow again; judges it against `expect`.
     pub fn finish(mut self, class: &str, fault: Instant, expect: Expect) -> Result<Row> {
@@ -382,12 +405,13 @@ impl Trial {
             now_writer = writer_of(&self.lab);
             now_writer.is_some()
         });
-        let now_writer = now_writer.with_context(|| {
-            format!(
+        let Some(now_writer) = now_writer else {
+            self.keep_logs(class);
+            anyhow::bail!(
                 "no writer 30 s after the fault:\n{}",
                 self.lab.monitor_log()
-            )
-        })?;
+            );
+        };
         if failover && moves == 0 {
             row.why += "the writer was not failed over; ";
         }
@@ -442,6 +466,7 @@ impl Trial {
                 let lines: Vec<&str> = text.lines().collect();
                 lines[lines.len().saturating_sub(60)..].join("\n")
             };
+            self.keep_logs(class);
             let agent = std::fs::read_to_string(self.lab.run.join("db1/agent.log"));
             eprintln!(
                 "{class}: {}\n--- monitor log ---\n{}\n--- db1 agent log ---\n{}",

@@ -420,12 +420,14 @@ fn repointing_by_gtid_loses_and_repeats_nothing_and_a_lagging_slave_never_blocks
 fn a_stopped_sql_thread_is_not_caught_up_and_catchup_strict_refuses() {
     let mut lab = passive_lab("ans");
     start(&lab);
-    // db2's agent runs with catchup_strict.
-    let conf = lab.run.join("db2/mmm_common.conf");
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, format!("catchup_strict yes\n{text}")).unwrap();
-    lab.kill_agent("db2");
-    lab.start_agent("db2").unwrap();
+    // db1's and db2's agents run with catchup_strict.
+    for h in ["db1", "db2"] {
+        let conf = lab.run.join(format!("{h}/mmm_common.conf"));
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, format!("catchup_strict yes\n{text}")).unwrap();
+        lab.kill_agent(h);
+        lab.start_agent(h).unwrap();
+    }
     // Break db2's SQL thread with a duplicate key while events wait in its relay log.
     lab.sql(
         "db1",
@@ -467,4 +469,25 @@ fn a_stopped_sql_thread_is_not_caught_up_and_catchup_strict_refuses() {
         e.message()
     );
     assert_eq!(lab.sql("db2", "SELECT @@read_only").unwrap().trim(), "1");
+    // The old writer takes the role back after confirming its demotion: its final GTID
+    // position is its own commits, which MariaDB's MASTER_GTID_WAIT (on gtid_slave_pos)
+    // never sees applied — it holds them, so the promotion goes through at once.
+    let (r, _) = apply(&lab, "db1", table(&lab, 2, "db2", pb::HostState::Online));
+    r.expect("db1 demoted");
+    assert_eq!(lab.sql("db1", "SELECT @@read_only").unwrap().trim(), "1");
+    let own = lab.sql("db1", "SELECT @@gtid_current_pos").unwrap();
+    let mut back = table(&lab, 3, "db1", pb::HostState::Online);
+    back.catch_up_gtid = own.trim().to_string();
+    let report = apply(&lab, "db1", back).0.expect("db1 promoted again");
+    let catch_up: Vec<&pb::Step> = report
+        .steps
+        .iter()
+        .filter(|s| s.name == "catch-up")
+        .collect();
+    assert!(
+        !catch_up.is_empty() && catch_up.iter().all(|s| s.ok),
+        "{}",
+        steps(&report)
+    );
+    assert_eq!(lab.sql("db1", "SELECT @@read_only").unwrap().trim(), "0");
 }

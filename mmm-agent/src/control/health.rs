@@ -1,9 +1,10 @@
 //! Instant local health: the agent watches its mysqld and publishes "down"/"up" the moment it
 //! happens — a pidfd on the server's pid fires when the process exits (crash, kill -9, clean
 //! stop), and a short local ping catches a hung server. It also watches the other hosts of the
-//! cluster and publishes which it cannot reach: their machines by ICMP every 200 ms (when a
-//! whole host goes down its own agent is silent, and the peers' reports are the monitor's
-//! second observer; the writer lease counts them), and their mysqld by a full login every
+//! cluster and publishes which it cannot reach: their machines by ICMP every 200 ms, up to
+//! three echoes a probe (when a whole host goes down its own agent is silent, and the peers'
+//! reports are the monitor's second observer; the writer lease counts them), and their mysqld
+//! by a full login every
 //! 500 ms (holistic detection: a writer whose mysqld its peers still reach is unreachable from
 //! the monitor, not dead). Never a half-open connection to a peer's port: handshakes left
 //! unfinished count against MySQL's `max_connect_errors` and would end with the prober's host
@@ -72,6 +73,18 @@ async fn server_pid(db: &Db) -> Option<i32> {
 const PEER_PERIOD: Duration = Duration::from_millis(200);
 const PEER_TIMEOUT: Duration = Duration::from_millis(200);
 const PEER_FAILURES: u32 = 2;
+
+/// Echo requests per peer probe, a third of [`PEER_TIMEOUT`] apart while none was answered
+/// (the monitor's ping check does the same): on a link losing 30 % each way one echo fails a
+/// probe in two, three one in eight.
+const PEER_ECHOES: u16 = 3;
+
+/// Failed probes in a row (1 s at [`PEER_PERIOD`]) after which the local server's binlog dump
+/// threads serving the peer are closed. Not at the first sign: on a lossy link that would cut
+/// a live replica's stream again and again (its IO thread reconnecting, never catching up).
+/// Soon enough: the zombie thread only matters when the replica reconnects, which its IO
+/// thread does only after `slave_net_timeout` (≥ 1 s) of silence.
+const DUMP_CLOSE_FAILURES: u32 = 5;
 
 /// Starts the watcher and the peer prober; the receiver always holds the latest health.
 pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
@@ -166,9 +179,10 @@ fn publish(tx: &watch::Sender<Health>, up: bool, hard: bool, pid: Option<i32>, d
     });
 }
 
-/// One task per peer: a ping every [`PEER_PERIOD`]; the peer's name joins `peers_down` after
-/// [`PEER_FAILURES`] failures in a row and leaves it at the first answer. When it joins, the
-/// local server's binlog dump threads serving it are closed (`sql::dump_threads_of`).
+/// One task per peer: a probe of up to [`PEER_ECHOES`] echoes every [`PEER_PERIOD`]; the
+/// peer's name joins `peers_down` after [`PEER_FAILURES`] failed probes in a row and leaves it
+/// at the first answer. After [`DUMP_CLOSE_FAILURES`] the local server's binlog dump threads
+/// serving it are closed (`sql::dump_threads_of`).
 fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
     if peers.is_empty() {
         return;
@@ -183,20 +197,20 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
     for (n, peer) in peers.into_iter().enumerate() {
         let (tx, client, local) = (tx.clone(), client.clone(), local.clone());
         tokio::spawn(async move {
-            let id = surge_ping::PingIdentifier((std::process::id() as u16).wrapping_add(n as u16));
-            let mut pinger = client.pinger(peer.ip.into(), id).await;
-            pinger.timeout(PEER_TIMEOUT);
+            let base = (std::process::id() as u16).wrapping_add((n as u16) * PEER_ECHOES);
+            let mut pingers = Vec::new();
+            for e in 0..PEER_ECHOES {
+                let id = surge_ping::PingIdentifier(base.wrapping_add(e));
+                pingers.push(client.pinger(peer.ip.into(), id).await);
+            }
             let (mut failures, mut seq) = (0u32, 0u16);
             loop {
                 tokio::time::sleep(PEER_PERIOD).await;
                 seq = seq.wrapping_add(1);
-                let ok = pinger
-                    .ping(surge_ping::PingSequence(seq), &[0u8; 16])
-                    .await
-                    .is_ok();
-                failures = if ok { 0 } else { failures + 1 };
+                let ok = probe(&mut pingers, seq).await;
+                failures = if ok { 0 } else { failures.saturating_add(1) };
                 let down = failures >= PEER_FAILURES;
-                let lost = tx.send_if_modified(|h| {
+                tx.send_if_modified(|h| {
                     let changed = mark(&mut h.peers_down, &peer.name, down);
                     if changed && down {
                         tracing::warn!(peer = %peer.name, ip = %peer.ip, "peer does not answer ping");
@@ -204,8 +218,8 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
                         tracing::info!(peer = %peer.name, "peer answers ping again");
                     }
                     changed
-                }) && down;
-                if lost {
+                });
+                if failures == DUMP_CLOSE_FAILURES {
                     // In a task of its own: the pings go on meanwhile.
                     let (local, peer) = (local.clone(), peer.clone());
                     tokio::spawn(async move { close_dump_threads(&local, &peer).await });
@@ -213,6 +227,23 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
             }
         });
     }
+}
+
+/// One probe: echo `seq` from each pinger, a third of [`PEER_TIMEOUT`] apart while none was
+/// answered, each waiting until the probe's end; whether any was answered.
+async fn probe(pingers: &mut [surge_ping::Pinger], seq: u16) -> bool {
+    let spacing = PEER_TIMEOUT / u32::from(PEER_ECHOES);
+    let echoes = pingers.iter_mut().enumerate().map(|(n, p)| {
+        Box::pin(async move {
+            let start = spacing * n as u32;
+            tokio::time::sleep(start).await;
+            p.timeout(PEER_TIMEOUT.saturating_sub(start));
+            p.ping(surge_ping::PingSequence(seq), &[0u8; 16])
+                .await
+                .map(drop)
+        })
+    });
+    futures::future::select_ok(echoes).await.is_ok()
 }
 
 /// Closes the local server's binlog dump threads serving `peer` (see `sql::dump_threads_of`
@@ -258,6 +289,42 @@ async fn close_dump_threads(local: &Db, peer: &Peer) {
     }
 }
 
+/// Logins one peer probe may start.
+const PEER_LOGINS: u32 = 3;
+
+/// One probe of a peer's mysqld: up to [`PEER_LOGINS`] logins a third of its period apart
+/// while none has answered; alive at the first answer (a refused login too), down at once
+/// when the connection is refused (nothing listens), else when every login failed. A lost SYN costs a TCP client 1 s (RFC 6298's initial RTO), twice the
+/// login's bound: on a lossy link one login at a time reports a live server down. A login
+/// that lost the race runs on to its own bound rather than being cut mid-handshake (see the
+/// module doc on `max_connect_errors`).
+async fn peer_login(db: &Db) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(PEER_LOGINS as usize);
+    let spacing = db.timeout / PEER_LOGINS;
+    for _ in 0..PEER_LOGINS {
+        let (db, tx) = (db.clone(), tx.clone());
+        tokio::spawn(async move {
+            // (alive, refused)
+            let verdict = match db.value("SELECT 1").await {
+                Ok(_) => (true, false),
+                Err(e) => (e.server_answered(), e.server_down()),
+            };
+            let _ = tx.try_send(verdict);
+        });
+        match tokio::time::timeout(spacing, rx.recv()).await {
+            Ok(Some((alive, refused))) if alive || refused => return alive,
+            _ => {}
+        }
+    }
+    drop(tx);
+    while let Some((alive, refused)) = rx.recv().await {
+        if alive || refused {
+            return alive;
+        }
+    }
+    false
+}
+
 /// Puts `name` in the sorted `list` (`down`) or takes it out; whether the list changed.
 fn mark(list: &mut Vec<String>, name: &str, down: bool) -> bool {
     let listed = list.iter().any(|p| p == name);
@@ -291,10 +358,7 @@ fn spawn_peer_mysqld(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
             let mut failures = 0u32;
             loop {
                 tokio::time::sleep(PEER_MYSQL_PERIOD).await;
-                let ok = match db.value("SELECT 1").await {
-                    Ok(_) => true,
-                    Err(e) => e.server_answered(),
-                };
+                let ok = peer_login(&db).await;
                 failures = if ok { 0 } else { failures + 1 };
                 let down = failures >= PEER_FAILURES;
                 tx.send_if_modified(|h| {

@@ -11,6 +11,7 @@ use super::{
 };
 use mmm_common::{
     config::Config,
+    gtid::GtidSet,
     replica::{LogPos, ReplicaStatus, ThreadState},
 };
 use std::{
@@ -243,10 +244,24 @@ pub async fn promote(
     Ok(())
 }
 
-/// After a planned switchover: waits (bounded by `catchup_timeout`) until the old writer's
-/// final GTID set `gtid` is applied here, so the new writer starts with every write the old
-/// one took. A timeout (or NULL, or an error) refuses the promotion under `catchup_strict`, and
-/// is recorded as a possible loss otherwise.
+/// Whether `have` (this server's executed GTID set) holds every transaction of `want` (the
+/// old writer's final set); `false` when either cannot be read or they are of different
+/// families (then the server's own wait decides).
+pub fn holds(have: &str, want: &str) -> bool {
+    match (GtidSet::parse(have), GtidSet::parse(want)) {
+        (Ok(have), Ok(want)) => want.missing_from(&have) == Some(0),
+        _ => false,
+    }
+}
+
+/// After the old writer confirmed its demotion (a planned switchover, or the failover of a
+/// writer that was alive): waits (bounded by `catchup_timeout`) until its final GTID set
+/// `gtid` is applied here, so the new writer starts with every write the old one took. A set
+/// this server already holds is applied at once — its own transactions above all, when the
+/// old writer takes the role back: MariaDB's `MASTER_GTID_WAIT` waits on `gtid_slave_pos`,
+/// which never holds a server's own commits (MariaDB KB "MASTER_GTID_WAIT"). A timeout (or
+/// NULL, or an error) refuses the promotion under `catchup_strict`, and is recorded as a
+/// possible loss otherwise.
 async fn final_position(
     db: &Db,
     d: Dialect,
@@ -256,6 +271,17 @@ async fn final_position(
 ) -> Result<(), ApplyError> {
     let t0 = Instant::now();
     let limit = cfg.catchup_timeout;
+    if let Ok(Some(have)) = db.gtid_executed(d).await {
+        if holds(&have, gtid) {
+            steps.record(
+                "catch-up",
+                t0,
+                true,
+                format!("the old writer's final position {gtid} is already applied here ({have})"),
+            );
+            return Ok(());
+        }
+    }
     let q = d.wait_gtid(gtid, limit.as_secs_f64());
     let r = db.value_within(&q, limit + Duration::from_secs(2)).await;
     if matches!(&r, Ok(Some(v)) if v == "0") {
@@ -521,5 +547,22 @@ mod tests {
         assert!(!needs_repoint(Some(&s), Ipv4Addr::new(198, 18, 0, 11)));
         assert!(needs_repoint(Some(&s), Ipv4Addr::new(198, 18, 0, 12)));
         assert!(needs_repoint(None, Ipv4Addr::new(198, 18, 0, 12)));
+    }
+
+    #[test]
+    fn a_final_position_already_held_needs_no_wait() {
+        // The old writer taking the role back holds its own commits (server 1).
+        assert!(holds("0-1-1244", "0-1-1244"));
+        assert!(holds("0-2-1300", "0-1-1244"));
+        assert!(holds("0-1-1244,1-3-7", "0-1-1244"));
+        assert!(!holds("0-2-1243", "0-1-1244"));
+        assert!(!holds("", "0-1-1244"));
+        assert!(holds("0-1-5", ""));
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        assert!(holds(&format!("{u}:1-10"), &format!("{u}:1-9")));
+        assert!(!holds(&format!("{u}:1-8"), &format!("{u}:1-9")));
+        // Unreadable or mixed: the server's own wait decides.
+        assert!(!holds("garbage", "0-1-1"));
+        assert!(!holds(&format!("{u}:1-10"), "0-1-1"));
     }
 }

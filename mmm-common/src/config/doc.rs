@@ -39,7 +39,7 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("global", "active_master_role", "writer", false, "The exclusive role whose holder is the writable active master."),
     d("global", "max_kill_retries", "10", false, "Accepted; replaced by kill_timeout."),
     d("global", "catchup_timeout", "5s", true, "Longest wait for a new writer's relay log (and a repointed replica's) before promotion."),
-    d("global", "catchup_strict", "no", true, "yes: refuse a promotion whose catch-up did not finish, rather than promote with a possible loss."),
+    d("global", "catchup_strict", "the semisync value", true, "yes: refuse a promotion whose catch-up (the relay log, or the old writer's final GTID position after it confirmed its demotion) did not finish within catchup_timeout, rather than promote with a possible loss; the monitor pushes the table again until it does. Defaults to yes with semisync yes (lossless), no otherwise (MMM's behaviour)."),
     d("global", "max_lag_on_failover", "5s", true, "A master candidate whose replication lacked, at its last report, transactions the writer had reported more than this long before is not promoted when the writer fails (judged by GTID): the writer role stays unassigned."),
     d("global", "kill_timeout", "2s", true, "How long a demoted writer lets running writes finish before killing them."),
     d("global", "writer_lease", "2s", true, "The writer keeps write permission only while it heard from the monitor or reached a majority of its peers (see peer_neighbours) within this long; otherwise it fences itself, and the monitor waits it out before promoting another writer. 0 turns it off."),

@@ -209,6 +209,7 @@ impl Config {
             GLOBAL_KEYS,
             &[section("", "")],
         )?;
+        let semisync = global.bool("semisync", false)?;
         let mut cfg = Config {
             this: global.str("this"),
             debug: global.bool("debug", false)?,
@@ -217,12 +218,14 @@ impl Config {
                 .unwrap_or_else(|| "writer".into()),
             max_kill_retries: global.num("max_kill_retries", 10)?,
             catchup_timeout: global.duration("catchup_timeout", Duration::from_secs(5))?,
-            catchup_strict: global.bool("catchup_strict", false)?,
+            // Semi-synchronous replication promises no acknowledged write is lost: a
+            // promotion that could not catch up is refused rather than allowed to lose one.
+            catchup_strict: global.bool("catchup_strict", semisync)?,
             max_lag_on_failover: global
                 .duration("max_lag_on_failover", DEFAULT_MAX_LAG_ON_FAILOVER)?,
             kill_timeout: global.duration("kill_timeout", Duration::from_secs(2))?,
             writer_lease: global.duration("writer_lease", DEFAULT_WRITER_LEASE)?,
-            semisync: global.bool("semisync", false)?,
+            semisync,
             semisync_timeout: global.parse(
                 "semisync_timeout",
                 Some(DEFAULT_SEMISYNC_TIMEOUT),

@@ -220,7 +220,8 @@ pub struct Config {
     pub max_kill_retries: u32,
     /// Ours: longest wait for a new writer's relay log to be applied before promotion.
     pub catchup_timeout: Duration,
-    /// Ours: on catch-up timeout refuse the promotion (true) or promote and log the loss (false).
+    /// Ours: on catch-up timeout refuse the promotion (true) or promote and log the loss
+    /// (false). Default: the value of `semisync` (lossless replication asks for no loss).
     pub catchup_strict: bool,
     /// Ours (Patroni's `maximum_lag_on_failover`): a master candidate whose replication had
     /// not received, by its last report, transactions the writer had reported more than this

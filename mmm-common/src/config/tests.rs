@@ -122,6 +122,20 @@ fn seed_lines_with_the_space_lost_are_refused_with_a_hint() {
 }
 
 #[test]
+fn catchup_strict_follows_semisync_unless_set() {
+    let load = |extra: &str| {
+        let d = dir_with(&[("x.conf", &format!("{extra}{MIN}"))]);
+        Config::load(&d.path().join("x.conf"))
+            .unwrap()
+            .catchup_strict
+    };
+    assert!(!load(""));
+    assert!(load("semisync yes\n"));
+    assert!(!load("semisync yes\ncatchup_strict no\n"));
+    assert!(load("catchup_strict yes\n"));
+}
+
+#[test]
 fn durations_booleans_and_check_overrides() {
     assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
     assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
@@ -440,7 +454,7 @@ fn every_accepted_directive_is_documented_and_nothing_else() {
     let page = doc::man_page();
     assert!(page.starts_with(".TH MMM.CONF 5"));
     assert!(
-        page.contains("\\fBcatchup_strict\\fR (default: no) (ours)"),
+        page.contains("\\fBcatchup_strict\\fR (default: the semisync value) (ours)"),
         "{page}"
     );
 }

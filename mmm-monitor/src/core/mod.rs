@@ -184,6 +184,10 @@ pub struct Cluster {
     pub writer_lease: Duration,
     /// `semisync`: slaves replicate from the standby master (`RoleTable::slave_source`).
     pub semisync: bool,
+    /// `catchup_strict`: the new writer's agent refuses a promotion whose catch-up did not
+    /// finish, so a handed-over final GTID position is applied or nobody writes
+    /// (`promotion.rs`).
+    pub catchup_strict: bool,
     /// A failed-over writer whose fence is not confirmed yet (`holistic.rs`).
     pub fence: Option<FenceWait>,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
@@ -279,6 +283,7 @@ impl Cluster {
                 .collect(),
             writer_lease: cfg.writer_lease,
             semisync: cfg.semisync,
+            catchup_strict: cfg.catchup_strict,
             fence: None,
             writer_lost_at: None,
             writer_fell_back: None,

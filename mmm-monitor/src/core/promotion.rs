@@ -8,7 +8,10 @@
 //! not promoted. Nor is anyone when the writer's agent last said it was committing without a
 //! semi-sync acknowledgement (`semisync_fell_back`): what it acknowledged since may be on no
 //! other host (a former writer that fenced itself and came back, say, lacks everything its
-//! successor wrote while it was away). The writer role stays unassigned, an ERROR says why and
+//! successor wrote while it was away) — unless that writer was alive to confirm its demotion
+//! with its final GTID position and `catchup_strict` makes the new writer apply exactly that
+//! before it becomes writable (its agent refuses the promotion, and the monitor pushes again,
+//! until it has). The writer role stays unassigned, an ERROR says why and
 //! since when, and `move_role writer <host>` lets an operator accept the loss. (Right after the
 //! writer dies every replica's IO thread goes `Connecting`; only what was seen *before* the
 //! failure counts.)
@@ -73,11 +76,14 @@ impl Cluster {
     /// Why host `i` may not take the writer role after the writer was lost (`None`: it may).
     pub(super) fn promotion_veto(&self, i: usize) -> Option<String> {
         let lost = self.writer_lost_at?;
-        // The lost writer itself holds everything it acknowledged.
-        if self
-            .writer_fell_back
-            .as_ref()
-            .is_some_and(|w| *w != self.hosts[i].name)
+        // The lost writer itself holds everything it acknowledged, and so does a successor
+        // that must apply its confirmed final position first.
+        let final_position_applied = self.catchup_strict && self.catch_up.is_some();
+        if !final_position_applied
+            && self
+                .writer_fell_back
+                .as_ref()
+                .is_some_and(|w| *w != self.hosts[i].name)
         {
             return Some(
                 "the writer's agent last reported it committing without a semi-sync acknowledgement (fallen back to asynchronous replication), so no host is known to hold everything it acknowledged".into(),

@@ -129,6 +129,59 @@ fn a_hung_writer_whose_agent_confirms_the_demotion_hands_over_at_once() {
 }
 
 #[test]
+fn a_fallen_back_writer_that_confirms_its_final_position_hands_over_under_catchup_strict() {
+    // A live writer (its agent answers, saying semi-sync fell back: what it acknowledged may
+    // be on no other host) is failed over on the monitor's failing mysql check — a lossy link.
+    for (extra, promoted) in [
+        ("semisync yes\n", true),
+        ("semisync yes\ncatchup_strict no\n", false),
+    ] {
+        let mut s = Sim::with("", extra);
+        s.online_all();
+        s.mysqld("db1", false, false);
+        s.peers_lose_mysqld("db1");
+        for _ in 0..3 {
+            s.now += SEC;
+            s.check(
+                "db1",
+                CheckKind::Mysql,
+                Report::error("ERROR: Connect error"),
+            );
+            s.view(
+                "db1",
+                AgentView {
+                    uptime_s: Some(1000),
+                    semisync_fell_back: true,
+                    ..Default::default()
+                },
+            );
+        }
+        assert_eq!(s.state("db1"), HostState::HardOffline, "{extra}");
+        let epoch = s.pushes.last().unwrap().epoch;
+        s.step(Input::Pushed {
+            host: "db1".into(),
+            ok: true,
+            epoch,
+            gtid: Some("0-1-1244".into()),
+        });
+        if promoted {
+            // Strict: db2 applies db1's final position (which holds every write db1
+            // acknowledged) before it becomes writable, or refuses and is asked again.
+            assert_eq!(writer_on(&s).as_deref(), Some("db2"), "{:?}", s.logs);
+            let t = s.pushes.last().unwrap();
+            assert_eq!(t.catch_up.as_deref(), Some("0-1-1244"));
+        } else {
+            // Not strict, a catch-up that times out would promote anyway: nobody is promoted.
+            assert_eq!(writer_on(&s), None, "{:?}", s.logs);
+            assert!(s
+                .logs
+                .iter()
+                .any(|l| l.contains("Host 'db2' is not promoted")));
+        }
+    }
+}
+
+#[test]
 fn hard_evidence_or_no_lease_hands_over_at_once() {
     for (checks, hard) in [("", true), ("writer_lease 0\n", false)] {
         let mut s = Sim::with("", checks);

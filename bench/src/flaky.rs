@@ -1,7 +1,8 @@
 //! `flaky-net` (#18 item 2): no false failover on a bad network. Each trial runs a fresh lab
 //! under [`mmm_tests::faults::CLIENTS`] concurrent writers, makes the network lossy
 //! (`mmm_tests::faults` classes `flaky-net`: 5 % of the packets every namespace receives are
-//! dropped; `flaky-writer-link`: 30 % of the writer's packets each way), lets it run for
+//! dropped; `flaky-writer-link`: 30 % of what the writer sends, as `tc netem loss 30%` on its
+//! interface would; `flaky-writer-link-both`: 30 % each way), lets it run for
 //! [`SOAK`], counts writer moves and hosts leaving ONLINE (both must be 0: every server is
 //! up), then kills the writer's mysqld and measures that the failover still happens and how
 //! long the clients saw no acknowledgement. Loss only: the lab's kernel has no `netem` (see
@@ -15,10 +16,14 @@ use std::time::Duration;
 pub const SOAK: Duration = Duration::from_secs(60);
 
 /// The profiles: (fault class, what the table calls it).
-const PROFILES: [(&str, &str); 2] = [
+const PROFILES: [(&str, &str); 3] = [
     ("flaky-net", "5 % loss on every link"),
     (
         "flaky-writer-link",
+        "30 % loss on the writer's link (what it sends, as netem)",
+    ),
+    (
+        "flaky-writer-link-both",
         "30 % loss each way on the writer's link",
     ),
 ];

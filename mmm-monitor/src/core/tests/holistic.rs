@@ -20,6 +20,15 @@ fn fail_writer(s: &mut Sim, secs: u64) {
 
 /// db1's mysql check fails for 3 s; `polled`: its agent keeps answering the status poll.
 fn mysql_fails(s: &mut Sim, polled: bool) {
+    let view = AgentView {
+        uptime_s: Some(1000),
+        ..Default::default()
+    };
+    mysql_fails_answering(s, polled.then_some(view));
+}
+
+/// db1's mysql check fails for 3 s while its agent answers each status poll with `view`.
+fn mysql_fails_answering(s: &mut Sim, view: Option<AgentView>) {
     for _ in 0..3 {
         s.now += SEC;
         s.check(
@@ -27,8 +36,8 @@ fn mysql_fails(s: &mut Sim, polled: bool) {
             CheckKind::Mysql,
             Report::error("ERROR: Connect error"),
         );
-        if polled {
-            s.agent("db1", 1000);
+        if let Some(v) = &view {
+            s.view("db1", v.clone());
         }
     }
 }
@@ -140,22 +149,12 @@ fn a_fallen_back_writer_that_confirms_its_final_position_hands_over_under_catchu
         s.online_all();
         s.mysqld("db1", false, false);
         s.peers_lose_mysqld("db1");
-        for _ in 0..3 {
-            s.now += SEC;
-            s.check(
-                "db1",
-                CheckKind::Mysql,
-                Report::error("ERROR: Connect error"),
-            );
-            s.view(
-                "db1",
-                AgentView {
-                    uptime_s: Some(1000),
-                    semisync_fell_back: true,
-                    ..Default::default()
-                },
-            );
-        }
+        let fell_back = AgentView {
+            uptime_s: Some(1000),
+            semisync_fell_back: true,
+            ..Default::default()
+        };
+        mysql_fails_answering(&mut s, Some(fell_back));
         assert_eq!(s.state("db1"), HostState::HardOffline, "{extra}");
         let epoch = s.pushes.last().unwrap().epoch;
         s.step(Input::Pushed {

@@ -1,8 +1,8 @@
 //! Instant local health: the agent watches its mysqld and publishes "down"/"up" the moment it
 //! happens — a pidfd on the server's pid fires when the process exits (crash, kill -9, clean
 //! stop), and a short local ping catches a hung server. It also watches the other hosts of the
-//! cluster and publishes which it cannot reach: their machines by ICMP every 200 ms, up to
-//! three echoes a probe (when a whole host goes down its own agent is silent, and the peers'
+//! cluster and publishes which it cannot reach: their machines by ICMP every
+//! `peer_ping_interval` (200 ms by default), up to three echoes a probe (when a whole host goes down its own agent is silent, and the peers'
 //! reports are the monitor's second observer; the writer lease counts them), and their mysqld
 //! by a full login every
 //! 500 ms (holistic detection: a writer whose mysqld its peers still reach is unreachable from
@@ -69,25 +69,41 @@ async fn server_pid(db: &Db) -> Option<i32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
-/// Peer ping period, timeout, and the consecutive failures that count as unreachable.
-const PEER_PERIOD: Duration = Duration::from_millis(200);
-const PEER_TIMEOUT: Duration = Duration::from_millis(200);
+/// Consecutive failed peer mysqld logins that count as unreachable.
 const PEER_FAILURES: u32 = 2;
 
-/// Echo requests per peer probe, a third of [`PEER_TIMEOUT`] apart while none was answered
+/// How the agent pings its peers (`peer_ping_interval`, `peer_ping_misses`).
+#[derive(Clone, Copy, Debug)]
+pub struct Probing {
+    /// One probe per interval; each probe's echoes are answered within it or not at all.
+    pub interval: Duration,
+    /// Failed probes in a row that make a peer unreachable.
+    pub misses: u32,
+}
+
+impl Probing {
+    /// Failed probes in a row (at least 1 s of them, and at least `misses`) after which the
+    /// local server's binlog dump threads serving the peer are closed. Not at the first sign:
+    /// on a lossy link that would cut a live replica's stream again and again (its IO thread
+    /// reconnecting, never catching up). Soon enough: the zombie thread only matters when the
+    /// replica reconnects, which its IO thread does only after `slave_net_timeout` (≥ 1 s) of
+    /// silence.
+    fn dump_close_failures(self) -> u32 {
+        let per_second = Duration::from_secs(1).as_micros() / self.interval.as_micros().max(1);
+        u32::try_from(per_second)
+            .unwrap_or(u32::MAX)
+            .max(self.misses)
+            .max(1)
+    }
+}
+
+/// Echo requests per peer probe, a third of the probe interval apart while none was answered
 /// (the monitor's ping check does the same): on a link losing 30 % each way one echo fails a
 /// probe in two, three one in eight.
 const PEER_ECHOES: u16 = 3;
 
-/// Failed probes in a row (1 s at [`PEER_PERIOD`]) after which the local server's binlog dump
-/// threads serving the peer are closed. Not at the first sign: on a lossy link that would cut
-/// a live replica's stream again and again (its IO thread reconnecting, never catching up).
-/// Soon enough: the zombie thread only matters when the replica reconnects, which its IO
-/// thread does only after `slave_net_timeout` (≥ 1 s) of silence.
-const DUMP_CLOSE_FAILURES: u32 = 5;
-
 /// Starts the watcher and the peer prober; the receiver always holds the latest health.
-pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
+pub fn spawn(db: Db, peers: Vec<Peer>, probing: Probing) -> watch::Receiver<Health> {
     let (tx, rx) = watch::channel(Health {
         checked: false,
         up: false,
@@ -100,7 +116,7 @@ pub fn spawn(db: Db, peers: Vec<Peer>) -> watch::Receiver<Health> {
     });
     let tx = Arc::new(tx);
     spawn_peer_mysqld(tx.clone(), peers.clone());
-    spawn_peers(tx.clone(), peers, db.clone());
+    spawn_peers(tx.clone(), peers, db.clone(), probing);
     tokio::spawn(async move {
         let quick = Db {
             timeout: Duration::from_millis(300),
@@ -179,11 +195,11 @@ fn publish(tx: &watch::Sender<Health>, up: bool, hard: bool, pid: Option<i32>, d
     });
 }
 
-/// One task per peer: a probe of up to [`PEER_ECHOES`] echoes every [`PEER_PERIOD`]; the
-/// peer's name joins `peers_down` after [`PEER_FAILURES`] failed probes in a row and leaves it
-/// at the first answer. After [`DUMP_CLOSE_FAILURES`] the local server's binlog dump threads
-/// serving it are closed (`sql::dump_threads_of`).
-fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
+/// One task per peer: a probe of up to [`PEER_ECHOES`] echoes every `probing.interval`; the
+/// peer's name joins `peers_down` after `probing.misses` failed probes in a row and leaves it
+/// at the first answer. After [`Probing::dump_close_failures`] the local server's binlog dump
+/// threads serving it are closed (`sql::dump_threads_of`).
+fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db, probing: Probing) {
     if peers.is_empty() {
         return;
     }
@@ -204,12 +220,13 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
                 pingers.push(client.pinger(peer.ip.into(), id).await);
             }
             let (mut failures, mut seq) = (0u32, 0u16);
+            let close_after = probing.dump_close_failures();
             loop {
-                tokio::time::sleep(PEER_PERIOD).await;
+                tokio::time::sleep(probing.interval).await;
                 seq = seq.wrapping_add(1);
-                let ok = probe(&mut pingers, seq).await;
+                let ok = probe(&mut pingers, seq, probing.interval).await;
                 failures = if ok { 0 } else { failures.saturating_add(1) };
-                let down = failures >= PEER_FAILURES;
+                let down = failures >= probing.misses;
                 tx.send_if_modified(|h| {
                     let changed = mark(&mut h.peers_down, &peer.name, down);
                     if changed && down {
@@ -219,7 +236,7 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
                     }
                     changed
                 });
-                if failures == DUMP_CLOSE_FAILURES {
+                if failures == close_after {
                     // In a task of its own: the pings go on meanwhile.
                     let (local, peer) = (local.clone(), peer.clone());
                     tokio::spawn(async move { close_dump_threads(&local, &peer).await });
@@ -229,15 +246,15 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db) {
     }
 }
 
-/// One probe: echo `seq` from each pinger, a third of [`PEER_TIMEOUT`] apart while none was
+/// One probe: echo `seq` from each pinger, spread evenly over `limit` while none was
 /// answered, each waiting until the probe's end; whether any was answered.
-async fn probe(pingers: &mut [surge_ping::Pinger], seq: u16) -> bool {
-    let spacing = PEER_TIMEOUT / u32::from(PEER_ECHOES);
+async fn probe(pingers: &mut [surge_ping::Pinger], seq: u16, limit: Duration) -> bool {
+    let spacing = limit / u32::from(PEER_ECHOES);
     let echoes = pingers.iter_mut().enumerate().map(|(n, p)| {
         Box::pin(async move {
             let start = spacing * n as u32;
             tokio::time::sleep(start).await;
-            p.timeout(PEER_TIMEOUT.saturating_sub(start));
+            p.timeout(limit.saturating_sub(start));
             p.ping(surge_ping::PingSequence(seq), &[0u8; 16])
                 .await
                 .map(drop)
@@ -372,5 +389,23 @@ fn spawn_peer_mysqld(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>) {
                 });
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_threads_close_after_a_second_of_failed_probes_never_before_a_peer_is_down() {
+        let p = |ms: u64, misses: u32| Probing {
+            interval: Duration::from_millis(ms),
+            misses,
+        };
+        assert_eq!(p(200, 2).dump_close_failures(), 5);
+        assert_eq!(p(50, 2).dump_close_failures(), 20);
+        assert_eq!(p(1000, 2).dump_close_failures(), 2);
+        assert_eq!(p(1000, 1).dump_close_failures(), 1);
+        assert_eq!(p(200, 8).dump_close_failures(), 8);
     }
 }

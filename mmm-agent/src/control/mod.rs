@@ -140,7 +140,11 @@ pub async fn serve(
         })
         .collect();
     let probed = peers.len();
-    let health = health::spawn(db.clone(), peers);
+    let probing = health::Probing {
+        interval: cfg.peer_ping_interval,
+        misses: cfg.peer_ping_misses,
+    };
+    let health = health::spawn(db.clone(), peers, probing);
     tokio::spawn(warn_read_only_bypass(db.clone()));
     let (applied, _) = tokio::sync::watch::channel(st.clone());
     let step_metrics = metrics::AgentMetrics::default();

@@ -244,6 +244,40 @@ pub async fn promote(
     Ok(())
 }
 
+/// Before repointing by GTID: waits (bounded by `limit`) until the new source `peer` holds
+/// every transaction this replica has. A source that lacks the replica's GTID position refuses
+/// to serve it (error 1236, "requested to start from GTID …, which is not in the master's
+/// binlog") and the IO thread stops for good — which is what a slave following the standby
+/// meets after a switchover: it received the new writer's first transactions directly,
+/// before the standby (now its source) did. Recorded as a step; a timeout (or an error)
+/// repoints anyway (the replica may hold transactions nobody else has: errant, reported by
+/// the monitor).
+async fn source_holds_mine(db: &Db, peer: &Db, d: Dialect, limit: Duration, steps: &mut Steps) {
+    let t0 = Instant::now();
+    let mine = match db.gtid_executed(d).await {
+        Ok(Some(g)) if !g.trim().is_empty() => g,
+        _ => return,
+    };
+    loop {
+        if let Ok(Some(theirs)) = peer.gtid_executed(d).await {
+            if holds(&theirs, &mine) {
+                if t0.elapsed() >= Duration::from_millis(50) {
+                    let detail = format!("the new source holds {mine}");
+                    steps.record("source catch-up", t0, true, detail);
+                }
+                return;
+            }
+        }
+        if t0.elapsed() >= limit {
+            let detail =
+                format!("the new source does not hold {mine} within {limit:?}; repointing anyway");
+            steps.record("source catch-up", t0, false, detail);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Whether `have` (this server's executed GTID set) holds every transaction of `want` (the
 /// old writer's final set); `false` when either cannot be read or they are of different
 /// families (then the server's own wait decides).
@@ -277,7 +311,7 @@ async fn final_position(
                 "catch-up",
                 t0,
                 true,
-                format!("the old writer's final position {gtid} is already applied here ({have})"),
+                format!("the old writer's final position {gtid} is applied (held already: {have})"),
             );
             return Ok(());
         }
@@ -363,16 +397,19 @@ async fn try_repoint(
         };
         steps.record("replica catch-up", t0, ok, format!("{read} {how}"));
     }
-    let t0 = Instant::now();
     let gtid = status.as_ref().map(|s| s.gtid).unwrap_or(true);
+    let peer = Db {
+        ip: m.ip,
+        port: m.mysql_port,
+        ..db.clone()
+    };
+    if gtid {
+        source_holds_mine(db, &peer, d, cfg.catchup_timeout, steps).await;
+    }
+    let t0 = Instant::now();
     let coords = if gtid {
         None
     } else {
-        let peer = Db {
-            ip: m.ip,
-            port: m.mysql_port,
-            ..db.clone()
-        };
         let pos = peer.binlog_position().await.map_err(|e| e.to_string())?;
         tracing::warn!(
             "repointing without GTID, MMM's coordinate method: events can be lost or repeated"

@@ -30,6 +30,8 @@ const GLOBAL_KEYS: &[&str] = &[
     "semisync_timeout",
     "garp_rounds",
     "peer_neighbours",
+    "peer_ping_interval",
+    "peer_ping_misses",
     "monitor_ips",
     // mmm_tools (MMM's cloning tools; accepted, not used):
     "default_copy_method",
@@ -237,6 +239,9 @@ impl Config {
             )?,
             garp_rounds: global.num("garp_rounds", 3)?,
             peer_neighbours: global.num("peer_neighbours", DEFAULT_PEER_NEIGHBOURS)?,
+            peer_ping_interval: global
+                .duration("peer_ping_interval", DEFAULT_PEER_PING_INTERVAL)?,
+            peer_ping_misses: global.num("peer_ping_misses", DEFAULT_PEER_PING_MISSES)?,
             monitor_ips: global.ips("monitor_ips")?,
             notes: Vec::new(),
             has_monitor: raw

@@ -29,8 +29,22 @@ pub const DEFAULT_MAX_LAG_ON_FAILOVER: Duration = Duration::from_secs(5);
 /// The default `semisync_timeout`: 10 s (the servers' own default).
 pub const DEFAULT_SEMISYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The shortest writer lease accepted (other than 0, off): five peer-ping periods.
-pub const MIN_WRITER_LEASE: Duration = Duration::from_secs(1);
+/// The shortest writer lease accepted (other than 0, off), in peer-ping periods
+/// (`peer_ping_interval`): five (1 s at the default 200 ms).
+pub const MIN_WRITER_LEASE_PINGS: u32 = 5;
+
+/// The default `peer_ping_interval`: 200 ms.
+pub const DEFAULT_PEER_PING_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The range of `peer_ping_interval` accepted: 20 ms – 1 s.
+pub const PEER_PING_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(20)..=Duration::from_secs(1);
+
+/// The default `peer_ping_misses`: 2.
+pub const DEFAULT_PEER_PING_MISSES: u32 = 2;
+
+/// The range of `peer_ping_misses` accepted: 1 – 10.
+pub const PEER_PING_MISSES: std::ops::RangeInclusive<u32> = 1..=10;
 
 /// `master` or `slave`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,6 +262,15 @@ pub struct Config {
     /// Ours: how many hosts on each side of it, in the order of the `<host>` sections, an
     /// agent probes (`peers.rs`; writer candidates also probe each other).
     pub peer_neighbours: usize,
+    /// Ours: how often each agent probes its peers by ICMP (each probe up to 3 echoes within
+    /// this period; default 200 ms, 20 ms – 1 s). It also bounds the monitor's fence wait:
+    /// one period is part of the margin it adds to the writer lease (`mmm-monitor`
+    /// `holistic.rs` `lease_margin`).
+    pub peer_ping_interval: Duration,
+    /// Ours: how many probes in a row must fail before a peer counts as unreachable (default
+    /// 2, 1 – 10): in the writer lease's majority and in the reports the monitor uses as a
+    /// second observer.
+    pub peer_ping_misses: u32,
     /// Ours: the addresses monitors call agents from. In plaintext mode an agent accepts
     /// control calls from these only (default: the `<monitor>` ip, when the agent's files
     /// have a `<monitor>` section). Unused with `<socket> type ssl`, where identities decide.

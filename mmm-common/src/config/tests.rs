@@ -494,6 +494,37 @@ fn the_writer_lease_defaults_to_2s_can_be_off_and_is_never_too_short() {
         e.contains("writer_lease") && e.contains("shorter than"),
         "{e}"
     );
+    // Faster peer probing allows a shorter lease: five probe periods.
+    let c = load("peer_ping_interval 50ms\npeer_ping_misses 3\nwriter_lease 250ms").unwrap();
+    assert_eq!(
+        (c.peer_ping_interval, c.peer_ping_misses, c.writer_lease),
+        (Duration::from_millis(50), 3, Duration::from_millis(250))
+    );
+    assert!(load("peer_ping_interval 50ms\nwriter_lease 200ms").is_err());
+}
+
+#[test]
+fn peer_probing_defaults_and_bounds() {
+    let load = |extra: &str| {
+        let d = dir_with(&[("x.conf", &format!("{extra}\n{MIN}"))]);
+        Config::load(&d.path().join("x.conf"))
+    };
+    let c = load("").unwrap();
+    assert_eq!(
+        (c.peer_ping_interval, c.peer_ping_misses),
+        (Duration::from_millis(200), 2)
+    );
+    for (bad, key) in [
+        ("peer_ping_interval 10ms", "peer_ping_interval"),
+        ("peer_ping_interval 2s", "peer_ping_interval"),
+        ("peer_ping_interval soon", "peer_ping_interval"),
+        ("peer_ping_misses 0", "peer_ping_misses"),
+        ("peer_ping_misses 11", "peer_ping_misses"),
+        ("peer_ping_misses -1", "peer_ping_misses"),
+    ] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -39,10 +39,27 @@ impl Config {
                 self.peer_neighbours
             ));
         }
-        if !self.writer_lease.is_zero() && self.writer_lease < MIN_WRITER_LEASE {
+        if !PEER_PING_INTERVALS.contains(&self.peer_ping_interval) {
             return inv(format!(
-                "writer_lease {:?} is shorter than {:?}: the writer would fence itself after two lost pings; use 0 to turn the lease off",
-                self.writer_lease, MIN_WRITER_LEASE
+                "peer_ping_interval {:?} is outside {:?} – {:?}",
+                self.peer_ping_interval,
+                PEER_PING_INTERVALS.start(),
+                PEER_PING_INTERVALS.end()
+            ));
+        }
+        if !PEER_PING_MISSES.contains(&self.peer_ping_misses) {
+            return inv(format!(
+                "peer_ping_misses {} is outside {} – {}",
+                self.peer_ping_misses,
+                PEER_PING_MISSES.start(),
+                PEER_PING_MISSES.end()
+            ));
+        }
+        let min_lease = self.peer_ping_interval * MIN_WRITER_LEASE_PINGS;
+        if !self.writer_lease.is_zero() && self.writer_lease < min_lease {
+            return inv(format!(
+                "writer_lease {:?} is shorter than {MIN_WRITER_LEASE_PINGS} peer_ping_interval ({min_lease:?}): the writer would fence itself after a few lost pings; use 0 to turn the lease off",
+                self.writer_lease
             ));
         }
         // Names go into the status file's `host|STATE|role(ip),…` lines and MMM's texts.

@@ -54,10 +54,14 @@ pub struct FenceWait {
     pub final_gtid: Option<String>,
 }
 
-/// Added to the lease before promoting: the agent's 100 ms judging tick, one 200 ms peer-ping
-/// period of asymmetry between the writer losing its peers and the peers reporting it, the
-/// monitor's own 100 ms tick, and the rate difference of two monotonic clocks (≤ 0.1 %).
-pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
+/// Added to the lease before promoting (ARCHITECTURE.md "Timing argument"): the agent's
+/// 100 ms judging tick, one peer-ping period (`peer_ping_interval`, 200 ms by default) of
+/// asymmetry between the writer losing its peers and the peers reporting it, the monitor's
+/// own 100 ms tick, and 100 ms for the rate difference of two monotonic clocks (≤ 0.1 %) and
+/// scheduling: 500 ms by default.
+pub fn lease_margin(peer_ping_interval: Duration) -> Duration {
+    Duration::from_millis(300) + peer_ping_interval
+}
 
 impl Cluster {
     /// The hosts probing host `i` (`Host::probed_by`), with their agents' views.
@@ -211,7 +215,7 @@ impl Cluster {
         if self.majority_may_reach(i) {
             renewable_at = now;
         }
-        let until = renewable_at + self.writer_lease + LEASE_MARGIN;
+        let until = renewable_at + self.writer_lease + self.lease_margin;
         // A planned switchover waits for the old writer's word while its agent answers.
         let timed_out = now >= until && (w.target.is_none() || !h.agent.reachable);
         if confirmed || timed_out {

@@ -30,7 +30,7 @@ mod tests;
 
 pub use checks::{Outcome, Report};
 pub use commands::{Command, CommandError};
-pub use holistic::{Analysis, FenceWait, LEASE_MARGIN};
+pub use holistic::{lease_margin, Analysis, FenceWait};
 pub use log::{Level, Log};
 pub use messages::{Action, Event, Input};
 
@@ -182,6 +182,8 @@ pub struct Cluster {
     pub checks: BTreeMap<CheckKind, mmm_common::config::CheckConfig>,
     /// `writer_lease` (zero: off).
     pub writer_lease: Duration,
+    /// What the fence wait adds to `writer_lease` ([`lease_margin`] of `peer_ping_interval`).
+    pub lease_margin: Duration,
     /// `semisync`: slaves replicate from the standby master (`RoleTable::slave_source`).
     pub semisync: bool,
     /// `catchup_strict`: the new writer's agent refuses a promotion whose catch-up did not
@@ -282,6 +284,7 @@ impl Cluster {
                 .map(|k| (k, cfg.check(k)))
                 .collect(),
             writer_lease: cfg.writer_lease,
+            lease_margin: lease_margin(cfg.peer_ping_interval),
             semisync: cfg.semisync,
             catchup_strict: cfg.catchup_strict,
             fence: None,

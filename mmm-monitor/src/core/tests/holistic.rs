@@ -79,6 +79,18 @@ fn a_writer_only_the_monitor_cannot_reach_is_not_failed_over() {
 
 #[test]
 fn a_writer_nobody_reaches_is_failed_over_once_its_lease_must_have_run_out() {
+    // The margin over the lease grows with the peers' probe period (default 200 ms: 500 ms).
+    for (extra, margin_ms) in [
+        ("", 500),
+        ("peer_ping_interval 1s\nwriter_lease 5s\n", 1300),
+    ] {
+        let s = Sim::with("", extra);
+        assert_eq!(
+            s.c.lease_margin,
+            Duration::from_millis(margin_ms),
+            "{extra}"
+        );
+    }
     let mut s = Sim::new("");
     s.online_all();
     let last_heard = s.now;
@@ -95,7 +107,7 @@ fn a_writer_nobody_reaches_is_failed_over_once_its_lease_must_have_run_out() {
     // The table without a writer went out first (db1, if alive, is told to fence).
     assert!(s.pushes.last().unwrap().active_master.is_none());
     // db1 may have renewed its lease until the peers lost it.
-    let until = lost_at.max(last_heard) + s.c.writer_lease + LEASE_MARGIN;
+    let until = lost_at.max(last_heard) + s.c.writer_lease + s.c.lease_margin;
     while s.now + Duration::from_millis(100) < until {
         s.advance(Duration::from_millis(100));
         assert_eq!(writer_on(&s), None, "at {:?}", s.now);

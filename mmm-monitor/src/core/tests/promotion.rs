@@ -80,7 +80,7 @@ fn the_writer_role_cannot_be_moved_while_the_old_writer_may_hold_its_lease() {
             .contains("waits until the old writer 'db1' is fenced"),
         "{e}"
     );
-    s.advance(s.c.writer_lease + LEASE_MARGIN);
+    s.advance(s.c.writer_lease + s.c.lease_margin);
     assert_eq!(s.c.active_master(), Some("db2"));
 }
 
@@ -160,7 +160,7 @@ fn a_standby_cut_off_from_the_writer_before_it_died_is_not_promoted() {
     s.step(Input::AgentUnreachable { host: "db1".into() });
     s.now += SEC;
     host_gone(&mut s, "db1");
-    s.advance(s.c.writer_lease + LEASE_MARGIN);
+    s.advance(s.c.writer_lease + s.c.lease_margin);
     assert_eq!(s.c.active_master(), Some("db2"), "{:?}", s.logs);
 }
 

@@ -68,7 +68,7 @@ fn a_host_down_is_confirmed_by_a_peer_agent() {
     s.step(Input::AgentUnreachable { host: "db1".into() });
     assert_eq!(s.state("db1"), HostState::HardOffline);
     assert!(!s.roles("db2").contains("writer"), "{}", s.roles("db2"));
-    s.advance(s.c.writer_lease + LEASE_MARGIN);
+    s.advance(s.c.writer_lease + s.c.lease_margin);
     assert!(s.roles("db2").contains("writer"), "{}", s.roles("db2"));
     // The peer's report first: confirming checks are asked for, and once both of ours fail
     // (the ping first: a vanished host fails it sooner) the failure counts at once.

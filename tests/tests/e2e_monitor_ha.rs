@@ -174,6 +174,14 @@ fn the_leader_killed_another_leads_the_roles_stay_and_a_writer_failure_still_mov
         assert!(now >= *was, "{h}'s epoch went back from {was} to {now}");
     }
 
+    // The new leader publishes a table above the stored epoch (once it heard the agents;
+    // on a loaded machine that can take longer than the 2 s above).
+    assert!(
+        Net::wait_for(T, || epochs_by_monitor(&lab).values().any(|m| *m == second)),
+        "mon{second} leads but never pushed a table:\n{}",
+        lab.monitor_log_n(second)
+    );
+
     // The writer's mysqld dies while the new leader is replaced again.
     let other = *live.iter().find(|n| **n != second).unwrap();
     lab.kill_monitor_n(second);

@@ -39,21 +39,19 @@ impl Config {
                 self.peer_neighbours
             ));
         }
-        if !PEER_PING_INTERVALS.contains(&self.peer_ping_interval) {
-            return inv(format!(
-                "peer_ping_interval {:?} is outside {:?} – {:?}",
-                self.peer_ping_interval,
-                PEER_PING_INTERVALS.start(),
-                PEER_PING_INTERVALS.end()
-            ));
-        }
-        if !PEER_PING_MISSES.contains(&self.peer_ping_misses) {
-            return inv(format!(
-                "peer_ping_misses {} is outside {} – {}",
-                self.peer_ping_misses,
-                PEER_PING_MISSES.start(),
-                PEER_PING_MISSES.end()
-            ));
+        if let Some(why) = outside(
+            "peer_ping_interval",
+            &self.peer_ping_interval,
+            &PEER_PING_INTERVALS,
+        )
+        .or_else(|| {
+            outside(
+                "peer_ping_misses",
+                &self.peer_ping_misses,
+                &PEER_PING_MISSES,
+            )
+        }) {
+            return inv(why);
         }
         let min_lease = self.peer_ping_interval * MIN_WRITER_LEASE_PINGS;
         if !self.writer_lease.is_zero() && self.writer_lease < min_lease {
@@ -236,4 +234,19 @@ impl Config {
         }
         Ok(me)
     }
+}
+
+/// `key value is outside start – end` when `value` is not in `range`.
+fn outside<T: PartialOrd + std::fmt::Debug>(
+    key: &str,
+    value: &T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Option<String> {
+    (!range.contains(value)).then(|| {
+        format!(
+            "{key} {value:?} is outside {:?} – {:?}",
+            range.start(),
+            range.end()
+        )
+    })
 }

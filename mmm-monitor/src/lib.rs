@@ -80,6 +80,31 @@ pub fn summary(c: &Config) -> String {
             }
         );
     }
+    let lease = if c.writer_lease.is_zero() {
+        "off".to_string()
+    } else {
+        format!(
+            "{:?} (a dead host's writer moves {:?} after its peers lose it)",
+            c.writer_lease,
+            c.writer_lease + core::lease_margin(c.peer_ping_interval)
+        )
+    };
+    let _ = writeln!(
+        s,
+        "peers: pinged every {:?}, lost after {} failed probes, {} neighbours each way; writer lease {lease}",
+        c.peer_ping_interval, c.peer_ping_misses, c.peer_neighbours
+    );
+    let _ = writeln!(
+        s,
+        "semisync: {}; catchup_strict: {}, catchup_timeout {:?}",
+        match (c.semisync, c.semisync_timeout) {
+            (false, _) => "off".to_string(),
+            (true, Some(t)) => format!("on, falls back after {t:?}"),
+            (true, None) => "on, never falls back".to_string(),
+        },
+        if c.catchup_strict { "yes" } else { "no" },
+        c.catchup_timeout
+    );
     for n in &c.notes {
         let _ = writeln!(s, "note: {n}");
     }

@@ -192,8 +192,8 @@ pub struct Assignment {
 
 /// The writer lease's quorum: whether a host that `reachable` of its `others` peers (the hosts
 /// it probes, `Config::peers_of`) answer is in a majority of them (`others + 1` hosts, itself
-/// counted): 2 of 3, 2 of 2, 3 of 4, 3 of 5. The agent renews its lease by it; the monitor judges by it whether the
-/// old writer may still renew (ARCHITECTURE.md "No split brain").
+/// counted): 2 of 3, 2 of 2, 3 of 4, 3 of 5. The agent renews its lease by it; the monitor
+/// judges by it whether the old writer may still renew (ARCHITECTURE.md "No split brain").
 pub fn majority(reachable: usize, others: usize) -> bool {
     2 * (1 + reachable.min(others)) > others + 1
 }

@@ -2,11 +2,11 @@
 //! happens — a pidfd on the server's pid fires when the process exits (crash, kill -9, clean
 //! stop), and a short local ping catches a hung server. It also watches the other hosts of the
 //! cluster and publishes which it cannot reach: their machines by ICMP every
-//! `peer_ping_interval` (200 ms by default), up to three echoes a probe (when a whole host goes down its own agent is silent, and the peers'
-//! reports are the monitor's second observer; the writer lease counts them), and their mysqld
-//! by a full login every
-//! 500 ms (holistic detection: a writer whose mysqld its peers still reach is unreachable from
-//! the monitor, not dead). Never a half-open connection to a peer's port: handshakes left
+//! `peer_ping_interval` (200 ms by default), up to three echoes a probe (when a whole host goes
+//! down its own agent is silent, and the peers' reports are the monitor's second observer; the
+//! writer lease counts them), and their mysqld by a full login every 500 ms, up to three
+//! logins a probe (holistic detection: a writer whose mysqld its peers still reach is
+//! unreachable from the monitor, not dead). Never a half-open connection to a peer's port: handshakes left
 //! unfinished count against MySQL's `max_connect_errors` and would end with the prober's host
 //! blocked.
 
@@ -311,8 +311,9 @@ const PEER_LOGINS: u32 = 3;
 
 /// One probe of a peer's mysqld: up to [`PEER_LOGINS`] logins a third of its period apart
 /// while none has answered; alive at the first answer (a refused login too), down at once
-/// when the connection is refused (nothing listens), else when every login failed. A lost SYN costs a TCP client 1 s (RFC 6298's initial RTO), twice the
-/// login's bound: on a lossy link one login at a time reports a live server down. A login
+/// when the connection is refused (nothing listens), else when every login failed. A lost
+/// SYN costs a TCP client 1 s (RFC 6298's initial RTO), twice the login's bound: on a lossy
+/// link one login at a time reports a live server down. A login
 /// that lost the race runs on to its own bound rather than being cut mid-handshake (see the
 /// module doc on `max_connect_errors`).
 async fn peer_login(db: &Db) -> bool {

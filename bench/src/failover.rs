@@ -3,13 +3,15 @@
 //! mysqld killed). Unavailability = last acknowledged write before → first acknowledged write
 //! after; lost = acknowledged writes missing on the new master. Stages come from the monitor's
 //! Watch stream: detection (kill → HARD_OFFLINE), decision (→ writer role moved), and
-//! switch + first write (role moved → first acknowledged write).
+//! switch + first write (role moved → first acknowledged write). The fenced host-down
+//! variant runs on a lab of its own with `kill_host_fences` (the lab's bridge-port fence,
+//! `mmm_tests::lab` `fence.rs`) and faster peer probing ([`FENCED_COMMON`]).
 
 use crate::stats::{ms, Table, DIST_HEAD};
 use anyhow::{bail, Context, Result};
 use mmm_proto::v1 as pb;
 use mmm_tests::{
-    lab::Lab,
+    lab::{Lab, FENCED_COMMON},
     load::Writer,
     netns::block_on_in,
     walkthrough::{roles_of, state_of},
@@ -25,15 +27,41 @@ pub enum Variant {
     Kill9,
     CleanStop,
     HostDown,
+    /// The same fault with `kill_host_fences` and [`FENCED_COMMON`] (#18 item 1).
+    HostDownFenced,
 }
 
 impl Variant {
+    const ALL: [Variant; 4] = [
+        Variant::Kill9,
+        Variant::CleanStop,
+        Variant::HostDown,
+        Variant::HostDownFenced,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Variant::Kill9 => "kill -9 mysqld",
             Variant::CleanStop => "clean stop of mysqld",
             Variant::HostDown => "host down (link down + mysqld killed)",
+            Variant::HostDownFenced => {
+                "host down, fenced by kill_host_bin (kill_host_fences, peer_ping_interval 20ms)"
+            }
         }
+    }
+
+    /// Its name in `--variants`.
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Kill9 => "kill9",
+            Variant::CleanStop => "clean-stop",
+            Variant::HostDown => "host-down",
+            Variant::HostDownFenced => "host-down-fenced",
+        }
+    }
+
+    fn host_down(self) -> bool {
+        matches!(self, Variant::HostDown | Variant::HostDownFenced)
     }
 }
 
@@ -98,7 +126,9 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
     let old = writer_host(lab)?;
     let new = if old == "db1" { "db2" } else { "db1" };
     let w = Writer::start(&lab.ns("client"), vip, "bench", n * 1_000_000)?;
-    std::thread::sleep(Duration::from_millis(300));
+    // More than one status poll (1 s) after the last trial's recovery: the monitor has seen
+    // the standby's IO thread receiving again, or it would rightly not promote it.
+    std::thread::sleep(Duration::from_millis(1500));
     w.pause();
     for h in [new, "db3"] {
         lab.servers[h].sync_with(&lab.servers[&old], Duration::from_secs(20))?;
@@ -120,7 +150,7 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
             w.resume();
             lab.servers.get_mut(&old).context("server")?.stop()?
         }
-        Variant::HostDown => {
+        Variant::HostDown | Variant::HostDownFenced => {
             lab.net
                 .exec(&lab.ns(&old), "ip", &["link", "set", &iface, "down"])?;
             lab.servers.get_mut(&old).context("server")?.kill();
@@ -174,9 +204,12 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
         .collect();
     let lost = acked.iter().filter(|(s, _)| !present.contains(s)).count();
     // Bring the old writer back as a replica for the next trial.
-    if let Variant::HostDown = v {
+    if v.host_down() {
         lab.net
             .exec(&lab.ns(&old), "ip", &["link", "set", &iface, "up"])?;
+    }
+    if let Variant::HostDownFenced = v {
+        lab.unfence(&old)?;
     }
     lab.servers.get_mut(&old).context("server")?.start_again()?;
     let bound = Duration::from_secs(60);
@@ -191,7 +224,16 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
             && !s.contains("# Warning")
             && roles_of(s, new).contains("writer")
     })?;
-    lab.servers[&old].sync_with(&lab.servers[new], Duration::from_secs(30))?;
+    // The old writer's agent may still be demoting it (a fenced host is back before its
+    // lease ran out), killing client sessions — this wait's among them: tried again.
+    let mut tries = 0;
+    while let Err(e) = lab.servers[&old].sync_with(&lab.servers[new], Duration::from_secs(30)) {
+        tries += 1;
+        if tries == 3 {
+            return Err(e);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     Ok(Trial {
         window,
         detection,
@@ -201,84 +243,127 @@ fn trial(lab: &mut Lab, v: Variant, n: u64, events: &Events) -> Result<Trial> {
     })
 }
 
-/// Runs `trials` trials of each variant on a fresh lab.
-pub fn run(trials: u64) -> Result<(Vec<Table>, Vec<f64>)> {
-    let mut lab = Lab::up_online("mmmbench")?;
-    let vip = lab.cfg.role("writer").context("writer role")?.ips[0];
-    lab.client_sql(vip, "CREATE TABLE bench (seq BIGINT PRIMARY KEY)")?;
-    let events = watch(&lab);
+/// Runs `trials` trials of each variant named in `keys` (all when empty): the unfenced ones
+/// on one fresh lab, the fenced one on another.
+pub fn run(trials: u64, keys: &[String]) -> Result<(Vec<Table>, Vec<f64>)> {
+    for k in keys {
+        if !Variant::ALL.iter().any(|v| v.key() == k) {
+            let known: Vec<&str> = Variant::ALL.iter().map(|v| v.key()).collect();
+            bail!(
+                "unknown failover variant '{k}' (known: {})",
+                known.join(", ")
+            );
+        }
+    }
+    let chosen: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| keys.is_empty() || keys.iter().any(|k| k == v.key()))
+        .collect();
+    let (fenced, plain): (Vec<Variant>, Vec<Variant>) = chosen
+        .into_iter()
+        .partition(|v| matches!(v, Variant::HostDownFenced));
     let mut tables = Vec::new();
-    let mut n = 0;
     let mut kill9 = Vec::new();
-    for v in [Variant::Kill9, Variant::CleanStop, Variant::HostDown] {
-        // Said in the table: except for the clean stop, the client's writes are held at the
-        // instant of the failure (no transaction in flight); e2e_semisync and `cargo xtask
-        // faults` measure losses with writers that are never paused.
-        let held = match v {
-            Variant::CleanStop => "writes never paused",
-            _ => "writes held at the fault: no transaction in flight",
+    let mut n = 0;
+    for (variants, prefix) in [(plain, "mmmbench"), (fenced, "mmmbenchf")] {
+        if variants.is_empty() {
+            continue;
+        }
+        let (_guard, dir) = match variants[0] {
+            Variant::HostDownFenced => Lab::example_fenced(prefix)?,
+            _ => Lab::example_with("")?,
         };
-        let mut t = Table::new(
-            &format!("failover: {} ({trials} trials; {held})", v.name()),
-            DIST_HEAD,
-        );
-        let (mut win, mut det, mut dec, mut sw, mut lost) = (vec![], vec![], vec![], vec![], 0);
-        for _ in 0..trials {
-            n += 1;
-            let r = trial(&mut lab, v, n, &events).with_context(|| {
-                format!(
-                    "trial {n} ({})\n--- monitor log ---\n{}",
-                    v.name(),
-                    lab.monitor_log()
-                )
-            })?;
-            eprintln!(
-                "  {}: trial {n}: unavailable {:.0} ms",
-                v.name(),
-                ms(r.window)
-            );
-            win.push(ms(r.window));
-            det.extend(r.detection.map(ms));
-            dec.extend(r.decision.map(ms));
-            sw.extend(r.switch.map(ms));
-            lost += r.lost;
+        let mut lab = Lab::up_online_with(prefix, &dir)?;
+        let vip = lab.cfg.role("writer").context("writer role")?.ips[0];
+        lab.client_sql(vip, "CREATE TABLE bench (seq BIGINT PRIMARY KEY)")?;
+        let events = watch(&lab);
+        for v in variants {
+            let (t, win) = measure(&mut lab, v, trials, &mut n, &events)?;
+            if matches!(v, Variant::Kill9) {
+                kill9 = win;
+            }
+            tables.push(t);
         }
-        if matches!(v, Variant::Kill9) {
-            kill9 = win.clone();
-        }
-        let target = matches!(v, Variant::Kill9 | Variant::CleanStop);
-        t.dist(
-            "unavailability (last ack before → first ack after)",
-            &win,
-            "ms",
-            target.then_some((1000.0, "p50")),
-        );
-        if target {
-            t.dist(
-                "unavailability, p99 target",
-                &win,
-                "ms",
-                Some((2000.0, "p99")),
-            );
-        }
-        t.dist("stage: detection (kill → HARD_OFFLINE)", &det, "ms", None);
-        t.dist(
-            "stage: decision (kill → writer role moved)",
-            &dec,
-            "ms",
-            None,
-        );
-        t.dist(
-            "stage: switch + first write (role moved → first ack)",
-            &sw,
-            "ms",
-            None,
-        );
-        t.notes.push(format!("Acknowledged writes lost: {lost}. Replication was caught up at each failure, and for kill -9 and host down the client's writes were held for the instant the failure took (no transaction in flight): with asynchronous replication a transaction committed on the failing master but not yet replicated is lost to the new master and stays behind as an errant transaction on the old one, which then needs a DBA before it rejoins (mmm keeps such a host out of rotation; MMM 2.2.1 would not notice). Client: connect timeout {:?}, query timeout {:?}, reconnect after every error.", mmm_tests::load::CONNECT_TIMEOUT, mmm_tests::load::QUERY_TIMEOUT));
-        if !target {
-            t.notes.push("With the host's link down its own agent cannot report; the other hosts' agents ping it every 200 ms and report it unreachable after two misses, and the monitor's own failing check (ping, 1 s timeout) confirmed by that report counts at once instead of after the trap period (2 s by default). Nobody can confirm that the old writer stopped writing, so the writer role moves only once its lease must have run out: `writer_lease` (2 s) + 0.5 s after the peers lost it (ARCHITECTURE.md \"No split brain\"); `writer_lease 0` gives the old ~1.2 s back, without that guarantee.".into());
-        }
-        tables.push(t);
     }
     Ok((tables, kill9))
+}
+
+/// `trials` trials of `v` on `lab`, numbered on from `n`: its table and unavailabilities.
+fn measure(
+    lab: &mut Lab,
+    v: Variant,
+    trials: u64,
+    n: &mut u64,
+    events: &Events,
+) -> Result<(Table, Vec<f64>)> {
+    // Said in the table: except for the clean stop, the client's writes are held at the
+    // instant of the failure (no transaction in flight); e2e_semisync and `cargo xtask
+    // faults` measure losses with writers that are never paused.
+    let held = match v {
+        Variant::CleanStop => "writes never paused",
+        _ => "writes held at the fault: no transaction in flight",
+    };
+    let mut t = Table::new(
+        &format!("failover: {} ({trials} trials; {held})", v.name()),
+        DIST_HEAD,
+    );
+    let target = match v {
+        Variant::Kill9 | Variant::CleanStop => Some((1000.0, 2000.0)),
+        Variant::HostDownFenced => Some((300.0, 600.0)),
+        Variant::HostDown => None,
+    };
+    let (mut win, mut det, mut dec, mut sw, mut lost) = (vec![], vec![], vec![], vec![], 0);
+    for _ in 0..trials {
+        *n += 1;
+        let r = trial(lab, v, *n, events).with_context(|| {
+            format!(
+                "trial {n} ({})\n--- monitor log ---\n{}",
+                v.name(),
+                lab.monitor_log()
+            )
+        })?;
+        eprintln!(
+            "  {}: trial {n}: unavailable {:.0} ms",
+            v.name(),
+            ms(r.window)
+        );
+        if target.is_some_and(|(_, p99)| ms(r.window) > p99) {
+            lab.keep_logs("bench", &format!("failover-{}-trial-{n}", v.key()));
+        }
+        win.push(ms(r.window));
+        det.extend(r.detection.map(ms));
+        dec.extend(r.decision.map(ms));
+        sw.extend(r.switch.map(ms));
+        lost += r.lost;
+    }
+    t.dist(
+        "unavailability (last ack before → first ack after)",
+        &win,
+        "ms",
+        target.map(|(p50, _)| (p50, "p50")),
+    );
+    if let Some((_, p99)) = target {
+        t.dist("unavailability, p99 target", &win, "ms", Some((p99, "p99")));
+    }
+    t.dist("stage: detection (kill → HARD_OFFLINE)", &det, "ms", None);
+    t.dist(
+        "stage: decision (kill → writer role moved)",
+        &dec,
+        "ms",
+        None,
+    );
+    t.dist(
+        "stage: switch + first write (role moved → first ack)",
+        &sw,
+        "ms",
+        None,
+    );
+    t.notes.push(format!("Acknowledged writes lost: {lost}. Replication was caught up at each failure, and for kill -9 and host down the client's writes were held for the instant the failure took (no transaction in flight): with asynchronous replication a transaction committed on the failing master but not yet replicated is lost to the new master and stays behind as an errant transaction on the old one, which then needs a DBA before it rejoins (mmm keeps such a host out of rotation; MMM 2.2.1 would not notice). Client: connect timeout {:?}, query timeout {:?}, reconnect after every error.", mmm_tests::load::CONNECT_TIMEOUT, mmm_tests::load::QUERY_TIMEOUT));
+    if let Variant::HostDown = v {
+        t.notes.push("With the host's link down its own agent cannot report; the other hosts' agents ping it every 200 ms and report it unreachable after two misses, and the monitor's own failing check (ping, 1 s timeout) confirmed by that report counts at once instead of after the trap period (2 s by default). Nobody can confirm that the old writer stopped writing, so the writer role moves only once its lease must have run out: `writer_lease` (2 s) + 0.5 s after the peers lost it (ARCHITECTURE.md \"No split brain\"); `writer_lease 0` gives the old ~1.2 s back, without that guarantee.".into());
+    }
+    if let Variant::HostDownFenced = v {
+        t.notes.push(format!("The same fault with `kill_host_fences yes`, `kill_host_bin` the lab's fence (it shuts the host's port on the lab's bridge, as a managed switch's port shutdown would) and `{FENCED_COMMON}` (two misses). The peers report the host within ~2 probe periods, the monitor's confirming ping and login (bounded by the peers' own patience, here 50 ms) agree, the fence runs at once and its exit 0 moves the writer role without waiting out the writer lease (2 s, still in force: it fences an old writer nobody could fence). The clients reconnect through the VIP on their own (connect timeout {:?}).", mmm_tests::load::CONNECT_TIMEOUT));
+    }
+    Ok((t, win))
 }

@@ -82,6 +82,11 @@ pub fn summary(c: &Config) -> String {
     }
     let lease = if c.writer_lease.is_zero() {
         "off".to_string()
+    } else if c.monitor.kill_host_fences {
+        format!(
+            "{:?} (a dead host's writer moves once kill_host_bin fenced it: kill_host_fences)",
+            c.writer_lease
+        )
     } else {
         format!(
             "{:?} (a dead host's writer moves {:?} after its peers lose it)",
@@ -128,5 +133,14 @@ mod tests {
         let text = common + &mon.replace("include mmm_common.conf", "");
         let c = mmm_common::config::Config::parse_str(&dir.join("mmm_mon.conf"), &text).unwrap();
         insta::assert_snapshot!(super::summary(&c));
+        // With a fence the lease is no longer what a dead host's writer waits for.
+        let fenced = text.replace(
+            "<monitor>",
+            "<monitor>\n kill_host_bin /usr/lib/mysql-mmm/fence\n kill_host_fences yes",
+        );
+        let c = mmm_common::config::Config::parse_str(&dir.join("mmm_mon.conf"), &fenced).unwrap();
+        assert!(super::summary(&c).contains(
+            "writer lease 2s (a dead host's writer moves once kill_host_bin fenced it: kill_host_fences)"
+        ));
     }
 }

@@ -273,10 +273,15 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// A fresh lab (`prefix`; the example configuration, `semisync` on or off), the table,
-    /// the writes and the checker running for 1 s.
-    pub fn start(prefix: &str, semisync: bool) -> Result<Trial> {
-        let (config, dir) = Lab::example_with("")?;
+    /// A fresh lab (`prefix`; the example configuration, `semisync` on or off; `fenced`:
+    /// with the lab's fence, [`Lab::example_fenced`]), the table, the writes and the checker
+    /// running for 1 s.
+    pub fn start(prefix: &str, semisync: bool, fenced: bool) -> Result<Trial> {
+        let (config, dir) = if fenced {
+            Lab::example_fenced(prefix)?
+        } else {
+            Lab::example_with("")?
+        };
         if !semisync {
             let common = dir.join("mmm_common.conf");
             let text = std::fs::read_to_string(&common)?;
@@ -313,29 +318,6 @@ impl Trial {
     /// Runs `ip` in `host`'s namespace (`ip link set …`, `ip route add blackhole …`).
     pub fn ip(&self, host: &str, args: &[&str]) -> Result<()> {
         self.lab.net.exec(&self.lab.ns(host), "ip", args).map(drop)
-    }
-
-    /// Copies the monitor's and every agent's log of a trial that failed to
-    /// `target/faults-logs/<class>-<unix seconds>/` (the lab's own directory goes with it).
-    fn keep_logs(&self, class: &str) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/faults-logs")
-            .join(format!("{class}-{}", unix_now() as u64));
-        if std::fs::create_dir_all(&dir).is_err() {
-            return;
-        }
-        let mut logs = vec![(
-            "monitor.log".to_string(),
-            self.lab.run.join("monitor/monitor.log"),
-        )];
-        for h in &self.lab.cfg.hosts {
-            let from = self.lab.run.join(&h.name).join("agent.log");
-            logs.push((format!("{}-agent.log", h.name), from));
-        }
-        for (name, from) in logs {
-            let _ = std::fs::copy(from, dir.join(name));
-        }
-        eprintln!("{class}: logs kept in {}", dir.display());
     }
 
     /// Ends the trial at least `settle` after `fault` (when the fault began), once writes
@@ -406,7 +388,7 @@ impl Trial {
             now_writer.is_some()
         });
         let Some(now_writer) = now_writer else {
-            self.keep_logs(class);
+            self.lab.keep_logs("faults", class);
             anyhow::bail!(
                 "no writer 30 s after the fault:\n{}",
                 self.lab.monitor_log()
@@ -466,7 +448,7 @@ impl Trial {
                 let lines: Vec<&str> = text.lines().collect();
                 lines[lines.len().saturating_sub(60)..].join("\n")
             };
-            self.keep_logs(class);
+            self.lab.keep_logs("faults", class);
             let agent = std::fs::read_to_string(self.lab.run.join("db1/agent.log"));
             eprintln!(
                 "{class}: {}\n--- monitor log ---\n{}\n--- db1 agent log ---\n{}",

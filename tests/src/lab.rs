@@ -26,6 +26,8 @@ use std::{
 
 mod check;
 pub mod etcd_tls;
+mod fence;
+pub use fence::FENCED_COMMON;
 pub mod ha;
 mod procs;
 mod teardown;
@@ -318,6 +320,7 @@ impl Lab {
                 ),
             )?;
         }
+        self.write_fence()?;
         if monitors > 1 {
             self.cfg = Config::load(&mondir.join("mmm_mon.conf"))
                 .context("the lab's configuration for several monitors")?;
@@ -541,11 +544,21 @@ impl Lab {
     /// The lab's example configuration with extra `<monitor>` lines (e.g. `mode passive`),
     /// written to a private directory that lives as long as the returned guard.
     pub fn example_with(monitor_extra: &str) -> Result<(tempfile::TempDir, PathBuf)> {
+        Lab::example_tuned(monitor_extra, "")
+    }
+
+    /// The lab's example configuration with extra `<monitor>` lines and extra lines at the end
+    /// of the common file (e.g. `peer_ping_interval 50ms`).
+    pub fn example_tuned(
+        monitor_extra: &str,
+        common_extra: &str,
+    ) -> Result<(tempfile::TempDir, PathBuf)> {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab");
         let g = tempdir()?;
-        std::fs::copy(
-            src.join("mmm_common.conf"),
+        let common = std::fs::read_to_string(src.join("mmm_common.conf"))?;
+        std::fs::write(
             g.path().join("mmm_common.conf"),
+            format!("{common}\n{common_extra}\n"),
         )?;
         let mon = std::fs::read_to_string(src.join("mmm_mon.conf"))?
             .replace("</monitor>", &format!("    {monitor_extra}\n</monitor>"));

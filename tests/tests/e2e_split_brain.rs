@@ -17,6 +17,9 @@
 //!   xtask bench flaky-net` soaks longer, also with 30 % loss each way on the writer's link,
 //!   and counts hosts leaving ONLINE).
 //!
+//! - the writer's whole host down on a lab with `kill_host_fences` (its bridge-port fence):
+//!   the writer moves on the fence's word, not after its lease, and loses nothing.
+//!
 //! Every class runs with the lab's semi-synchronous replication: no acknowledged write may be
 //! missing anywhere afterwards.
 
@@ -74,4 +77,9 @@ fn a_standby_cut_off_from_the_writer_is_not_promoted_when_the_writer_dies() {
     // db1 and db2 cut off from each other for 10 s (db1 stays the writer: the monitor and
     // db3 reach it), then kill -9 db1: db2 lacks what db1 acknowledged meanwhile.
     check("masters-cut-then-writer-dies", "sbc");
+}
+
+#[test]
+fn a_dead_host_fenced_by_kill_host_bin_hands_over_without_the_lease_wait() {
+    check("writer-host-down-fenced", "hdf");
 }

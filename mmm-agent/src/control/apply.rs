@@ -69,6 +69,12 @@ pub struct Applier {
     /// An IO-thread reconnect still under way (`set_semisync`): the next operation on the
     /// server's replication or state waits for it first.
     pub(super) reconnect: Option<super::semisync::Reconnect>,
+    /// The epoch of the table being applied.
+    pub(super) applying: u64,
+    /// The epoch of a table waiting behind it (0: none), kept by the queue
+    /// (`queue.rs`): a hand-over stops waiting for a new owner that a newer table may have
+    /// moved the VIP away from again.
+    pub(super) newer: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The steps recorded so far.
@@ -221,6 +227,7 @@ impl Applier {
             return Err(e.into());
         }
         tracing::info!(epoch = t.epoch, "applying role table");
+        self.applying = t.epoch;
         let mut facts = self.facts(t).await;
         facts.macs = macs;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
@@ -377,7 +384,9 @@ impl Applier {
     /// answers once the VIP is LOCAL there, and that answer — or the new owner's gratuitous
     /// ARP — reaches our XDP as a claim on a VIP still LOCAL here (its `conflicts` counter).
     /// Until then this host keeps the VIP, so clients are refused here at once (server down or
-    /// read-only) instead of being steered to a host that drops them.
+    /// read-only) instead of being steered to a host that drops them. A newer table waiting
+    /// ends the wait at once: it may have moved the VIP again (a host back from a fence
+    /// applies the tables it missed in turn), and it decides where the VIP goes.
     async fn hand_over(
         &mut self,
         handover: Vec<Handover>,
@@ -403,13 +412,16 @@ impl Applier {
         while !waiting.is_empty() {
             let now = Instant::now();
             let mut still = Vec::new();
+            // A newer table waits: this one's new owner may no longer be the VIP's owner.
+            let newer = self.newer.load(std::sync::atomic::Ordering::SeqCst);
+            let superseded = newer > self.applying;
             for (h, prober) in waiting {
                 let announced = self
                     .dp
                     .stats(h.ip)
                     .map(|s| s.conflicts > h.claims)
                     .unwrap_or(true);
-                if !announced && now < deadline {
+                if !announced && now < deadline && !superseded {
                     if let Some((p, me)) = &prober {
                         let _ = p.probe(*me);
                     }
@@ -420,9 +432,11 @@ impl Applier {
                     return Err(steps.fail("release", t0, dp_err(e)));
                 }
                 let when = if announced {
-                    "once the new owner had it"
+                    "once the new owner had it".to_string()
+                } else if superseded {
+                    format!("without word from the new owner (epoch {newer} waits: it decides)")
                 } else {
-                    "without word from the new owner (timeout)"
+                    "without word from the new owner (timeout)".to_string()
                 };
                 steps.record("release", t0, true, format!("{} {when}", h.released));
                 // Closing a packet socket waits for an RCU grace period: not on this path.

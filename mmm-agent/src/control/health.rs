@@ -195,10 +195,10 @@ fn publish(tx: &watch::Sender<Health>, up: bool, hard: bool, pid: Option<i32>, d
     });
 }
 
-/// One task per peer: a probe of up to [`PEER_ECHOES`] echoes every `probing.interval`; the
-/// peer's name joins `peers_down` after `probing.misses` failed probes in a row and leaves it
-/// at the first answer. After [`Probing::dump_close_failures`] the local server's binlog dump
-/// threads serving it are closed (`sql::dump_threads_of`).
+/// One task per peer: a probe of up to [`PEER_ECHOES`] echoes starting every
+/// `probing.interval`; the peer's name joins `peers_down` after `probing.misses` failed probes
+/// in a row and leaves it at the first answer. After [`Probing::dump_close_failures`] the
+/// local server's binlog dump threads serving it are closed (`sql::dump_threads_of`).
 fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db, probing: Probing) {
     if peers.is_empty() {
         return;
@@ -221,8 +221,13 @@ fn spawn_peers(tx: Arc<watch::Sender<Health>>, peers: Vec<Peer>, local: Db, prob
             }
             let (mut failures, mut seq) = (0u32, 0u16);
             let close_after = probing.dump_close_failures();
+            // A probe starts every interval: an unanswered one lasts the whole interval, so
+            // the next starts at once and `misses` failed probes take `misses` intervals
+            // (the lease's timing argument, ARCHITECTURE.md), not twice that.
+            let mut ticks = tokio::time::interval(probing.interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::time::sleep(probing.interval).await;
+                ticks.tick().await;
                 seq = seq.wrapping_add(1);
                 let ok = probe(&mut pingers, seq, probing.interval).await;
                 failures = if ok { 0 } else { failures.saturating_add(1) };

@@ -160,6 +160,8 @@ pub async fn serve(
         state_path,
         known_dialect: None,
         reconnect: None,
+        applying: 0,
+        newer: Default::default(),
     };
     let queue = queue::ApplyQueue::default();
     tokio::spawn(queue.clone().run(applier, applied.clone(), health.clone()));

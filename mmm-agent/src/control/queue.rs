@@ -8,7 +8,7 @@ use super::apply::{Applier, ApplyError, Step};
 use super::{fence::GUARD_PERIOD, health::Health, state::AgentState};
 use mmm_common::roles::RoleTable;
 use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
 };
 use tokio::sync::{oneshot, watch, Notify};
@@ -29,6 +29,8 @@ pub struct ApplyQueue {
     wake: Arc<Notify>,
     /// The writer lease ran out: fence before anything else.
     fence: Arc<AtomicBool>,
+    /// The waiting table's epoch (0: none), for the applier (`Applier::newer`).
+    waiting: Arc<AtomicU64>,
 }
 
 impl ApplyQueue {
@@ -55,6 +57,7 @@ impl ApplyQueue {
             }
             None => {}
         }
+        self.waiting.store(table.epoch, Ordering::SeqCst);
         *slot = Some(Pending { table, reply });
         drop(slot);
         self.wake.notify_one();
@@ -68,7 +71,9 @@ impl ApplyQueue {
     }
 
     fn take(&self) -> Option<Pending> {
-        self.slot.lock().ok()?.take()
+        let mut slot = self.slot.lock().ok()?;
+        self.waiting.store(0, Ordering::SeqCst);
+        slot.take()
     }
 
     /// The worker, for ever: fences when the lease asks, applies what is queued one table at
@@ -82,6 +87,7 @@ impl ApplyQueue {
         applied: watch::Sender<AgentState>,
         mut health: watch::Receiver<Health>,
     ) {
+        applier.newer = self.waiting.clone();
         let mut guard = tokio::time::interval(GUARD_PERIOD);
         guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut was_up = false;
@@ -147,7 +153,13 @@ mod tests {
         let mut older = q.submit(table(6));
         assert_eq!(superseded_by(&mut older), Some(7));
         assert_eq!(superseded_by(&mut second), None, "still waiting");
+        assert_eq!(
+            q.waiting.load(Ordering::SeqCst),
+            7,
+            "the applier sees it waiting"
+        );
         assert_eq!(q.take().map(|p| p.table.epoch), Some(7));
+        assert_eq!(q.waiting.load(Ordering::SeqCst), 0);
         assert!(q.take().is_none());
     }
 }

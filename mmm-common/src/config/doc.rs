@@ -96,6 +96,7 @@ pub const DIRECTIVES: &[DirectiveDoc] = &[
     d("monitor", "flap_count", "3", false, "Departures from ONLINE within flap_duration that make a host flapping."),
     d("monitor", "auto_set_online", "0", false, "Seconds in AWAITING_RECOVERY after which a host is set ONLINE by itself (0: never)."),
     d("monitor", "kill_host_bin", "", false, "Run as `kill_host_bin HOST 1|0` when a demoted host's agent cannot be told."),
+    d("monitor", "kill_host_fences", "0", true, "kill_host_bin is a fence (STONITH: power off, switch port shut): exit 0 proves the host takes no more writes. A failed-over writer whose agent cannot confirm is fenced at once and its role moves without waiting out writer_lease. Needs kill_host_bin."),
     d("monitor", "careful_startup", "1", false, "A role IP on two hosts at start-up makes the monitor PASSIVE."),
     d("monitor", "mode", "active", false, "active, manual, wait or passive at start-up."),
     d("monitor", "wait_for_other_master", "120", false, "WAIT mode: seconds after which one ONLINE master suffices (0: wait for ever)."),

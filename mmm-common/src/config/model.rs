@@ -173,6 +173,12 @@ pub struct MonitorConfig {
     /// 0: never.
     pub auto_set_online: Duration,
     pub kill_host_bin: Option<PathBuf>,
+    /// Ours: `kill_host_bin` is a fence (STONITH): its exit status 0 proves the host can no
+    /// longer take a client write (powered off, its switch port shut). A failed-over writer
+    /// whose agent cannot confirm its demotion is then fenced at once and its role moves
+    /// without waiting out its writer lease (ARCHITECTURE.md "No split brain"). Needs
+    /// `kill_host_bin`.
+    pub kill_host_fences: bool,
     pub careful_startup: bool,
     /// Mode at start-up (`mode`; default active).
     pub mode: Mode,
@@ -199,6 +205,7 @@ impl Default for MonitorConfig {
             flap_count: 3,
             auto_set_online: Duration::ZERO,
             kill_host_bin: None,
+            kill_host_fences: false,
             careful_startup: true,
             mode: Mode::Active,
             wait_for_other_master: Duration::from_secs(120),

@@ -367,6 +367,24 @@ fn more_than_two_master_candidates_are_refused_for_the_monitor() {
 }
 
 #[test]
+fn kill_host_fences_is_off_by_default_and_needs_kill_host_bin() {
+    let load = |monitor: &str| {
+        let d = dir_with(&[("x.conf", &format!("{MIN}<monitor>\n{monitor}</monitor>\n"))]);
+        Config::load(&d.path().join("x.conf")).unwrap()
+    };
+    assert!(!load("").monitor.kill_host_fences);
+    let c = load(" kill_host_fences yes\n");
+    let e = c.validate_for_monitor().unwrap_err().to_string();
+    assert!(
+        e.contains("kill_host_fences is set but no kill_host_bin"),
+        "{e}"
+    );
+    let c = load(" kill_host_bin /usr/lib/mysql-mmm/fence\n kill_host_fences yes\n");
+    assert!(c.monitor.kill_host_fences);
+    c.validate_for_monitor().unwrap();
+}
+
+#[test]
 fn ssl_sockets_need_all_three_files() {
     let e = err(&format!(
         "{MIN}\n<socket>\n    type ssl\n    cert_file /etc/mmm/cert.pem\n</socket>\n"

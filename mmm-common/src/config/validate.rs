@@ -200,6 +200,11 @@ impl Config {
         if self.hosts.is_empty() {
             return Err(ConfigError::Invalid("no hosts defined".into()));
         }
+        if self.monitor.kill_host_fences && self.monitor.kill_host_bin.is_none() {
+            return Err(ConfigError::Invalid(
+                "kill_host_fences is set but no kill_host_bin is: name the fencing program (it runs as `kill_host_bin HOST 1|0`; exit 0 means the host is fenced)".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! mysqld by a full login — the writer is unreachable *from the monitor*, not dead, and stays
 //! ([`Analysis::UnreachableWriter`], in the manner of orchestrator's `UnreachableMaster`).
 //! When it is failed over and its agent cannot confirm the demotion, no other host gets the
-//! writer role until the old writer's lease must have run out: [`FenceWait`].
+//! writer role until the old writer's lease must have run out: [`FenceWait`] — or, with
+//! `kill_host_fences`, until `kill_host_bin` fenced it (STONITH, MHA's `shutdown_script`).
 
 use super::{Cluster, Host, Log, Time};
 use std::time::Duration;
@@ -52,6 +53,12 @@ pub struct FenceWait {
     /// final position, which the new writer (the target, or a failover's candidate) applies
     /// before it becomes writable.
     pub final_gtid: Option<String>,
+    /// The `kill_host_bin` run fencing the old writer (`kill_host_fences`): its number, as in
+    /// [`super::Action::Fence`] and [`super::Input::Fenced`]; a late answer of an earlier
+    /// run never ends this wait.
+    pub fencing: Option<u64>,
+    /// `kill_host_bin` exited 0 for this run: the old writer takes no more writes.
+    pub fenced: bool,
 }
 
 /// Added to the lease before promoting (ARCHITECTURE.md "Timing argument"): the agent's
@@ -95,12 +102,16 @@ impl Cluster {
         mmm_common::roles::majority(may, self.hosts[i].probed_by.len())
     }
 
-    /// Records, for every host a majority may still reach, that it may at `now`.
+    /// Records, for every host a majority may still reach, that it may at `now` — and for one
+    /// it no longer may, that it still might until `now`: the input this pass runs for told
+    /// the monitor so, and passes do not run for every input (`Cluster::step`).
     pub(super) fn note_reachability(&mut self, now: Time) {
         for i in 0..self.hosts.len() {
-            if self.majority_may_reach(i) {
+            let may = self.majority_may_reach(i);
+            if may || self.hosts[i].majority_reached {
                 self.hosts[i].majority_reach_at = Some(now);
             }
+            self.hosts[i].majority_reached = may;
         }
     }
 
@@ -156,13 +167,42 @@ impl Cluster {
             .max(h.majority_reach_at)
             .unwrap_or_default()
             .min(now);
+        let host = h.name.clone();
+        let ping_ok = self.answers(i, mmm_common::config::CheckKind::Ping);
+        let fencing = self.kill_host_fences.then(|| {
+            self.fence_runs += 1;
+            self.fence_runs
+        });
         self.fence = Some(FenceWait {
-            host: h.name.clone(),
+            host: host.clone(),
             epoch: None,
             renewable_at,
             target: None,
             final_gtid: None,
+            fencing,
+            fenced: false,
         });
+        if let Some(run) = fencing {
+            self.log(Log::warn(format!(
+                "Fencing old writer '{host}' with kill_host_bin (kill_host_fences): the writer role moves once it succeeds, or once its writer lease ran out"
+            )));
+            self.out.push(super::Action::Fence { host, ping_ok, run });
+        }
+    }
+
+    /// `kill_host_bin` run `run` on `host` ended, `ok` when it exited 0: the old writer of the
+    /// current fence wait, if that run fences it, is fenced; a failure leaves the lease wait.
+    pub(super) fn on_fenced(&mut self, host: &str, run: u64, ok: bool) {
+        let Some(f) = self.fence.as_mut() else { return };
+        if f.host != host || f.fencing != Some(run) {
+            return;
+        }
+        f.fenced = ok;
+        if !ok {
+            self.log(Log::error(format!(
+                "kill_host_bin could not fence old writer '{host}': the writer role waits for its agent or its writer lease"
+            )));
+        }
     }
 
     /// A planned switchover of the writer role from host `from` to host `to` at `now`, in two
@@ -178,6 +218,8 @@ impl Cluster {
             renewable_at: self.monitor_contact(from).unwrap_or_default().max(now),
             target: Some(self.hosts[to].name.clone()),
             final_gtid: None,
+            fencing: None,
+            fenced: false,
         });
     }
 
@@ -218,9 +260,11 @@ impl Cluster {
         let until = renewable_at + self.writer_lease + self.lease_margin;
         // A planned switchover waits for the old writer's word while its agent answers.
         let timed_out = now >= until && (w.target.is_none() || !h.agent.reachable);
-        if confirmed || timed_out {
+        if confirmed || w.fenced || timed_out {
             let why = if confirmed {
                 "its agent confirmed it gave the role up".to_string()
+            } else if w.fenced {
+                "kill_host_bin fenced it".to_string()
             } else {
                 format!(
                     "its writer lease ({:?}) ran out {:?} after the monitor last could tell it renewed",

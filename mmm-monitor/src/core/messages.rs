@@ -41,6 +41,9 @@ pub enum Input {
     },
     /// The monitor's own network check (ping_ips).
     Network { up: bool },
+    /// The fencing run `run` of `kill_host_bin` on `host` ([`Action::Fence`]) ended; `ok`:
+    /// it exited 0 (the host is fenced).
+    Fenced { host: String, run: u64, ok: bool },
     /// An admin command; answered with [`Action::Reply`].
     Command(Command),
     /// An agent refused a table as older than the epoch it applied (e.g. the status file was
@@ -96,7 +99,6 @@ pub enum Action {
     },
     /// Persist the status (status file + epoch).
     Persist(String),
-    /// Run `kill_host_bin <host>`.
     /// Push the current table to `host` again, although it acknowledged it: its agent's
     /// status differs from it (drift).
     Repair {
@@ -107,6 +109,13 @@ pub enum Action {
     KillHost {
         host: String,
         ping_ok: bool,
+    },
+    /// Fence `host`, a failed-over writer (`kill_host_fences`): run `kill_host_bin <host>
+    /// <1|0>` now and answer with [`Input::Fenced`] carrying `run`.
+    Fence {
+        host: String,
+        ping_ok: bool,
+        run: u64,
     },
     /// Run `check` on `host` now (an agent reported a failure: our own view is wanted).
     Confirm {

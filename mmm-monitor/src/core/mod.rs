@@ -124,8 +124,12 @@ pub struct Host {
     /// Why it is failing, while it holds (or just lost) the writer role (`holistic.rs`).
     pub analysis: Option<Analysis>,
     /// The last time a majority of the hosts may still have reached it by ping (its writer
-    /// lease's other source), as far as the monitor can tell.
+    /// lease's other source), as far as the monitor can tell: the last pass that judged so,
+    /// or the pass that learned otherwise (the input it runs for ended it, not the pass
+    /// before).
     pub majority_reach_at: Option<Time>,
+    /// Whether the last pass judged that a majority may still reach it.
+    pub majority_reached: bool,
     /// When its agent last said its replication IO thread was receiving (`promotion.rs`).
     pub io_seen_at: Option<Time>,
     /// Since when its agent has been unable to ping the active master:
@@ -192,6 +196,10 @@ pub struct Cluster {
     pub catchup_strict: bool,
     /// A failed-over writer whose fence is not confirmed yet (`holistic.rs`).
     pub fence: Option<FenceWait>,
+    /// `kill_host_fences` with a `kill_host_bin`: a failed-over writer is fenced by it.
+    pub kill_host_fences: bool,
+    /// How many fencing runs of `kill_host_bin` were asked for (numbers them).
+    fence_runs: u64,
     /// When the writer was lost, until a new one is chosen (`promotion.rs`).
     pub writer_lost_at: Option<Time>,
     /// The lost writer, when its agent's last (recent) status said it was committing without
@@ -253,6 +261,7 @@ impl Cluster {
                     last_contact: None,
                     analysis: None,
                     majority_reach_at: None,
+                    majority_reached: false,
                     io_seen_at: None,
                     cut_from_writer_since: None,
                     probed_by: cfg
@@ -288,6 +297,8 @@ impl Cluster {
             semisync: cfg.semisync,
             catchup_strict: cfg.catchup_strict,
             fence: None,
+            kill_host_fences: cfg.monitor.kill_host_fences && cfg.monitor.kill_host_bin.is_some(),
+            fence_runs: 0,
             writer_lost_at: None,
             writer_fell_back: None,
             switchover_to: None,
@@ -379,6 +390,12 @@ impl Cluster {
             .map(|h| h.name.as_str())
     }
 
+    /// The status of `check` on `host` (`None`: no result yet, or no such host).
+    fn check_status(&self, host: &str, check: CheckKind) -> Option<checks::Status> {
+        let i = self.idx(host)?;
+        self.hosts[i].checks.get(&check).cloned()
+    }
+
     fn can_be_master(&self, host: &str) -> bool {
         self.roles
             .iter()
@@ -392,7 +409,17 @@ impl Cluster {
                 host,
                 check,
                 report,
-            } => self.on_check(&host, check, &report, now),
+            } => {
+                let before = self.check_status(&host, check);
+                self.on_check(&host, check, &report, now);
+                if self.out.is_empty() && self.check_status(&host, check) == before {
+                    // The same result again (OK after OK, a failure still in its trap)
+                    // changes nothing a pass decides on, and time-driven rules run at the
+                    // next tick: no pass, so the hundreds of results a second at 256 hosts
+                    // cost the core each O(1), not a pass over every host (#18).
+                    return Vec::new();
+                }
+            }
             Input::AgentHealth {
                 host,
                 up,
@@ -418,6 +445,7 @@ impl Cluster {
                 self.on_pushed(host, ok, epoch, now)
             }
             Input::Network { up } => self.on_network(up, now),
+            Input::Fenced { host, run, ok } => self.on_fenced(&host, run, ok),
             Input::Command(c) => {
                 let r = self.command(c, now);
                 self.out.push(Action::Reply(r));

@@ -282,7 +282,7 @@ impl Cluster {
     /// checks reaches the host, a failure of the other that a peer's lost pings seem to
     /// confirm (both at once: a lossy network, #18) is no evidence that it is down: it keeps
     /// its trap period (MMM's rule, docs/mmm-2.2.1.md §4).
-    fn answers(&self, i: usize, check: CheckKind) -> bool {
+    pub(super) fn answers(&self, i: usize, check: CheckKind) -> bool {
         self.hosts[i]
             .checks
             .get(&check)

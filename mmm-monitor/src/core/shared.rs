@@ -145,6 +145,9 @@ impl Cluster {
             renewable_at: now,
             target: s.fence_target.clone(),
             final_gtid: None,
+            // The old leader's fencing run is not this leader's: the lease is waited out.
+            fencing: None,
+            fenced: false,
         });
         self.switchover_to = None;
         self.last_table = Some(self.table());

@@ -364,7 +364,26 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
             return;
         }
         let t0 = std::time::Instant::now();
-        let r = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t))).await;
+        let call = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t)));
+        tokio::pin!(call);
+        // A newer table does not wait for this call: the agent applies this one to its end
+        // anyway (its queue), and the newer one waits there behind it — where a hand-over of
+        // this one sees it and stops waiting for a new owner the newer table may have
+        // changed (`Applier::newer`). Its answer stands for both.
+        let r = loop {
+            tokio::select! {
+                r = &mut call => break Some(r),
+                changed = latest.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if latest.borrow().as_ref().is_some_and(|n| n.epoch > t.epoch) {
+                        break None;
+                    }
+                }
+            }
+        };
+        let Some(r) = r else { continue };
         let took = t0.elapsed();
         let (ok, stale, report) = outcome(&host, r, took);
         let label = HostLabel { host: host.clone() };

@@ -33,6 +33,8 @@ struct FakeAgent {
     applies: AtomicUsize,
     subscriptions: AtomicUsize,
     status_epoch: AtomicU64,
+    /// A table of this epoch takes 3 s to apply (a hand-over waiting for its new owner).
+    slow_epoch: AtomicU64,
 }
 
 /// The served handle of a [`FakeAgent`] (the test keeps the other).
@@ -45,8 +47,12 @@ impl pb::agent_server::Agent for Served {
         req: tonic::Request<pb::RoleTable>,
     ) -> Result<tonic::Response<pb::AgentReport>, tonic::Status> {
         self.0.applies.fetch_add(1, SeqCst);
+        let epoch = req.into_inner().epoch;
+        if epoch == self.0.slow_epoch.load(SeqCst) {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
         Ok(tonic::Response::new(pb::AgentReport {
-            epoch: req.into_inner().epoch,
+            epoch,
             ..Default::default()
         }))
     }
@@ -203,4 +209,36 @@ fn nothing_is_pushed_while_the_monitors_network_is_down() {
     });
     assert_eq!(pushed, 0, "pushed while the network was down");
     assert_eq!(acked, (3, true), "not pushed once the network was back");
+}
+
+#[test]
+fn a_newer_table_goes_out_while_the_agent_still_applies_the_older_one() {
+    let first_ack = with_fake_agent("agn", |fake, client| async move {
+        fake.slow_epoch.store(3, SeqCst);
+        let (latest_tx, latest) = watch::channel(Some(table(3)));
+        let (_network_tx, network) = watch::channel(true);
+        let (tx, mut rx) = mpsc::channel(8);
+        let pusher = Pusher {
+            host: "db1".into(),
+            client,
+            latest,
+            again: Arc::new(Notify::new()),
+            network,
+            metrics: Arc::new(MonitorMetrics::new()),
+        };
+        tokio::spawn(push(pusher, tx, Duration::from_secs(10)));
+        while fake.applies.load(SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latest_tx.send_replace(Some(table(4)));
+        loop {
+            match rx.recv().await {
+                Some(Msg::Acked { epoch, ok, .. }) => break Some((epoch, ok)),
+                Some(_) => continue,
+                None => break None,
+            }
+        }
+    });
+    // Epoch 4 was sent without waiting for epoch 3's answer; its answer is the first.
+    assert_eq!(first_ack, Some((4, true)));
 }

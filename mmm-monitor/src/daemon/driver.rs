@@ -305,7 +305,10 @@ impl Driver {
             if !acting
                 && matches!(
                     a,
-                    Action::Push(_) | Action::Repair { .. } | Action::KillHost { .. }
+                    Action::Push(_)
+                        | Action::Repair { .. }
+                        | Action::KillHost { .. }
+                        | Action::Fence { .. }
                 )
             {
                 continue;
@@ -340,6 +343,7 @@ impl Driver {
                 }
                 Action::Repair { host } => self.pushers.repair(&host),
                 Action::KillHost { host, ping_ok } => self.kill_host(&host, ping_ok),
+                Action::Fence { host, ping_ok, run } => self.fence(host, ping_ok, run),
                 Action::Network { up } => self.pushers.set_network(up),
                 Action::Confirm { host, check } => {
                     inputs::confirm(&self.cfg, &self.pinger, &self.tx, host, check)
@@ -371,6 +375,29 @@ impl Driver {
                     "FATAL Could not kill host '{host}' - there may be some duplicate ips now! {why}"
                 ),
             }
+        });
+    }
+
+    /// Fences `host` with `kill_host_bin <host> <1|0>` (`kill_host_fences`) in the
+    /// background, bounded by [`KILL_HOST_TIMEOUT`]; the core hears how it ended
+    /// ([`Input::Fenced`]): only exit status 0 within the bound fences.
+    fn fence(&self, host: String, ping_ok: bool, run: u64) {
+        let (bin, tx) = (kill_host_bin(&self.cfg), self.tx.clone());
+        tokio::spawn(async move {
+            let ok = match bin {
+                None => false,
+                Some(bin) => match run_kill_host(&bin, &host, ping_ok, KILL_HOST_TIMEOUT).await {
+                    Ok(out) => {
+                        tracing::info!("kill_host_bin fenced '{host}'. Output was: {out}");
+                        true
+                    }
+                    Err(why) => {
+                        tracing::error!("kill_host_bin could not fence '{host}': {why}");
+                        false
+                    }
+                },
+            };
+            let _ = tx.send(Msg::Input(Input::Fenced { host, run, ok })).await;
         });
     }
 

@@ -80,6 +80,33 @@ impl Lab {
     pub fn monitor_log(&self) -> String {
         std::fs::read_to_string(self.run.join("monitor/monitor.log")).unwrap_or_default()
     }
+
+    /// Copies the monitor's and every agent's log to `target/<kind>-logs/<name>-<unix
+    /// seconds>/` (a failed fault trial, a benchmark trial beyond its target) and says where.
+    pub fn keep_logs(&self, kind: &str, name: &str) {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/{kind}-logs"))
+            .join(format!("{name}-{unix}"));
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        let mut logs = vec![(
+            "monitor.log".to_string(),
+            self.run.join("monitor/monitor.log"),
+        )];
+        for h in &self.cfg.hosts {
+            let from = self.run.join(&h.name).join("agent.log");
+            logs.push((format!("{}-agent.log", h.name), from));
+        }
+        for (file, from) in logs {
+            let _ = std::fs::copy(from, dir.join(file));
+        }
+        eprintln!("{name}: logs kept in {}", dir.display());
+    }
 }
 
 /// Waits (15 s at most) until daemon `who` listens on `ip:port` in `ns`; else an error

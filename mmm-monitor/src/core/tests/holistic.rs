@@ -363,3 +363,31 @@ fn only_the_hosts_probing_the_writer_judge_its_lease() {
     says(&mut c, "db10", &[]);
     assert!(c.majority_may_reach(i));
 }
+
+#[test]
+fn the_same_check_result_again_runs_no_pass_and_reachability_ends_at_the_input() {
+    let mut s = Sim::new("");
+    s.online_all();
+    s.now += Duration::from_millis(10);
+    let again = s.c.step(
+        Input::Check {
+            host: "db1".into(),
+            check: CheckKind::Ping,
+            report: Report::ok("OK"),
+        },
+        s.now,
+    );
+    assert!(again.is_empty(), "{again:?}");
+    // Passes skip inputs, so the last pass before the peers' reports may be long gone: the
+    // report that ended "a majority may reach db1" is when it may last have renewed.
+    s.advance(Duration::from_millis(250));
+    s.now += Duration::from_millis(200);
+    s.peer_says("db2", &["db1"], &[]);
+    s.peer_says("db3", &["db1"], &[]);
+    assert_eq!(s.c.host("db1").unwrap().majority_reach_at, Some(s.now));
+    s.advance(Duration::from_millis(250));
+    assert_eq!(
+        s.c.host("db1").unwrap().majority_reach_at,
+        Some(s.now - Duration::from_millis(250))
+    );
+}

@@ -6,6 +6,7 @@ use mmm_common::config::{CheckKind, Config};
 use proptest::prelude::*;
 use std::path::Path;
 
+mod fencing;
 mod gtids;
 mod holistic;
 mod promotion;
@@ -42,6 +43,8 @@ struct Sim {
     pushes: Vec<RoleTable>,
     kills: Vec<String>,
     kill_pings: Vec<bool>,
+    /// Fencing runs asked for: host, ping_ok, run.
+    fences: Vec<(String, bool, u64)>,
     confirms: Vec<String>,
     repairs: Vec<String>,
     events: Vec<Event>,
@@ -67,6 +70,7 @@ impl Sim {
             pushes: vec![],
             kills: vec![],
             kill_pings: vec![],
+            fences: vec![],
             confirms: vec![],
             repairs: vec![],
             events: vec![],
@@ -90,6 +94,7 @@ impl Sim {
                     self.kill_pings.push(ping_ok);
                     self.kills.push(host)
                 }
+                Action::Fence { host, ping_ok, run } => self.fences.push((host, ping_ok, run)),
                 Action::Network { .. } => {}
                 Action::Repair { host } => self.repairs.push(host),
                 Action::Confirm { host, check } => {

@@ -55,6 +55,8 @@ fn a_pending_fence_survives_a_change_of_leader_and_counts_from_taking_office() {
         renewable_at: Duration::from_secs(1),
         target: None,
         final_gtid: None,
+        fencing: Some(3),
+        fenced: false,
     });
     let mut f = Cluster::new(&c, 0);
     f.stand_by();

@@ -69,12 +69,11 @@ pub struct Applier {
     /// An IO-thread reconnect still under way (`set_semisync`): the next operation on the
     /// server's replication or state waits for it first.
     pub(super) reconnect: Option<super::semisync::Reconnect>,
-    /// The epoch of the table being applied.
-    pub(super) applying: u64,
-    /// The epoch of a table waiting behind it (0: none), kept by the queue
-    /// (`queue.rs`): a hand-over stops waiting for a new owner that a newer table may have
-    /// moved the VIP away from again.
-    pub(super) newer: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The table being applied.
+    pub(super) applying: Option<RoleTable>,
+    /// A table waiting behind it, kept by the queue (`queue.rs`): a hand-over stops waiting
+    /// for a new owner that it gives the VIP to no longer ([`moved_again`]).
+    pub(super) newer: std::sync::Arc<std::sync::Mutex<Option<RoleTable>>>,
 }
 
 /// The steps recorded so far.
@@ -143,6 +142,19 @@ struct Handover {
     released: String,
     /// The VIP's `conflicts` counter when the apply began.
     claims: u64,
+}
+
+/// Whether `newer`, a table waiting behind `current`, gives `ip` to another host than
+/// `current` does (`None` as the owner counts: nobody): then its epoch, and a hand-over of
+/// `ip` under `current` need not wait for `current`'s new owner.
+pub(super) fn moved_again(
+    current: &RoleTable,
+    newer: Option<&RoleTable>,
+    ip: Ipv4Addr,
+) -> Option<u64> {
+    let n = newer.filter(|n| n.epoch > current.epoch)?;
+    let owner = |t: &RoleTable| t.owner_of(ip).map(|a| a.host.clone());
+    (owner(n) != owner(current)).then_some(n.epoch)
 }
 
 impl Applier {
@@ -227,7 +239,7 @@ impl Applier {
             return Err(e.into());
         }
         tracing::info!(epoch = t.epoch, "applying role table");
-        self.applying = t.epoch;
+        self.applying = Some(t.clone());
         let mut facts = self.facts(t).await;
         facts.macs = macs;
         let ops = plan::plan(&self.state, t, &self.cfg, &self.me, &facts)?;
@@ -385,8 +397,9 @@ impl Applier {
     /// ARP — reaches our XDP as a claim on a VIP still LOCAL here (its `conflicts` counter).
     /// Until then this host keeps the VIP, so clients are refused here at once (server down or
     /// read-only) instead of being steered to a host that drops them. A newer table waiting
-    /// ends the wait at once: it may have moved the VIP again (a host back from a fence
-    /// applies the tables it missed in turn), and it decides where the VIP goes.
+    /// that gives the VIP to another host ends the wait at once ([`moved_again`]): this
+    /// table's new owner may never claim it (a host back from a fence before its lease ran
+    /// out is first sent the demotion it missed), and the newer table decides.
     async fn hand_over(
         &mut self,
         handover: Vec<Handover>,
@@ -412,16 +425,18 @@ impl Applier {
         while !waiting.is_empty() {
             let now = Instant::now();
             let mut still = Vec::new();
-            // A newer table waits: this one's new owner may no longer be the VIP's owner.
-            let newer = self.newer.load(std::sync::atomic::Ordering::SeqCst);
-            let superseded = newer > self.applying;
+            let newer = self.newer.lock().ok().and_then(|n| n.clone());
             for (h, prober) in waiting {
                 let announced = self
                     .dp
                     .stats(h.ip)
                     .map(|s| s.conflicts > h.claims)
                     .unwrap_or(true);
-                if !announced && now < deadline && !superseded {
+                let superseded = self
+                    .applying
+                    .as_ref()
+                    .and_then(|cur| moved_again(cur, newer.as_ref(), h.ip));
+                if !announced && now < deadline && superseded.is_none() {
                     if let Some((p, me)) = &prober {
                         let _ = p.probe(*me);
                     }
@@ -433,8 +448,10 @@ impl Applier {
                 }
                 let when = if announced {
                     "once the new owner had it".to_string()
-                } else if superseded {
-                    format!("without word from the new owner (epoch {newer} waits: it decides)")
+                } else if let Some(epoch) = superseded {
+                    format!(
+                        "without word from the new owner (epoch {epoch}, waiting, moves it again)"
+                    )
                 } else {
                     "without word from the new owner (timeout)".to_string()
                 };

@@ -160,7 +160,7 @@ pub async fn serve(
         state_path,
         known_dialect: None,
         reconnect: None,
-        applying: 0,
+        applying: None,
         newer: Default::default(),
     };
     let queue = queue::ApplyQueue::default();

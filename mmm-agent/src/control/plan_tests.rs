@@ -462,3 +462,27 @@ fn a_slow_replica_takes_its_vips_before_it_repoints() {
         ]
     );
 }
+
+#[test]
+fn a_hand_over_stops_waiting_only_for_a_newer_table_moving_the_vip_again() {
+    use super::super::apply::moved_again;
+    use HostState::*;
+    // db2 hands reader .102 to db3 (epoch 5).
+    let current = db1_failed_over();
+    let again = |epoch, owner_of_r2: usize| {
+        let mut lines = [
+            (Online, vec![]),
+            (Online, vec![writer(), reader(R1)]),
+            (Online, vec![]),
+        ];
+        lines[owner_of_r2].1.push(reader(R2));
+        table(epoch, lines)
+    };
+    assert_eq!(moved_again(&current, None, R2), None);
+    // A newer table keeping .102 on db3: the hand-over still waits for db3.
+    assert_eq!(moved_again(&current, Some(&again(6, 2)), R2), None);
+    // A newer table giving .102 back to db2: stop waiting.
+    assert_eq!(moved_again(&current, Some(&again(6, 1)), R2), Some(6));
+    // An older one decides nothing.
+    assert_eq!(moved_again(&current, Some(&again(4, 1)), R2), None);
+}

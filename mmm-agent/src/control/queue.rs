@@ -8,7 +8,7 @@ use super::apply::{Applier, ApplyError, Step};
 use super::{fence::GUARD_PERIOD, health::Health, state::AgentState};
 use mmm_common::roles::RoleTable;
 use std::sync::{
-    atomic::{AtomicBool, AtomicU64, Ordering},
+    atomic::{AtomicBool, Ordering},
     Arc, Mutex,
 };
 use tokio::sync::{oneshot, watch, Notify};
@@ -29,8 +29,8 @@ pub struct ApplyQueue {
     wake: Arc<Notify>,
     /// The writer lease ran out: fence before anything else.
     fence: Arc<AtomicBool>,
-    /// The waiting table's epoch (0: none), for the applier (`Applier::newer`).
-    waiting: Arc<AtomicU64>,
+    /// A copy of the waiting table, for the applier (`Applier::newer`).
+    waiting: Arc<Mutex<Option<RoleTable>>>,
 }
 
 impl ApplyQueue {
@@ -57,7 +57,9 @@ impl ApplyQueue {
             }
             None => {}
         }
-        self.waiting.store(table.epoch, Ordering::SeqCst);
+        if let Ok(mut w) = self.waiting.lock() {
+            *w = Some(table.clone());
+        }
         *slot = Some(Pending { table, reply });
         drop(slot);
         self.wake.notify_one();
@@ -72,7 +74,9 @@ impl ApplyQueue {
 
     fn take(&self) -> Option<Pending> {
         let mut slot = self.slot.lock().ok()?;
-        self.waiting.store(0, Ordering::SeqCst);
+        if let Ok(mut w) = self.waiting.lock() {
+            *w = None;
+        }
         slot.take()
     }
 
@@ -107,11 +111,14 @@ impl ApplyQueue {
                     }
                 }
             }
-            if self.fence.swap(false, Ordering::SeqCst) && applier.is_writer() {
-                applier.self_fence().await;
-                applied.send_replace(applier.state.clone());
-            }
-            while let Some(p) = self.take() {
+            loop {
+                // The lease's fence goes first — also between tables waiting one behind the
+                // other (the monitor sends a newer table without waiting for the last).
+                if self.fence.swap(false, Ordering::SeqCst) && applier.is_writer() {
+                    applier.self_fence().await;
+                    applied.send_replace(applier.state.clone());
+                }
+                let Some(p) = self.take() else { break };
                 let r = applier.apply(&p.table).await;
                 if r.is_ok() {
                     applied.send_replace(applier.state.clone());
@@ -153,13 +160,10 @@ mod tests {
         let mut older = q.submit(table(6));
         assert_eq!(superseded_by(&mut older), Some(7));
         assert_eq!(superseded_by(&mut second), None, "still waiting");
-        assert_eq!(
-            q.waiting.load(Ordering::SeqCst),
-            7,
-            "the applier sees it waiting"
-        );
+        let waiting = || q.waiting.lock().unwrap().as_ref().map(|t| t.epoch);
+        assert_eq!(waiting(), Some(7), "the applier sees it waiting");
         assert_eq!(q.take().map(|p| p.table.epoch), Some(7));
-        assert_eq!(q.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(waiting(), None);
         assert!(q.take().is_none());
     }
 }

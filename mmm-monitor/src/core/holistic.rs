@@ -155,11 +155,14 @@ impl Cluster {
         self.hosts[i].analysis = a;
     }
 
-    /// Writer `i` was failed over at `now`: unless the lease is off or its agent answers and
-    /// saw its mysqld gone (nothing left to write to), the writer role waits for the fence.
+    /// Writer `i` was failed over at `now`: unless the lease is off (and no `kill_host_fences`)
+    /// or its agent answers and saw its mysqld gone (nothing left to write to), the writer
+    /// role waits for the fence. With the lease off and a fencing `kill_host_bin` it waits for
+    /// that — `lease_margin` at most.
     pub(super) fn start_fence_wait(&mut self, i: usize, now: Time) {
         let h = &self.hosts[i];
-        if self.writer_lease.is_zero() || (h.agent.reachable && h.agent.mysqld_down) {
+        let lease_off = self.writer_lease.is_zero() && !self.kill_host_fences;
+        if lease_off || (h.agent.reachable && h.agent.mysqld_down) {
             return;
         }
         let renewable_at = self
@@ -183,6 +186,9 @@ impl Cluster {
             fenced: false,
         });
         if let Some(run) = fencing {
+            // The fence is the kill: MMM's kill of a demoted host its agent cannot be told
+            // would run kill_host_bin a second time (a power cycle twice, say).
+            self.hosts[i].kill_pending = false;
             self.log(Log::warn(format!(
                 "Fencing old writer '{host}' with kill_host_bin (kill_host_fences): the writer role moves once it succeeds, or once its writer lease ran out"
             )));

@@ -177,6 +177,9 @@ impl Cluster {
         if let Some(f) = &mut self.fence {
             f.epoch = None;
             f.renewable_at = f.renewable_at.max(now);
+            // A fencing run of an earlier term is not this term's: the lease is waited out.
+            f.fencing = None;
+            f.fenced = false;
         }
         if !stored && self.startup_until.is_none() {
             self.startup_until = Some(now);

@@ -265,11 +265,7 @@ async fn subscribe_health(host: String, mut c: AgentClient<Channel>, tx: mpsc::S
 /// The outcome of one push: acknowledged, refused as stale (with the agent's applied epoch),
 /// or failed; and the agent's report for the history (its timed steps, logged at INFO in one
 /// line).
-fn outcome(
-    host: &str,
-    r: Result<Result<tonic::Response<pb::AgentReport>, tonic::Status>, tokio::time::error::Elapsed>,
-    took: Duration,
-) -> (bool, Option<u64>, AgentApply) {
+fn outcome(host: &str, r: CallResult, took: Duration) -> (bool, Option<u64>, AgentApply) {
     let mut a = AgentApply {
         host: host.into(),
         took_ms: took.as_millis() as u64,
@@ -325,6 +321,50 @@ fn outcome(
     (ok, stale, a)
 }
 
+/// What one apply call ended with: the gRPC answer, or no answer within its bound.
+type CallResult =
+    Result<Result<tonic::Response<pb::AgentReport>, tonic::Status>, tokio::time::error::Elapsed>;
+
+/// A call's task's result: a task that did not finish (the runtime shutting down) is a
+/// failed call.
+fn joined(r: Result<CallResult, tokio::task::JoinError>) -> CallResult {
+    r.unwrap_or_else(|e| {
+        Ok(Err(tonic::Status::unknown(format!(
+            "the call's task ended: {e}"
+        ))))
+    })
+}
+
+/// Counts a push to `host` of `epoch` that ended with `r` after `took`, and tells the driver
+/// (`Msg::Acked`); whether it succeeded, `None` when the driver is gone.
+async fn report(
+    host: &str,
+    epoch: u64,
+    r: CallResult,
+    took: Duration,
+    metrics: &MonitorMetrics,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<bool> {
+    let (ok, stale, report) = outcome(host, r, took);
+    let label = HostLabel { host: host.into() };
+    metrics.pushes.get_or_create(&label).inc();
+    metrics
+        .push_duration
+        .get_or_create(&label)
+        .observe(took.as_secs_f64());
+    if !ok {
+        metrics.push_failures.get_or_create(&label).inc();
+    }
+    let msg = Msg::Acked {
+        host: host.into(),
+        epoch,
+        ok,
+        stale,
+        report,
+    };
+    tx.send(msg).await.ok().map(|()| ok)
+}
+
 /// One agent's pusher: its client, the latest table, and its repair signal.
 struct Pusher {
     host: String,
@@ -338,7 +378,7 @@ struct Pusher {
 async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
     let Pusher {
         host,
-        client: mut c,
+        client: c,
         mut latest,
         again,
         mut network,
@@ -364,12 +404,14 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
             return;
         }
         let t0 = std::time::Instant::now();
-        let call = tokio::time::timeout(timeout, c.apply_roles(pb::RoleTable::from(&*t)));
-        tokio::pin!(call);
+        let (mut cc, table) = (c.clone(), pb::RoleTable::from(&*t));
+        let mut call =
+            tokio::spawn(async move { tokio::time::timeout(timeout, cc.apply_roles(table)).await });
         // A newer table does not wait for this call: the agent applies this one to its end
         // anyway (its queue), and the newer one waits there behind it — where a hand-over of
         // this one sees it and stops waiting for a new owner the newer table may have
-        // changed (`Applier::newer`). Its answer stands for both.
+        // changed (`Applier::newer`). This call's answer is still reported when it comes
+        // (it renewed the writer's lease when the agent received it: the core must hear it).
         let r = loop {
             tokio::select! {
                 r = &mut call => break Some(r),
@@ -383,28 +425,17 @@ async fn push(p: Pusher, tx: mpsc::Sender<Msg>, timeout: Duration) {
                 }
             }
         };
-        let Some(r) = r else { continue };
-        let took = t0.elapsed();
-        let (ok, stale, report) = outcome(&host, r, took);
-        let label = HostLabel { host: host.clone() };
-        metrics.pushes.get_or_create(&label).inc();
-        metrics
-            .push_duration
-            .get_or_create(&label)
-            .observe(took.as_secs_f64());
-        if !ok {
-            metrics.push_failures.get_or_create(&label).inc();
-        }
-        let msg = Msg::Acked {
-            host: host.clone(),
-            epoch: t.epoch,
-            ok,
-            stale,
-            report,
+        let Some(r) = r else {
+            let (host, tx, metrics, epoch) = (host.clone(), tx.clone(), metrics.clone(), t.epoch);
+            tokio::spawn(async move {
+                let r = call.await;
+                report(&host, epoch, joined(r), t0.elapsed(), &metrics, &tx).await;
+            });
+            continue;
         };
-        if tx.send(msg).await.is_err() {
+        let Some(ok) = report(&host, t.epoch, joined(r), t0.elapsed(), &metrics, &tx).await else {
             return;
-        }
+        };
         if ok {
             acked = t.epoch;
             backoff.reset();

@@ -109,7 +109,9 @@ pub fn spawn_all(
 /// 50 ms (the ping check's own floor), never more than the check's own `timeout`. A peer already failed to reach the host
 /// that long; the monitor's own look decides within the same time instead of the check's
 /// full timeout (#18: host down in ≤ 300 ms with fast peer probing). Ping and mysql keep
-/// their hedging (3 echoes, 3 logins) within it.
+/// their hedging (3 echoes, 3 logins) within it. The same bound serves the confirming login
+/// after a host's own agent reported its mysqld not answering: a timeout there is a
+/// suspicion, and the trap period still applies to it (`core/observe.rs`).
 pub fn confirm_timeout(cfg: &Config, check: CheckKind) -> Duration {
     let peers = cfg.peer_ping_interval * cfg.peer_ping_misses;
     peers

@@ -44,6 +44,15 @@ fn a_fenced_writer_hands_over_at_once_without_the_lease_wait() {
         .logs
         .iter()
         .any(|l| l.starts_with("Fencing old writer 'db1'")));
+    // Its agent cannot be told: the fence was the kill, kill_host_bin does not run again.
+    let epoch = s.c.epoch;
+    s.step(Input::Pushed {
+        host: "db1".into(),
+        ok: false,
+        epoch,
+        gtid: None,
+    });
+    assert!(s.kills.is_empty(), "{:?}", s.kills);
     fenced(&mut s, 1, true);
     assert_eq!(s.c.active_master(), Some("db2"), "at the same instant");
     assert!(
@@ -105,4 +114,29 @@ fn a_writer_whose_agent_saw_mysqld_die_needs_no_fence() {
     );
     assert_eq!(s.c.active_master(), Some("db2"));
     assert!(s.fences.is_empty());
+}
+
+#[test]
+fn with_the_lease_off_the_role_waits_for_the_fence_a_margin_at_most() {
+    let mut s = Sim::new(&format!("{FENCES}\n"));
+    s.c.writer_lease = Duration::ZERO;
+    host_down(&mut s);
+    assert_eq!(s.fences.len(), 1);
+    let until = s.c.fence.as_ref().unwrap().renewable_at + s.c.lease_margin;
+    while s.now + Duration::from_millis(100) < until {
+        s.advance(Duration::from_millis(100));
+        assert_eq!(s.c.active_master(), None, "at {:?}", s.now);
+    }
+    s.advance(Duration::from_millis(200));
+    assert_eq!(s.c.active_master(), Some("db2"));
+}
+
+#[test]
+fn a_new_term_forgets_its_fencing_run() {
+    let mut s = Sim::new(FENCES);
+    host_down(&mut s);
+    s.c.stand_by();
+    s.c.take_office(s.now, true);
+    fenced(&mut s, 1, true);
+    assert_eq!(s.c.active_master(), None, "the old term's run ends nothing");
 }

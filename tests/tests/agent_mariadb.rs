@@ -14,10 +14,17 @@ use std::time::{Duration, Instant};
 /// A lab whose monitor sends nothing, with MMM's topology (`semisync no`: slaves follow the
 /// active master; `e2e_semisync` covers the other).
 fn passive_lab(tag: &str) -> Lab {
+    passive_lab_with(tag, false)
+}
+
+/// [`passive_lab`], with semi-synchronous replication on or off.
+fn passive_lab_with(tag: &str, semisync: bool) -> Lab {
     let (_g, dir) = Lab::example_with("mode passive").unwrap();
-    let common = dir.join("mmm_common.conf");
-    let text = std::fs::read_to_string(&common).unwrap();
-    std::fs::write(&common, text.replace("semisync yes", "semisync no")).unwrap();
+    if !semisync {
+        let common = dir.join("mmm_common.conf");
+        let text = std::fs::read_to_string(&common).unwrap();
+        std::fs::write(&common, text.replace("semisync yes", "semisync no")).unwrap();
+    }
     Lab::up(
         &format!("mmm{tag}{}", std::process::id()),
         &dir,
@@ -490,4 +497,32 @@ fn a_stopped_sql_thread_is_not_caught_up_and_catchup_strict_refuses() {
         steps(&report)
     );
     assert_eq!(lab.sql("db1", "SELECT @@read_only").unwrap().trim(), "0");
+}
+
+#[test]
+fn a_standby_whose_server_restarts_acknowledges_as_a_semi_sync_replica_again() {
+    // The table reached db2's agent while its server was down (the semi-sync replica side
+    // could not be set); when the server answers again the agent applies that table again,
+    // without waiting for the next one: otherwise db2 replicates as a plain replica and the
+    // writer falls back to asynchronous replication after semisync_timeout.
+    let mut lab = passive_lab_with("asr", true);
+    start(&lab);
+    let status = |lab: &Lab| {
+        lab.sql("db2", "SHOW STATUS LIKE 'Rpl_semi_sync_slave_status'")
+            .unwrap_or_default()
+    };
+    assert!(status(&lab).contains("ON"), "{}", status(&lab));
+    lab.servers.get_mut("db2").unwrap().stop().unwrap();
+    let (r, _) = apply(&lab, "db2", table(&lab, 2, "db1", pb::HostState::Online));
+    r.unwrap();
+    lab.servers.get_mut("db2").unwrap().start_again().unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while !status(&lab).contains("ON") {
+        assert!(
+            Instant::now() < end,
+            "db2 is no semi-sync replica again: {}",
+            status(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -83,8 +83,9 @@ impl ApplyQueue {
     /// The worker, for ever: fences when the lease asks, applies what is queued one table at
     /// a time (publishing each applied state on `applied`), and between them guards that a
     /// non-writer's server is read-only — every [`GUARD_PERIOD`], and the moment `health`
-    /// changes (a hung or restarted server answers again). One task does all three, so a
-    /// promotion's writable step and the guard never race.
+    /// changes (a hung or restarted server answers again; a non-writer's last table is then
+    /// applied again). One task does all three, so a promotion's writable step and the guard
+    /// never race.
     pub async fn run(
         self,
         mut applier: Applier,
@@ -96,6 +97,7 @@ impl ApplyQueue {
         guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut was_up = false;
         loop {
+            let mut back = false;
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = guard.tick() => {}
@@ -104,7 +106,7 @@ impl ApplyQueue {
                         return;
                     }
                     let up = health.borrow_and_update().up;
-                    let back = up && !was_up;
+                    back = up && !was_up;
                     was_up = up;
                     if !back {
                         continue;
@@ -124,6 +126,19 @@ impl ApplyQueue {
                     applied.send_replace(applier.state.clone());
                 }
                 let _ = p.reply.send(r);
+            }
+            if back && !applier.is_writer() {
+                // The server answers again (restarted): what the last table set on a server
+                // that was down — the semi-sync replica side, its source — is set now, not at
+                // the next table (a standby left a plain replica had the writer fall back to
+                // asynchronous replication). Never for the writer role: a restarted writer's
+                // server stays read-only until a current table says otherwise.
+                let last = applier.applying.clone();
+                if let Some(t) = last.filter(|t| t.active_master.as_deref() != Some(&applier.me)) {
+                    if applier.apply(&t).await.is_ok() {
+                        applied.send_replace(applier.state.clone());
+                    }
+                }
             }
             applier.guard().await;
         }

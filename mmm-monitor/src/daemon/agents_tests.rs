@@ -118,6 +118,26 @@ fn table(epoch: u64) -> Arc<RoleTable> {
     })
 }
 
+/// A pusher for db1 through `client` (calls bounded by `timeout`); what it tells the driver.
+fn spawn_pusher(
+    client: AgentClient<Channel>,
+    latest: Latest,
+    network: watch::Receiver<bool>,
+    timeout: Duration,
+) -> mpsc::Receiver<Msg> {
+    let (tx, rx) = mpsc::channel(8);
+    let pusher = Pusher {
+        host: "db1".into(),
+        client,
+        latest,
+        again: Arc::new(Notify::new()),
+        network,
+        metrics: Arc::new(MonitorMetrics::new()),
+    };
+    tokio::spawn(push(pusher, tx, timeout));
+    rx
+}
+
 /// The next input the driver would get, within 5 s.
 async fn next_input(rx: &mut mpsc::Receiver<Msg>) -> Option<Input> {
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -178,16 +198,7 @@ fn nothing_is_pushed_while_the_monitors_network_is_down() {
     let (pushed, acked) = with_fake_agent("agp", |fake, client| async move {
         let (latest_tx, latest) = watch::channel(None);
         let (network_tx, network) = watch::channel(false);
-        let (tx, mut rx) = mpsc::channel(8);
-        let pusher = Pusher {
-            host: "db1".into(),
-            client,
-            latest,
-            again: Arc::new(Notify::new()),
-            network,
-            metrics: Arc::new(MonitorMetrics::new()),
-        };
-        tokio::spawn(push(pusher, tx, Duration::from_secs(5)));
+        let mut rx = spawn_pusher(client, latest, network, Duration::from_secs(5));
         latest_tx.send_replace(Some(table(3)));
         tokio::time::sleep(Duration::from_millis(500)).await;
         let pushed = fake.applies.load(SeqCst);
@@ -217,16 +228,7 @@ fn a_newer_table_goes_out_while_the_agent_still_applies_the_older_one() {
         fake.slow_epoch.store(3, SeqCst);
         let (latest_tx, latest) = watch::channel(Some(table(3)));
         let (_network_tx, network) = watch::channel(true);
-        let (tx, mut rx) = mpsc::channel(8);
-        let pusher = Pusher {
-            host: "db1".into(),
-            client,
-            latest,
-            again: Arc::new(Notify::new()),
-            network,
-            metrics: Arc::new(MonitorMetrics::new()),
-        };
-        tokio::spawn(push(pusher, tx, Duration::from_secs(10)));
+        let mut rx = spawn_pusher(client, latest, network, Duration::from_secs(10));
         while fake.applies.load(SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

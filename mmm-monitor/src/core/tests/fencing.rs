@@ -100,13 +100,7 @@ fn without_kill_host_fences_kill_host_bin_fences_nothing() {
 fn a_writer_whose_agent_saw_mysqld_die_needs_no_fence() {
     let mut s = Sim::new(FENCES);
     s.online_all();
-    s.step(Input::AgentHealth {
-        host: "db1".into(),
-        up: false,
-        hard: true,
-        peers_down: vec![],
-        peers_mysqld_down: vec![],
-    });
+    s.mysqld("db1", false, true);
     s.check(
         "db1",
         CheckKind::Mysql,

@@ -95,10 +95,15 @@ pub const ERRNO_GTID_OUT_OF_ORDER: u32 = 1950;
 
 impl ReplicaStatus {
     /// The replica holds transactions its source never had (errant transactions: committed
-    /// here while it was a writer, never shipped), as its threads' errors say; the error
-    /// text (it names the GTID) when so.
+    /// here while it was a writer, never shipped), as its threads' error numbers say: 1236
+    /// while replicating by GTID (the source's binary log lacks the position this replica's
+    /// GTID state asks for — by file and position the same number means a purged binlog, not
+    /// this), or 1950 (`gtid_strict_mode` met an event older than one the replica has). The
+    /// error text, which names the GTID, is returned for the DBA, never inspected. A source
+    /// that is merely behind the replica would say the same; the agent repoints only to a
+    /// source that holds the replica's GTID state (`promote.rs` `source_holds_mine`).
     pub fn errant(&self) -> Option<&str> {
-        if self.last_io_errno == ERRNO_SOURCE_LACKS_GTID && self.last_io_error.contains("GTID") {
+        if self.gtid && self.last_io_errno == ERRNO_SOURCE_LACKS_GTID {
             return Some(&self.last_io_error);
         }
         (self.last_sql_errno == ERRNO_GTID_OUT_OF_ORDER).then_some(self.last_sql_error.as_str())

@@ -377,6 +377,7 @@ mod tests {
         let errant = row(&[
             ("Slave_IO_Running", Some("No")),
             ("Slave_SQL_Running", Some("Yes")),
+            ("Using_Gtid", Some("Slave_Pos")),
             ("Last_IO_Errno", Some("1236")),
             ("Last_IO_Error", Some("Got fatal error 1236 from master when reading data from binary log: 'Error: connecting slave requested to start from GTID 0-1-2470, which is not in the master's binlog'")),
         ]);
@@ -384,6 +385,19 @@ mod tests {
         assert!(
             m.contains("errant transactions") && m.contains("GTID 0-1-2470"),
             "{m}"
+        );
+        // By file and position 1236 is a purged binlog: broken, not errant (the number and
+        // the mode decide, never the text).
+        let purged = row(&[
+            ("Slave_IO_Running", Some("No")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Using_Gtid", Some("No")),
+            ("Last_IO_Errno", Some("1236")),
+            ("Last_IO_Error", Some("Got fatal error 1236 from master when reading data from binary log: 'Could not find first log file name in binary log index file'")),
+        ]);
+        assert_eq!(
+            threads_verdict(Some(&purged)).message,
+            "ERROR: Replication is broken"
         );
         let out_of_order = row(&[
             ("Slave_IO_Running", Some("Yes")),

@@ -382,7 +382,11 @@ impl Driver {
     /// background, bounded by [`KILL_HOST_TIMEOUT`]; the core hears how it ended
     /// ([`Input::Fenced`]): only exit status 0 within the bound fences.
     fn fence(&self, host: String, ping_ok: bool, run: u64) {
-        let (bin, tx) = (kill_host_bin(&self.cfg), self.tx.clone());
+        let (bin, tx, metrics) = (
+            kill_host_bin(&self.cfg),
+            self.tx.clone(),
+            self.metrics.clone(),
+        );
         tokio::spawn(async move {
             let ok = match bin {
                 None => false,
@@ -397,6 +401,14 @@ impl Driver {
                     }
                 },
             };
+            let result = if ok { "fenced" } else { "failed" };
+            metrics
+                .fences
+                .get_or_create(&super::metrics::FenceLabel {
+                    host: host.clone(),
+                    result: result.into(),
+                })
+                .inc();
             let _ = tx.send(Msg::Input(Input::Fenced { host, run, ok })).await;
         });
     }

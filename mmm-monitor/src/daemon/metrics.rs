@@ -58,6 +58,13 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// A fencing run's host and how it ended (`fenced` or `failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FenceLabel {
+    pub host: String,
+    pub result: String,
+}
+
 const CHECK_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0];
 const PUSH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 const FAILOVER_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -106,6 +113,9 @@ pub struct MonitorMetrics {
     pub failover_duration: HistogramFamily<StageLabel>,
     /// `mmm_network_up`: the monitor's own network check (`ping_ips`).
     pub network_up: Gauge,
+    /// `mmm_fences_total{host,result}`: `kill_host_bin` runs as a fence (`kill_host_fences`),
+    /// `fenced` (exit 0 within its bound) or `failed` — alert on the second.
+    pub fences: Family<FenceLabel, Counter>,
 }
 
 impl MonitorMetrics {
@@ -125,6 +135,7 @@ impl MonitorMetrics {
             failovers: Family::default(),
             failover_duration: Family::new_with_constructor(failover_histogram),
             network_up: Gauge::default(),
+            fences: Family::default(),
         };
         // Both stages exist from the start (at 0), for dashboards and rate().
         for stage in ["detection", "applied"] {
@@ -189,6 +200,11 @@ impl MonitorMetrics {
                 "network_up",
                 "The monitor's own network check (ping_ips)",
                 m.network_up.clone(),
+            );
+            r.register(
+                "fences",
+                "kill_host_bin runs fencing a failed-over writer (kill_host_fences), by result",
+                m.fences.clone(),
             );
         }
         m
@@ -296,6 +312,12 @@ mod tests {
                 reason: "HARD_OFFLINE".into(),
             })
             .inc();
+        m.fences
+            .get_or_create(&FenceLabel {
+                host: "db1".into(),
+                result: "fenced".into(),
+            })
+            .inc();
         let text = m.render();
         for want in [
             "mmm_host_state{host=\"db1\",state=\"HARD_OFFLINE\"} 1",
@@ -304,6 +326,7 @@ mod tests {
             "mmm_mode{mode=\"ACTIVE\"} 1",
             "mmm_failovers_total{reason=\"HARD_OFFLINE\"} 1",
             "mmm_network_up 1",
+            "mmm_fences_total{host=\"db1\",result=\"fenced\"} 1",
             "# TYPE mmm_failover_duration_seconds histogram",
         ] {
             assert!(text.contains(want), "{want} missing:\n{text}");

@@ -224,6 +224,10 @@ fn fenced_not_waited(t: &Trial) -> Result<()> {
     loop {
         let log = t.lab.monitor_log();
         if log.contains("Old writer 'db1' is fenced (kill_host_bin fenced it)") {
+            let m = monitor_metrics(t)?;
+            if !m.contains("mmm_fences_total{host=\"db1\",result=\"fenced\"} 1") {
+                bail!("the fence is not counted in the monitor's metrics:\n{m}");
+            }
             return Ok(());
         }
         if log.contains("Old writer 'db1' is fenced (") || std::time::Instant::now() > deadline {
@@ -231,6 +235,21 @@ fn fenced_not_waited(t: &Trial) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The monitor's Prometheus text, fetched from its namespace (HTTP/1.0 GET /metrics).
+fn monitor_metrics(t: &Trial) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let m = &t.lab.cfg.monitor;
+    let addr = std::net::SocketAddr::from((m.ip, m.metrics_port));
+    crate::netns::block_on_in(&t.lab.ns("monitor"), move || async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    })?
+    .context("fetching the monitor's metrics")
 }
 
 fn server<'a>(t: &'a mut Trial, host: &str) -> Result<&'a mut crate::mariadb::Server> {

@@ -71,9 +71,9 @@ pub struct Applier {
     pub(super) reconnect: Option<super::semisync::Reconnect>,
     /// The table being applied.
     pub(super) applying: Option<RoleTable>,
-    /// A table waiting behind it, kept by the queue (`queue.rs`): a hand-over stops waiting
-    /// for a new owner that it gives the VIP to no longer ([`moved_again`]).
-    pub(super) newer: std::sync::Arc<std::sync::Mutex<Option<RoleTable>>>,
+    /// The queue's slot (`queue.rs`), where a table may wait behind it: a hand-over stops
+    /// waiting for a new owner that table gives the VIP to no longer ([`moved_again`]).
+    pub(super) newer: super::queue::Slot,
 }
 
 /// The steps recorded so far.
@@ -425,7 +425,6 @@ impl Applier {
         while !waiting.is_empty() {
             let now = Instant::now();
             let mut still = Vec::new();
-            let newer = self.newer.lock().ok().and_then(|n| n.clone());
             for (h, prober) in waiting {
                 let announced = self
                     .dp
@@ -435,7 +434,7 @@ impl Applier {
                 let superseded = self
                     .applying
                     .as_ref()
-                    .and_then(|cur| moved_again(cur, newer.as_ref(), h.ip));
+                    .and_then(|cur| self.newer.moved_again(cur, h.ip));
                 if !announced && now < deadline && superseded.is_none() {
                     if let Some((p, me)) = &prober {
                         let _ = p.probe(*me);

@@ -4,7 +4,7 @@
 //! end even when its caller has gone (stopping half-way would leave the server, the data plane
 //! and the persisted state disagreeing).
 
-use super::apply::{Applier, ApplyError, Step};
+use super::apply::{moved_again, Applier, ApplyError, Step};
 use super::{fence::GUARD_PERIOD, health::Health, state::AgentState};
 use mmm_common::roles::RoleTable;
 use std::sync::{
@@ -22,15 +22,26 @@ struct Pending {
     reply: oneshot::Sender<Outcome>,
 }
 
+/// The queue's one slot, shared with the applier, which only reads the waiting table
+/// (`Applier::newer`).
+#[derive(Clone, Default)]
+pub struct Slot(Arc<Mutex<Option<Pending>>>);
+
+impl Slot {
+    /// [`moved_again`] against the table waiting now, read in place.
+    pub fn moved_again(&self, current: &RoleTable, ip: std::net::Ipv4Addr) -> Option<u64> {
+        let slot = self.0.lock().ok()?;
+        moved_again(current, slot.as_ref().map(|p| &p.table), ip)
+    }
+}
+
 /// The one-slot queue in front of the worker.
 #[derive(Clone, Default)]
 pub struct ApplyQueue {
-    slot: Arc<Mutex<Option<Pending>>>,
+    slot: Slot,
     wake: Arc<Notify>,
     /// The writer lease ran out: fence before anything else.
     fence: Arc<AtomicBool>,
-    /// A copy of the waiting table, for the applier (`Applier::newer`).
-    waiting: Arc<Mutex<Option<RoleTable>>>,
 }
 
 impl ApplyQueue {
@@ -39,7 +50,7 @@ impl ApplyQueue {
     /// a higher epoch turns this one away at once.
     pub fn submit(&self, table: RoleTable) -> oneshot::Receiver<Outcome> {
         let (reply, rx) = oneshot::channel();
-        let Ok(mut slot) = self.slot.lock() else {
+        let Ok(mut slot) = self.slot.0.lock() else {
             let _ = reply.send(Err(ApplyError::Superseded { by: table.epoch }));
             return rx;
         };
@@ -57,9 +68,6 @@ impl ApplyQueue {
             }
             None => {}
         }
-        if let Ok(mut w) = self.waiting.lock() {
-            *w = Some(table.clone());
-        }
         *slot = Some(Pending { table, reply });
         drop(slot);
         self.wake.notify_one();
@@ -73,11 +81,7 @@ impl ApplyQueue {
     }
 
     fn take(&self) -> Option<Pending> {
-        let mut slot = self.slot.lock().ok()?;
-        if let Ok(mut w) = self.waiting.lock() {
-            *w = None;
-        }
-        slot.take()
+        self.slot.0.lock().ok()?.take()
     }
 
     /// The worker, for ever: fences when the lease asks, applies what is queued one table at
@@ -92,7 +96,7 @@ impl ApplyQueue {
         applied: watch::Sender<AgentState>,
         mut health: watch::Receiver<Health>,
     ) {
-        applier.newer = self.waiting.clone();
+        applier.newer = self.slot.clone();
         let mut guard = tokio::time::interval(GUARD_PERIOD);
         guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut was_up = false;
@@ -175,7 +179,7 @@ mod tests {
         let mut older = q.submit(table(6));
         assert_eq!(superseded_by(&mut older), Some(7));
         assert_eq!(superseded_by(&mut second), None, "still waiting");
-        let waiting = || q.waiting.lock().unwrap().as_ref().map(|t| t.epoch);
+        let waiting = || q.slot.0.lock().unwrap().as_ref().map(|p| p.table.epoch);
         assert_eq!(waiting(), Some(7), "the applier sees it waiting");
         assert_eq!(q.take().map(|p| p.table.epoch), Some(7));
         assert_eq!(waiting(), None);

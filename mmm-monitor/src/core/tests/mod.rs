@@ -179,6 +179,19 @@ impl Sim {
             report: r,
         });
     }
+    /// The monitor's own ping and mysql checks of `host` both fail.
+    fn unreachable(&mut self, host: &str) {
+        self.check(
+            host,
+            CheckKind::Ping,
+            Report::error("ERROR: Could not ping"),
+        );
+        self.check(
+            host,
+            CheckKind::Mysql,
+            Report::error("ERROR: Connect error"),
+        );
+    }
     fn all_ok(&mut self, host: &str) {
         for k in CheckKind::ALL {
             self.check(host, k, Report::ok("OK"));

@@ -11,8 +11,7 @@ fn a_monitor_network_outage_never_counts_against_the_hosts() {
     for _ in 0..5 {
         s.now += SEC;
         for h in ["db1", "db2", "db3"] {
-            s.check(h, CheckKind::Ping, Report::error("ERROR: Could not ping"));
-            s.check(h, CheckKind::Mysql, Report::error("ERROR: Connect error"));
+            s.unreachable(h);
         }
     }
     // Commands that change the cluster wait; a failed push kills nobody.
